@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip install --disable-pip-version-check -q
 STAMP  := $(VENV)/.neurokd-installed
 DEMO   := runs/demo
 
-.PHONY: demo test install clean
+.PHONY: demo test install espeak clean
 
 install: $(STAMP)
 
@@ -17,7 +17,18 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/lava.txt requ
 	$(PIP) -c requirements/constraints.txt -r requirements/base.txt
 	$(PIP) --no-deps --ignore-requires-python -r requirements/lava.txt
 	$(PIP) --no-deps --no-build-isolation -e .
+	@$(MAKE) --no-print-directory espeak
 	@touch $(STAMP)
+
+# espeak-ng speaks the synth-kws keyword set (a Debian package, not a Python one).
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "neurokd: installing espeak-ng (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null); \
+	  else \
+	    echo "neurokd: espeak-ng is missing; install it with: sudo apt-get install espeak-ng"; exit 1; \
+	  fi; }
 
 demo: $(STAMP)
 	$(VENV)/bin/neurokd train --out $(DEMO) --overwrite

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("neurokd.commands.data", "data", "Dataset tools: describe a dataset, generate the espeak-ng keyword set."),
     "export": ("neurokd.commands.export", "export", "Export a trained student (NIR, Lava simulation, netx, ONNX)."),
     "simulate": ("neurokd.commands.export", "simulate", "Run any NIR graph in the Lava simulation and report spikes and energy."),
-    "import": ("neurokd.commands.export", "import_cmd", "Wrap a third-party NIR graph as a runnable PyTorch module and check it."),
+    "import": ("neurokd.commands.nirimport", "import_cmd", "Wrap a third-party NIR graph as a runnable PyTorch module and check it."),
     "report": ("neurokd.commands.report", "report", "Compare runs: summary.csv/.md/.tex and figures of accuracy, activity, SynOps, energy."),
 }
 
