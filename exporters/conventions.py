@@ -1,0 +1,172 @@
+"""Time-step conventions of NIR graphs: which ``dt`` a graph is run with, and why.
+
+NIR neurons are continuous-time ODEs and NIR has no ``dt`` field, so every framework picks its own
+step when it writes or reads a graph (ANCHORS.md §2.3). neurokd runs a graph with the first of
+these rules that applies (:func:`resolve_dt`):
+
+1. the ``dt`` the caller passes (``nir_to_torch(graph, dt=...)``, ``neurokd import --dt``);
+2. ``dt`` in a node's metadata (that node only), else ``dt`` in the graph's metadata: neurokd
+   writes both (see :data:`GRAPH_METADATA_KEYS`);
+3. a producer named by the caller or in the graph metadata (``"producer"``), looked up in
+   :data:`PRODUCER_DT`;
+4. the snnTorch / SpikingJelly export signature: every leaky node has ``r = tau_mem / dt`` (and
+   every CubaLIF/CubaLI ``w_in = tau_syn / dt``) for ``dt = 1e-4``, the step both libraries
+   hard-code (snnTorch) or default to (SpikingJelly) when they export. Such a graph has input
+   gain ``dt * r / tau = 1`` only at that ``dt``, which is how it was trained;
+5. a graph whose only dynamics are ``IF`` / ``I`` / ``Threshold`` / stateless nodes needs no
+   ``dt`` at all (those neurons integrate ``r * I`` once per step, see ``from_nir``);
+6. otherwise the graph is refused with a message asking for ``dt``.
+
+Producer time steps (used by rule 3; sources are the released packages, ANCHORS.md §2.3):
+
+=============  ========  ==========================================================================
+producer       dt (s)    source
+=============  ========  ==========================================================================
+neurokd        metadata  written by :func:`neurokd.exporters.to_nir.student_to_nir` (default 1e-4)
+snntorch       1e-4      snntorch 1.0.0 ``export_nir.py``: dt hard-coded to 1e-4
+spikingjelly   1e-4      spikingjelly 2.0.0 ``export_to_nir(..., dt=1e-4)`` default
+norse          1e-3      norse 1.1.0 ``from_nir(dt=0.001)`` default (its import convention)
+sinabs         1.0       Sinabs steps once per time bin; its graphs hold only IF/stateless nodes
+rockpool       1e-3      rockpool 3.1.0 ``LIFTorch(dt=1e-3)`` default
+=============  ========  ==========================================================================
+
+The third-party graphs of ``shared/interop`` (NIR paper, ``github.com/neuromorphs/NIR/paper``):
+
+=================================  =====  =========================================================
+graph                              dt     why
+=================================  =====  =========================================================
+braille_noDelay_bias_zero.nir      1e-4   rule 4: snnTorch export, r = tau_mem/1e-4, w_in = tau_syn/1e-4
+braille_noDelay_noBias_subtract    1e-4   rule 4 (same); trained with subtractive reset, which NIR
+                                          cannot state: the file says v_reset = 0 and runs so
+cnn_sinabs.nir                     none   rule 5: IF and stateless nodes only (Sinabs: one step/bin)
+lif_norse.nir                      1e-4   pass it (rule 1): the NIR paper's LIF experiment uses
+                                          dt = 0.0001 (paper/01_lif/README.md); Norse's own
+                                          import default (1e-3) would be wrong for this file
+lif_rockpool.nir                   1e-4   pass it (rule 1): written by ``LIFNeuronTorch(dt=0.0001)``
+                                          in the same experiment (paper/01_lif/lif_sim_rockpool)
+=================================  =====  =========================================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+
+from neurokd.errors import NeurokdError
+
+#: Keys neurokd writes into the graph metadata of an exported student (values: see ``to_nir``).
+GRAPH_METADATA_KEYS = ("dt", "timesteps", "encoding", "readout", "neuron_contract", "producer")
+
+#: Time step each known producer runs its NIR graphs with (table above).
+PRODUCER_DT: dict[str, float] = {
+    "snntorch": 1e-4,
+    "spikingjelly": 1e-4,
+    "norse": 1e-3,
+    "sinabs": 1.0,
+    "rockpool": 1e-3,
+}
+
+#: The step snnTorch hard-codes and SpikingJelly defaults to when exporting (rule 4).
+EXPORT_SIGNATURE_DT = 1e-4
+
+#: Node types whose discretisation depends on dt (Delay converts its delay from seconds to steps).
+DT_DEPENDENT = (nir.LIF, nir.LI, nir.CubaLIF, nir.CubaLI, nir.Delay)
+
+
+@dataclass(frozen=True)
+class StepConvention:
+    """The time step a graph runs with: ``dt`` per node (None where not needed) and the rule used."""
+
+    dt: float | None
+    source: str
+    per_node: dict[str, float | None]
+
+
+def _metadata_dt(metadata, where: str) -> float | None:
+    if not isinstance(metadata, dict) or "dt" not in metadata:
+        return None
+    try:
+        value = float(np.asarray(metadata["dt"]).reshape(()))
+    except (TypeError, ValueError) as exc:
+        raise NeurokdError(f"{where}: metadata dt {metadata['dt']!r} is not a number; fix the file or pass dt") from exc
+    return _check_dt(value, where)
+
+
+def _check_dt(value: float, where: str) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise NeurokdError(f"{where}: dt must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def producer_of(graph: nir.NIRGraph) -> str | None:
+    """The producer named in the graph metadata (``"neurokd 0.1.0"`` -> ``"neurokd"``), if any."""
+    meta = graph.metadata if isinstance(graph.metadata, dict) else {}
+    value = meta.get("producer")
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return text.strip().split()[0].lower() if text.strip() else None
+
+
+def _follows_export_signature(nodes: dict, dt: float, rtol: float = 1e-5) -> bool:
+    """True if every leaky node has r = tau_mem/dt (and CubaLIF/CubaLI w_in = tau_syn/dt)."""
+    leaky = [n for n in nodes.values() if isinstance(n, (nir.LIF, nir.LI, nir.CubaLIF, nir.CubaLI))]
+    if not leaky:
+        return False
+    for node in leaky:
+        tau = np.asarray(node.tau_mem if hasattr(node, "tau_mem") else node.tau, dtype=np.float64)
+        if not np.allclose(np.asarray(node.r, dtype=np.float64) * dt, tau, rtol=rtol, atol=0):
+            return False
+        if hasattr(node, "tau_syn"):
+            w_in = np.asarray(node.w_in, dtype=np.float64)
+            if not np.allclose(w_in * dt, np.asarray(node.tau_syn, dtype=np.float64), rtol=rtol, atol=0):
+                return False
+    return True
+
+
+def resolve_dt(
+    graph: nir.NIRGraph, nodes: dict, dt: float | None = None, producer: str | None = None, name: str = "graph"
+) -> StepConvention:
+    """Pick the time step for each node of ``graph`` by the rules of this module's docstring.
+
+    ``nodes`` is the flat ``{name: node}`` dict that will run (subgraphs already expanded).
+    Raises :class:`NeurokdError` when a node needs a ``dt`` that no rule provides.
+    """
+    needing = [k for k, n in nodes.items() if isinstance(n, DT_DEPENDENT)]
+    graph_dt = _metadata_dt(graph.metadata, f"{name} metadata")
+    node_dt = {k: _metadata_dt(getattr(n, "metadata", None), f"{name} node {k!r}") for k, n in nodes.items()}
+    if dt is not None:
+        value = _check_dt(float(dt), "dt argument")
+        return StepConvention(value, "argument", {k: value for k in nodes})
+    if graph_dt is not None or any(v is not None for v in node_dt.values()):
+        per_node = {k: (node_dt[k] if node_dt[k] is not None else graph_dt) for k in nodes}
+        missing = [k for k in needing if per_node[k] is None]
+        if missing:
+            raise NeurokdError(
+                f"{name}: nodes {missing} state no dt in their metadata and the graph states none; pass dt"
+            )
+        values = {v for k, v in per_node.items() if k in needing and v is not None}
+        common = values.pop() if len(values) == 1 else graph_dt
+        return StepConvention(common, "graph metadata" if graph_dt is not None else "node metadata", per_node)
+    who = (producer or producer_of(graph) or "").lower() or None
+    if who is not None:
+        if who not in PRODUCER_DT:
+            raise NeurokdError(
+                f"{name}: unknown producer {who!r}; known: {', '.join(sorted(PRODUCER_DT))}; or pass dt"
+            )
+        value = PRODUCER_DT[who]
+        return StepConvention(value, f"producer {who}", {k: value for k in nodes})
+    if _follows_export_signature(nodes, EXPORT_SIGNATURE_DT):
+        value = EXPORT_SIGNATURE_DT
+        return StepConvention(value, "snnTorch/SpikingJelly export signature (r = tau/1e-4)", {k: value for k in nodes})
+    if not needing:
+        return StepConvention(None, "not needed (no time constants in the graph)", {k: None for k in nodes})
+    kinds = sorted({type(nodes[k]).__name__ for k in needing})
+    raise NeurokdError(
+        f"{name}: nodes {needing[:5]}{' ...' if len(needing) > 5 else ''} ({', '.join(kinds)}) need a time step "
+        "and the graph states none (no dt in its metadata, no known producer); pass dt (--dt), e.g. 1e-4 "
+        "(snnTorch, and the NIR paper's LIF experiment) or 1e-3 (Norse)"
+    )

@@ -1,0 +1,78 @@
+"""Shared pytest fixtures: tiny datasets written in the real on-disk layouts (Speech Commands, CIFAR-10)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GSC_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+
+
+def write_speech_commands(root: Path, words=GSC_WORDS + ("bed", "cat"), speakers=("aa01", "bb02", "cc03", "dd04"),
+                          val_speakers=("cc03",), test_speakers=("dd04",), noise_seconds: float = 5.0,
+                          seed: int = 0) -> Path:
+    """A Speech Commands v0.02 folder: one 16 kHz mono 16-bit WAV per word and speaker (a word-specific
+    tone in noise, 0.6-1.0 s long), split lists by speaker, two background-noise files."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    val, test = [], []
+    for w_idx, word in enumerate(words):
+        (root / word).mkdir(parents=True, exist_ok=True)
+        for s_idx, spk in enumerate(speakers):
+            n = int(16000 * (0.6 + 0.1 * ((w_idx + s_idx) % 5)))
+            t = np.arange(n) / 16000
+            audio = 0.3 * np.sin(2 * np.pi * (200 + 150 * w_idx) * t) + 0.02 * rng.standard_normal(n)
+            rel = f"{word}/{spk}_nohash_0.wav"
+            sf.write(root / rel, audio.astype(np.float32), 16000, subtype="PCM_16")
+            if spk in val_speakers:
+                val.append(rel)
+            elif spk in test_speakers:
+                test.append(rel)
+    (root / "validation_list.txt").write_text("".join(f"{r}\n" for r in val))
+    (root / "testing_list.txt").write_text("".join(f"{r}\n" for r in test))
+    noise_dir = root / "_background_noise_"
+    noise_dir.mkdir(exist_ok=True)
+    for name in ("white_noise", "pink_noise"):
+        sf.write(noise_dir / f"{name}.wav", (0.1 * rng.standard_normal(int(16000 * noise_seconds))).astype(np.float32),
+                 16000, subtype="PCM_16")
+    return root
+
+
+def write_cifar10(root: Path, per_class_batch: int = 2, per_class_test: int = 2, protocols=(2, 3, 4, 5, 2),
+                  seed: int = 0) -> Path:
+    """``root/cifar-10-batches-py`` with data_batch_1..5, test_batch, batches.meta: pickled dicts of bytes keys
+    (b'data' uint8 (N, 3072), b'labels' list), as the official archive holds; random images."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def batch(per_class: int, label: str, protocol: int, name: str) -> None:
+        labels = [c for c in range(10) for _ in range(per_class)]
+        data = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+        d = {b"batch_label": label.encode(), b"labels": labels, b"data": data,
+             b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))]}
+        (folder / name).write_bytes(pickle.dumps(d, protocol=protocol))
+
+    for i, protocol in enumerate(protocols, start=1):
+        batch(per_class_batch, f"training batch {i} of 5", protocol, f"data_batch_{i}")
+    batch(per_class_test, "testing batch 1 of 1", 2, "test_batch")
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    meta = {b"num_cases_per_batch": 10 * per_class_batch, b"label_names": [n.encode() for n in names], b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return root
+
+
+@pytest.fixture
+def speech_commands_dir(tmp_path: Path) -> Path:
+    """A tiny Speech Commands folder: 12 words x 4 speakers (val: cc03, test: dd04), background noise."""
+    return write_speech_commands(tmp_path / "speech_commands")
+
+
+@pytest.fixture
+def cifar10_dir(tmp_path: Path) -> Path:
+    """A tiny CIFAR-10 folder: 5 train batches of 20 images, a test batch of 20, batches.meta."""
+    return write_cifar10(tmp_path / "cifar")
