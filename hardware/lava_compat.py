@@ -7,7 +7,14 @@ with ``ValueError: mutable default ... use default_factory``. This module instal
 meta-path finder that serves that one module from its own source with each such default
 rewritten to ``dataclasses.field(default_factory=ByteEncoder)`` — the same value, built per instance.
 
-Everything else is untouched. On Python 3.10 (what lava supports) :func:`install` does nothing.
+A second fix applies on every Python version:
+``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+``multiprocessing.set_start_method('fork')`` at import time, which raises ``RuntimeError: context
+has already been set`` if anything in the process touched multiprocessing before (a tqdm progress
+bar does). The call is served as ``set_start_method('fork', force=True)``: the same start method
+lava needs, whoever asked first.
+
+Everything else is untouched. On Python 3.10 only the second fix is installed.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import re
 import sys
 
 PATCHED_MODULE = "lava.magma.compiler.var_model"
+MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+_START_RE = re.compile(r"mp\.set_start_method\('fork'\)")
 _DEFAULT_RE = re.compile(r"^(\s+\w+\s*:\s*ByteEncoder\s*=\s*)ByteEncoder\(\)\s*$", re.MULTILINE)
 
 
@@ -31,18 +40,30 @@ def patch_source(source: str) -> tuple[str, int]:
     return _DEFAULT_RE.subn(r"\1__import__('dataclasses').field(default_factory=ByteEncoder)", source)
 
 
+def patch_start_method(source: str) -> tuple[str, int]:
+    """Make lava's import-time ``set_start_method('fork')`` tolerate an already-set context."""
+    return _START_RE.subn("mp.set_start_method('fork', force=True)", source)
+
+
+def _patches() -> dict:
+    patches = {MP_MODULE: patch_start_method}
+    if needed():
+        patches[PATCHED_MODULE] = patch_source
+    return patches
+
+
 class _PatchingLoader(importlib.machinery.SourceFileLoader):
     def get_code(self, fullname):  # type: ignore[override]
         source = self.get_data(self.path).decode("utf-8")
-        patched, _ = patch_source(source)
+        patched, _ = _patches()[fullname](source)
         return compile(patched, self.path, "exec", dont_inherit=True)
 
 
 class _VarModelFinder(importlib.abc.MetaPathFinder):
-    """Finds ``lava.magma.compiler.var_model`` with the path finder, then loads it patched."""
+    """Finds the patched lava modules with the path finder, then loads them patched."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != PATCHED_MODULE:
+        if fullname not in _patches():
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):
@@ -56,9 +77,7 @@ def needed() -> bool:
 
 
 def install() -> bool:
-    """Install the finder once (Python >= 3.11 only). Returns True if it is active."""
-    if not needed():
-        return False
+    """Install the finder once. Returns True if the Python 3.11 dataclass fix is active."""
     if not any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _VarModelFinder())
-    return True
+    return needed()

@@ -103,3 +103,19 @@ def test_lava_dl_netx_imports():
     from lava.lib.dl import netx
 
     assert hasattr(netx, "hdf5") and hasattr(netx.hdf5, "Network")
+
+
+def test_lava_imports_after_a_progress_bar_set_the_multiprocessing_context():
+    import subprocess
+
+    code = (
+        "from tqdm import tqdm\n"
+        "for _ in tqdm(range(2), disable=False): pass\n"
+        "import multiprocessing as mp; mp.get_context()\n"
+        "import neurokd.hardware\n"
+        "import lava.magma.runtime.message_infrastructure.multiprocessing\n"
+        "print(mp.get_start_method())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr.splitlines()[-1:]
+    assert out.stdout.strip() == "fork"

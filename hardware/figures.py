@@ -1,0 +1,185 @@
+"""Figures comparing runs, sized for a two-column paper: accuracy vs energy, activity and SynOps per layer.
+
+Each figure is 3.5 in wide with 8 pt text and written as PNG (300 dpi) and PDF, drawn with
+matplotlib's object API on the Agg canvas (no display needed, pyplot's backend left alone). Input: :class:`~neurokd.hardware.report.RunRecord`.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+from pathlib import Path
+from typing import Sequence
+
+from neurokd import fileio
+
+WIDTH_IN = 3.5
+RC = {
+    "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+    "legend.fontsize": 7, "lines.markersize": 4, "axes.spines.top": False, "axes.spines.right": False,
+    "savefig.bbox": "tight", "savefig.pad_inches": 0.02, "pdf.fonttype": 42,
+}
+MARKERS = "osD^vP*Xh"
+
+
+def _figure(height_in: float):
+    """A matplotlib Figure drawn by the Agg canvas, without pyplot (no global backend switch)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_IN, height_in))
+    return fig, fig.subplots()
+
+
+def _cmap():
+    import matplotlib
+
+    return matplotlib.colormaps["tab10"]
+
+
+def _rc():
+    import matplotlib
+
+    return matplotlib.rc_context(RC)
+
+
+def _save(fig, out: Path, stem: str) -> dict[str, Path]:
+    """Write ``stem.png`` and ``stem.pdf`` atomically."""
+    paths = {}
+    for ext, kw in (("png", {"dpi": 300}), ("pdf", {})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, **kw)
+        path = out / f"{stem}.{ext}"
+        fileio.write_bytes(path, buf.getvalue())
+        paths[path.name] = path
+    return paths
+
+
+def _methods(runs) -> list[str]:
+    return list(dict.fromkeys(r.method for r in runs))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def accuracy_vs_energy(runs: Sequence, model: str, out: Path, stem: str) -> dict[str, Path]:
+    """Test accuracy (%) against energy per inference (nJ, log scale), one point per run; teachers as stars."""
+    with _rc():
+        fig, ax = _figure(2.4)
+        cmap = _cmap()
+        for i, method in enumerate(_methods(runs)):
+            rs = [r for r in runs if r.method == method]
+            ax.scatter([float(r.total(model)["energy_pj_per_sample"]) / 1e3 for r in rs],
+                       [100 * r.accuracy for r in rs], color=cmap(i % 10), marker=MARKERS[i % len(MARKERS)],
+                       label=method, zorder=3)
+        teachers = [(r.teacher_pj(model), r.teacher_accuracy) for r in runs]
+        teachers = [(e, a) for e, a in teachers if e is not None and a is not None]
+        if teachers:
+            ax.scatter([e / 1e3 for e, _ in teachers], [100 * a for _, a in teachers], color="0.3", marker="*",
+                       s=40, label="ANN teacher", zorder=3)
+        xs = [float(r.total(model)["energy_pj_per_sample"]) / 1e3 for r in runs] + [e / 1e3 for e, _ in teachers]
+        if min(xs) > 0 and max(xs) / min(xs) > 8:  # log scale only where the points span an order of magnitude
+            ax.set_xscale("log")
+            from matplotlib.ticker import NullFormatter
+
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(f"Energy per inference (nJ, {model} model)")
+        ax.set_ylabel("Test accuracy (%)")
+        ax.grid(True, which="major", linewidth=0.3, alpha=0.5)
+        ax.legend(frameon=False, loc="best", ncol=2 if len(_methods(runs)) > 3 else 1)
+        paths = _save(fig, out, stem)
+    return paths
+
+
+def _grouped_bars(ax, layers: list[str], methods: list[str], values: dict, cmap, hatch_values: dict | None = None):
+    """Bars per layer, one per method (mean over seeds, std as error bar)."""
+    width = 0.8 / max(len(methods), 1)
+    for i, method in enumerate(methods):
+        xs, ms, ss = [], [], []
+        for j, layer in enumerate(layers):
+            vals = values.get((method, layer), [])
+            if not vals:
+                continue
+            m, s = _mean_std(vals)
+            xs.append(j - 0.4 + width * (i + 0.5))
+            ms.append(m)
+            ss.append(s)
+        ax.bar(xs, ms, width, yerr=ss if any(ss) else None, color=cmap(i % 10), label=method,
+               error_kw={"elinewidth": 0.6, "capsize": 1.5})
+        if hatch_values:
+            hx, hm = [], []
+            for j, layer in enumerate(layers):
+                vals = hatch_values.get((method, layer), [])
+                if vals and any(vals):
+                    hx.append(j - 0.4 + width * (i + 0.5))
+                    hm.append(statistics.fmean(vals))
+            if hx:
+                ax.bar(hx, hm, width, fill=False, hatch="////", edgecolor="0.2", linewidth=0.0)
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(layers)
+
+
+def activity_per_layer(runs: Sequence, out: Path, stem: str) -> dict[str, Path]:
+    """Spikes per neuron per time step of each spiking layer, bars per method (mean ± std over seeds)."""
+    layers = list(dict.fromkeys(k for r in runs for k in r.activity_per_layer))
+    methods = _methods(runs)
+    values: dict = {}
+    for r in runs:
+        for k, v in r.activity_per_layer.items():
+            values.setdefault((r.method, k), []).append(v)
+    with _rc():
+        fig, ax = _figure(2.2)
+        _grouped_bars(ax, layers, methods, values, _cmap())
+        ax.set_xlabel("Spiking layer")
+        ax.set_ylabel("Activity (spikes / neuron / step)")
+        ax.legend(frameon=False, ncol=min(len(methods), 4), loc="lower center", bbox_to_anchor=(0.5, 1.0))
+        paths = _save(fig, out, stem)
+    return paths
+
+
+def synops_per_layer(runs: Sequence, out: Path, stem: str) -> dict[str, Path]:
+    """Synaptic operations per inference of each connection layer, bars per method (log scale).
+
+    The bar is SynOps + MACs; the hatched part is the MACs of graded input events (first layer).
+    """
+    methods = _methods(runs)
+    layers: list[str] = []
+    values: dict = {}
+    macs: dict = {}
+    for r in runs:
+        for row in r.layer_rows():
+            if not set(row["kind"].split("+")) & {"dense", "conv", "pool"}:
+                continue
+            if row["layer"] not in layers:
+                layers.append(row["layer"])
+            s = float(row["synops_per_sample"] or 0)
+            m = float(row.get("macs_per_sample") or 0)
+            values.setdefault((r.method, row["layer"]), []).append(s + m)
+            macs.setdefault((r.method, row["layer"]), []).append(m)
+    with _rc():
+        fig, ax = _figure(2.2)
+        _grouped_bars(ax, layers, methods, values, _cmap(), hatch_values=macs)
+        ax.set_yscale("log")
+        ax.set_xlabel("Connection layer (hatched: MACs of graded input)")
+        ax.set_ylabel("Synaptic ops per inference")
+        ax.legend(frameon=False, ncol=min(len(methods), 4), loc="lower center", bbox_to_anchor=(0.5, 1.0))
+        paths = _save(fig, out, stem)
+    return paths
+
+
+def write_figures(runs: Sequence, out_dir: str | Path, models: Sequence[str]) -> dict[str, Path]:
+    """All comparison figures, per dataset: ``accuracy_energy_<model>_<dataset>``,
+    ``activity_layers_<dataset>``, ``synops_layers_<dataset>`` (PNG and PDF)."""
+    out = Path(out_dir)
+    paths: dict[str, Path] = {}
+    for dataset in dict.fromkeys(r.dataset for r in runs):
+        rs = [r for r in runs if r.dataset == dataset]
+        for m in models:
+            paths.update(accuracy_vs_energy(rs, m, out, f"accuracy_energy_{m}_{dataset}"))
+        if any(r.activity_per_layer for r in rs):
+            paths.update(activity_per_layer(rs, out, f"activity_layers_{dataset}"))
+        paths.update(synops_per_layer(rs, out, f"synops_layers_{dataset}"))
+    return paths
+
+
+__all__ = ["accuracy_vs_energy", "activity_per_layer", "synops_per_layer", "write_figures"]

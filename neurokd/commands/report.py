@@ -1,0 +1,24 @@
+"""``neurokd report``: compare run folders in summary.csv/.md/.tex and figures (work in neurokd.hardware.report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder for summary.csv, summary.md, summary.tex and the figures.")
+@click.option("--baseline", default=None,
+              help="Method the others are compared with (default: 'baseline' if present, else the first method).")
+@click.option("--energy-model", "energy_models", multiple=True,
+              help="Energy model(s) to report (repeatable; default: all in the runs' energy_report.csv).")
+@click.option("--no-figures", is_flag=True, help="Write the tables only.")
+def report(runs: tuple[Path, ...], out: Path, baseline: str | None, energy_models: tuple[str, ...], no_figures: bool) -> None:
+    """Compare RUNS (run folders, or folders of run folders): accuracy, activity, SynOps, energy."""
+    from neurokd.hardware.report import summarize_runs
+
+    paths = summarize_runs(runs, out, models=energy_models or None, baseline=baseline, figures=not no_figures)
+    click.echo(f"neurokd: wrote {len(paths)} files to {out}: " + ", ".join(sorted(paths)))

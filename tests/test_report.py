@@ -1,0 +1,175 @@
+"""energy_report.csv/.md of one run, and `neurokd report` over several run folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from neurokd import fileio
+from neurokd.cli import main
+from neurokd.errors import NeurokdError
+from neurokd.hardware.counting import Connection, Geometry, Population, activity_from_counts, activity_from_rasters, count
+from neurokd.hardware.energy import ENERGY_MODELS
+from neurokd.hardware.report import ENERGY_COLUMNS, read_run, summarize_runs, write_energy_report
+
+CONTRACT = ["layer", "kind", "neurons", "synapses", "spikes_per_sample", "synops_per_sample",
+            "neuron_updates_per_sample", "energy_model", "energy_pj_per_sample"]
+
+
+def geometry() -> Geometry:
+    return Geometry([
+        Population("input", "input", (4,), spiking=False, stateful=False),
+        Connection("fc1", "dense", "input", "lif1", (4,), weight=np.array([[1.0, 0, 2, 0], [0, 0, 1, 1], [1, 1, 1, 1]])),
+        Population("lif1", "lif", (3,)),
+        Connection("readout", "dense", "lif1", None, (3,), weight=np.array([[1.0, 0, 1], [0, 1, 1]])),
+    ])
+
+
+def counts_for(rate: float, seed: int):
+    rng = np.random.default_rng(seed)
+    net = geometry()
+    x = rng.random((1, 10, 4)) * (rng.random((1, 10, 4)) < 0.7)
+    rasters = {"input": np.repeat(x, 4, axis=0), "lif1": rng.random((4, 10, 3)) < rate}
+    return net, count(net, activity_from_rasters(net, rasters))
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_energy_report_csv_has_the_contract_columns_and_one_block_per_model(tmp_path):
+    net, c = counts_for(0.3, 0)
+    csv_path, md_path = write_energy_report(tmp_path, net, c, title="tiny")
+    with open(csv_path, newline="") as fh:
+        header = next(csv.reader(fh))
+    assert header[: len(CONTRACT)] == CONTRACT and header == list(ENERGY_COLUMNS)
+    rows = read_csv(csv_path)
+    layer_names = ["input", "fc1", "lif1", "readout", "total", "teacher"]
+    assert [r["layer"] for r in rows] == layer_names * len(ENERGY_MODELS)
+    assert [r["energy_model"] for r in rows[:: len(layer_names)]] == list(ENERGY_MODELS)
+    for model in ENERGY_MODELS:
+        block = [r for r in rows if r["energy_model"] == model]
+        total = block[4]
+        for col in ("synops_per_sample", "macs_per_sample", "spikes_per_sample", "energy_pj_per_sample"):
+            assert float(total[col]) == pytest.approx(sum(float(r[col]) for r in block[:4]))
+        assert float(total["energy_pj_per_step"]) == pytest.approx(float(total["energy_pj_per_sample"]) / 4)
+    fc1 = rows[1]
+    assert fc1["kind"] == "dense" and int(fc1["synapses"]) == 8 and float(fc1["synops_per_sample"]) == 0
+    assert float(fc1["macs_per_sample"]) == pytest.approx(c.row("fc1").macs)
+    teacher = [r for r in rows if r["layer"] == "teacher"]
+    assert {r["macs_per_sample"] for r in teacher} == {str(12 + 6)}  # every weight of the graph, zeros included
+    assert float(next(r for r in teacher if r["energy_model"] == "45nm")["energy_pj_per_sample"]) == pytest.approx(18 * 4.6)
+    assert next(r for r in teacher if r["energy_model"] == "loihi")["energy_pj_per_sample"] == ""
+    md = md_path.read_text()
+    assert "| layer | kind |" in md and "**total**" in md
+    assert "Davies" in md and "IEEE Micro 38(1)" in md and "Horowitz" in md and "Loihi 2" in md
+    assert "student" in md and "teacher" in md and "Effective_ACs" in md
+
+
+def test_energy_report_says_when_active_updates_are_an_upper_bound(tmp_path):
+    net = geometry()
+    c = count(net, activity_from_counts(net, {"input": [4, 4, 0, 4], "lif1": [1, 2, 0]}, samples=1, steps=4))
+    _, md_path = write_energy_report(tmp_path, net, c)
+    assert "upper bound" in md_path.read_text()
+    assert next(r for r in read_csv(tmp_path / "energy_report.csv") if r["layer"] == "lif1")[
+        "active_neuron_updates_per_sample"] == ""
+
+
+def make_run(root, method: str, seed: int, rate: float, accuracy: float, agreement: bool = True):
+    run = root / f"digits-{method}-s{seed}"
+    net, c = counts_for(rate, seed)
+    write_energy_report(run, net, c)
+    fileio.write_text(run / "config.toml", f'dataset = "digits"\nmethod = "{method}"\nseed = {seed}\ntimesteps = 4\n')
+    lif_rate = c.row("lif1").spikes / c.row("lif1").neuron_updates
+    fileio.write_json(run / "metrics.json", {
+        "dataset": "digits", "method": method, "seed": seed, "timesteps": 4, "test_accuracy": accuracy,
+        "val_accuracy": accuracy, "teacher_test_accuracy": 0.99,
+        "activity": {"total": lif_rate, "per_layer": {"lif1": lif_rate}},
+        "spikes_per_sample": c.row("lif1").spikes, "epochs": 1, "train_seconds": 1.0})
+    if agreement:
+        for precision, acc in (("float", accuracy), ("fixed", accuracy - 0.01)):
+            fileio.write_json(run / "lava" / f"agreement_{precision}.json", {
+                "precision": precision, "samples": 10, "spike_agreement": {"lif1": 1.0},
+                "prediction_agreement": 1.0, "accuracy_torch": accuracy, "accuracy_lava": acc})
+    return run
+
+
+def test_report_command_writes_summary_tables_and_figures(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        make_run(runs, "baseline", seed, 0.5, 0.90 + 0.01 * seed)
+        make_run(runs, "kd-lr", seed, 0.2, 0.91 + 0.01 * seed, agreement=seed == 0)
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) as exc:
+        main(["report", *(str(p) for p in sorted(runs.iterdir())), "--out", str(out)])
+    assert exc.value.code == 0
+    rows = read_csv(out / "summary.csv")
+    assert len(rows) == 4 and {r["method"] for r in rows} == {"baseline", "kd-lr"}
+    first = rows[0]
+    assert first["accuracy_lava_float"] == "0.9" and float(first["accuracy_lava_fixed"]) == pytest.approx(0.89)
+    for m in ENERGY_MODELS:
+        assert float(first[f"energy_pj_per_sample_{m}"]) > 0
+    assert rows[-1]["accuracy_lava_fixed"] == ""  # no agreement file: left empty, not an error
+    tex = (out / "summary.tex").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
+    kd_line = next(line for line in tex.splitlines() if line.startswith("digits & kd-lr"))
+    assert "\\,\\%" in kd_line and "$-$" in kd_line  # activity and energy fall vs the baseline
+    md = (out / "summary.md").read_text()
+    assert "baseline" in md and "±" in md
+    for stem in ("accuracy_energy_loihi_digits", "activity_layers_digits", "synops_layers_digits"):
+        for ext in ("png", "pdf"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 1000
+    assert (out / "accuracy_energy_loihi_digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_folder_of_runs_stands_for_its_runs_and_tables_only_skip_figures(tmp_path):
+    runs = tmp_path / "runs"
+    make_run(runs, "baseline", 0, 0.5, 0.9)
+    make_run(runs, "kd", 0, 0.4, 0.9)
+    paths = summarize_runs([runs], tmp_path / "out", models=["45nm"], figures=False)
+    assert sorted(paths) == ["summary.csv", "summary.md", "summary.tex"]
+    header = next(csv.reader(open(paths["summary.csv"], newline="")))
+    assert "energy_pj_per_sample_45nm" in header and "energy_pj_per_sample_loihi" not in header
+
+
+def test_missing_files_name_the_folder_the_file_and_the_command(tmp_path, capsys):
+    run = make_run(tmp_path, "baseline", 0, 0.5, 0.9)
+    (run / "energy_report.csv").unlink()
+    with pytest.raises(NeurokdError, match=r"energy_report.csv: make it with `neurokd export .* --target lava`"):
+        read_run(run)
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(run), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert str(run) in err and "energy_report.csv" in err and "Traceback" not in err
+    (run / "metrics.json").unlink()
+    with pytest.raises(NeurokdError, match="metrics.json: make it with `neurokd train --out"):
+        read_run(run)
+    with pytest.raises(NeurokdError, match="run folder not found"):
+        read_run(tmp_path / "nope")
+    json.loads((run / "lava" / "agreement_float.json").read_text())  # untouched
+
+
+def test_run_energy_report_from_the_exported_student_names_its_layers(tmp_path):
+    import torch
+
+    from neurokd.exporters.to_nir import student_to_nir
+    from neurokd.hardware import ir
+    from neurokd.hardware.report import write_run_energy_report
+    from neurokd.models import build_student
+
+    torch.manual_seed(0)
+    student = build_student("mlp", (8,), 3, timesteps=3, hidden=(6, 5)).eval()
+    x = torch.rand(4, 8)
+    with torch.no_grad():
+        _, spikes, _ = student.run(x)
+    rasters = {"input": x.expand(3, 4, 8).numpy(), **{k: v.numpy() for k, v in spikes.items()}}
+    csv_path, _ = write_run_energy_report(tmp_path, ir.from_nir(student_to_nir(student)), rasters, models=["45nm"])
+    rows = read_csv(csv_path)
+    assert [r["layer"] for r in rows] == ["input", "fc1", "lif1", "fc2", "lif2", "readout", "readout.out", "total", "teacher"]
+    assert rows[-1]["macs_per_sample"] == str(8 * 6 + 6 * 5 + 5 * 3)
+    assert float(rows[1]["macs_per_sample"]) == pytest.approx(3 * 6 * float((x != 0).sum()) / 4)  # dense, no zero weights
