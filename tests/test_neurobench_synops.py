@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-neurobench = pytest.importorskip("neurobench", reason="install with: pip install --no-deps neurobench==2.3.0")
+import neurobench  # noqa: E402  (installed by make: pip install --no-deps neurobench==2.3.0)
 
 from neurobench.benchmarks import Benchmark  # noqa: E402
 from neurobench.metrics.static import ConnectionSparsity, Footprint  # noqa: E402
