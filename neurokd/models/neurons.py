@@ -69,7 +69,7 @@ class LIF(nn.Module):
         spikes = []
         for t in range(current.shape[0]):
             v = beta * v + current[t]
-            s = self.spike_grad(v - theta)
+            s = self.spike_grad(v - theta).to(v.dtype)  # snntorch surrogates return float32
             v = v * (1.0 - s.detach())  # reset without gradient, as snntorch does
             spikes.append(s)
         return torch.stack(spikes)

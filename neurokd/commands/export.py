@@ -1,0 +1,352 @@
+"""``neurokd export`` (a trained run -> NIR -> Lava, checked against PyTorch) and ``neurokd simulate``
+(any NIR graph in Lava). The click commands are thin; :func:`export_run` and :func:`simulate_graph`
+do the work and can be called from Python.
+
+``export RUN --target nir`` writes ``RUN/model.nir``. ``--target lava`` then runs the test split (or
+``--samples N`` of it) in Lava on CPU and writes::
+
+    RUN/lava/network.json                 the IR: layers, neuron parameters, Lava shapes, delays
+    RUN/lava/spike_counts_<p>.npz         per layer (N, neurons) spikes per sample, + labels, predictions
+    RUN/lava/predictions_<p>.csv          index, label, PyTorch prediction, Lava prediction
+    RUN/lava/run_<p>.json                 timings (build, run, samples/s), Lava steps, delays
+    RUN/lava/quantization.json            fixed point only: per-layer scales, exponents, errors
+    RUN/agreement.json                    float (DESIGN.md contract); RUN/agreement_fixed.json for fixed
+    RUN/energy_report.csv (+ .md)         via neurokd.hardware.report, when it is installed (hook below)
+
+The PyTorch reference is the exported graph replayed by :func:`neurokd.exporters.from_nir.nir_to_torch`
+in float64, the arithmetic of Lava's ``floating_pt`` (the student's own float32 forward can differ
+from any float64 computation at exact threshold ties); ``accuracy_student`` is the trained
+student's own float32 accuracy. ``spike_agreement`` is the fraction of (sample, step, neuron)
+with identical spikes after removing Lava's per-layer delay. In float precision anything below
+100 % is a failed check (exit 1, files written first); in fixed point it is the measured effect of
+quantisation.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+
+from neurokd import fileio
+from neurokd.errors import CheckFailed, NeurokdError
+
+#: Above this many (samples x steps x neurons), per-step spike trains are not kept and spike
+#: agreement is measured on per-sample spike counts instead (said so in agreement.json).
+MAX_STEP_RECORD = 50_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers shared by export and simulate
+# --------------------------------------------------------------------------------------------------
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with fileio.atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "") -> list[Path]:
+    """ENERGY REPORT HOOK: this Lava run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
+
+    Counting and energy belong to :mod:`neurokd.hardware.counting` / :mod:`neurokd.hardware.report`:
+    the IR gives the geometry (``geometry_from_ir``, the fixed-point weights for a fixed run), the
+    Lava result the events (``activity_from_lava``). Returns the written paths ([] when those
+    modules are not installed).
+    """
+    try:
+        from neurokd.hardware.counting import activity_from_lava, count, geometry_from_ir
+        from neurokd.hardware.report import write_energy_report
+    except ImportError:
+        return []
+    geometry = geometry_from_ir(network, fixed=result.fixed)
+    counts = count(geometry, activity_from_lava(geometry, result, inputs))
+    return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title)]
+
+
+def _reference(graph, x: np.ndarray, timesteps: int, keep: list[str], batch: int = 256):
+    """The graph replayed by nir_to_torch in float64: ``(spikes {node in keep: (N, T, size)}, logits (N, C))``."""
+    import torch
+
+    from neurokd.exporters.from_nir import nir_to_torch
+
+    module = nir_to_torch(graph, timesteps=timesteps).double()
+    spikes: dict[str, list[np.ndarray]] = {}
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            xb = torch.as_tensor(x[start:start + batch], dtype=torch.float64)
+            rec = module(xb, record=True)
+            for name in keep:
+                v = rec[name].numpy().astype(np.uint8)                     # spikes: 0/1
+                spikes.setdefault(name, []).append(v.reshape(v.shape[0], v.shape[1], -1).swapaxes(0, 1))
+            out = module.plan.outputs[0]
+            logits.append(rec[out].numpy().mean(axis=0).reshape(len(xb), -1))
+    return {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(logits)
+
+
+def _fmt_pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+# --------------------------------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------------------------------
+
+def export_run(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
+               dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
+               echo=print) -> dict:
+    """Export a trained run (module docstring); returns ``{precision: agreement dict}`` (empty for NIR).
+
+    Raises :class:`CheckFailed` after writing every file when a float run's spikes are not 100 %
+    identical to PyTorch's.
+    """
+    from neurokd.exporters.to_nir import student_to_nir, write_nir
+    from neurokd.train import load_run
+
+    if target not in ("lava", "nir"):
+        raise NeurokdError(f"--target must be lava or nir, got {target!r}")
+    precisions = {"float": ["float"], "fixed": ["fixed"], "both": ["float", "fixed"]}.get(precision)
+    if precisions is None:
+        raise NeurokdError(f"--precision must be float, fixed or both, got {precision!r}")
+    if samples is not None and samples < 1:
+        raise NeurokdError(f"--samples must be >= 1, got {samples}")
+    run = Path(run_dir)
+    t_start = time.perf_counter()
+    cfg, student, _teacher, splits = load_run(run, with_data=target == "lava")
+    graph = student_to_nir(student, dt=dt)
+    nir_path = write_nir(graph, run / "model.nir")
+    echo(f"neurokd: wrote {nir_path}")
+    if target == "nir":
+        return {}
+
+    import torch
+
+    from neurokd.hardware import ir
+    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.quantize import quantize
+
+    network = ir.from_nir(graph)
+    x_test, y_test = (t.numpy() for t in splits.test.tensors)
+    if samples is not None:
+        x_test, y_test = x_test[:samples], y_test[:samples]
+    x_test = x_test.astype(np.float64)
+    steps = int(cfg.timesteps)
+    n = len(x_test)
+    lava_dir = run / "lava"
+    fileio.write_json(lava_dir / "network.json", network.to_dict())
+
+    ref_spikes, ref_logits = _reference(graph, x_test, steps, network.spiking_layers)
+    ref_pred = ref_logits.argmax(axis=1)
+    with torch.no_grad():
+        student_pred = student(torch.as_tensor(x_test, dtype=torch.float32)).argmax(dim=1).numpy()
+    acc_ref = float(np.mean(ref_pred == y_test))
+    acc_student = float(np.mean(student_pred == y_test))
+    neurons = sum(l.size for l in network.layers if l.neuron.spiking)
+    per_step = n * steps * neurons <= MAX_STEP_RECORD
+
+    agreements: dict[str, dict] = {}
+    failed = []
+    last = None
+    for p in precisions:
+        fixed = None
+        if p == "fixed":
+            x_train = splits.train.tensors[0].numpy().astype(np.float64)
+            fixed = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
+            fileio.write_json(lava_dir / "quantization.json", fixed.report())
+        res = run_lava(network, x_test, precision=p, timesteps=steps, fixed=fixed, record_steps=per_step,
+                       chunk_samples=chunk_samples, progress=progress)
+        last = res
+        spike_agree = {}
+        for layer in network.spiking_layers:
+            ref = ref_spikes[layer]
+            if per_step:
+                spike_agree[layer] = float(np.mean(res.spikes[layer] == ref))
+            else:
+                spike_agree[layer] = float(np.mean(res.counts[layer] == ref.sum(axis=1)))
+        acc_lava = float(np.mean(res.predictions == y_test))
+        agreement = {
+            "precision": p, "samples": n, "spike_agreement": spike_agree,
+            "prediction_agreement": float(np.mean(res.predictions == ref_pred)),
+            "accuracy_torch": acc_ref, "accuracy_lava": acc_lava,
+            "accuracy_student": acc_student,
+            "spike_agreement_basis": "spikes per step" if per_step else "spike counts per sample",
+            "reference": "model.nir replayed by nir_to_torch in float64",
+            "timesteps": steps, "lava_delays": res.delays,
+            "lava_samples_per_second": res.samples_per_second, "lava_run_seconds": res.run_seconds,
+            "lava_build_seconds": res.build_seconds,
+        }
+        if p == "fixed":
+            agreement["accuracy_change_vs_torch"] = acc_lava - acc_ref
+        agreements[p] = agreement
+        fileio.write_json(run / ("agreement.json" if p == "float" else "agreement_fixed.json"), agreement)
+        arrays = {k: v for k, v in res.counts.items()}
+        arrays.update(labels=y_test, predictions=res.predictions, logits=res.logits)
+        _save_npz(lava_dir / f"spike_counts_{p}.npz", arrays)
+        fileio.write_csv(lava_dir / f"predictions_{p}.csv", ["index", "label", "torch", "lava"],
+                         [[i, int(y_test[i]), int(ref_pred[i]), int(res.predictions[i])] for i in range(n)])
+        fileio.write_json(lava_dir / f"run_{p}.json", {
+            "precision": p, "samples": n, "timesteps": steps, "mode": res.mode, "lava_steps": res.lava_steps,
+            "build_seconds": res.build_seconds, "run_seconds": res.run_seconds,
+            "samples_per_second": res.samples_per_second, "delays": res.delays,
+            "spikes_per_sample": res.spikes_per_sample(),
+        })
+        worst = min(spike_agree.values()) if spike_agree else 1.0
+        echo(f"neurokd: Lava {p:<5} accuracy {_fmt_pct(acc_lava)} (PyTorch {_fmt_pct(acc_ref)}, student float32 "
+             f"{_fmt_pct(acc_student)}); predictions agree {_fmt_pct(agreement['prediction_agreement'])}; "
+             f"identical spikes {_fmt_pct(worst)} (worst layer); {n} samples in {res.run_seconds:.1f} s "
+             f"({res.samples_per_second:.1f} samples/s, build {res.build_seconds:.1f} s)")
+        if p == "float" and (worst < 1.0 or agreement["prediction_agreement"] < 1.0):
+            failed.append(f"Lava floating_pt differs from PyTorch: identical spikes {spike_agree}")
+
+    # ---- ENERGY REPORT HOOK -------------------------------------------------------------------------
+    # neurokd.hardware.report.write_energy_report (energy helper's module) writes energy_report.csv
+    # from the spikes of the last Lava run (fixed if it ran, else float).
+    written = energy_report_hook(run, network, last, x_test, title=f"{run.name} (Lava {last.precision})")
+    if written:
+        echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
+    echo(f"neurokd: export done in {time.perf_counter() - t_start:.1f} s; files in {run}")
+    if failed:
+        raise CheckFailed("; ".join(failed) + f" (files written to {run})")
+    return agreements
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--target", type=click.Choice(["lava", "nir"]), default="lava", show_default=True,
+              help="nir: write model.nir only; lava: also run the test split in Lava and check it against PyTorch.")
+@click.option("--precision", type=click.Choice(["float", "fixed", "both"]), default="float", show_default=True,
+              help="Lava floating_pt (must match PyTorch exactly), fixed_pt (Loihi formats), or both.")
+@click.option("--samples", type=int, default=None, help="Run only the first N test samples (default: all).")
+@click.option("--dt", type=float, default=1e-4, show_default=True, help="Time step written into model.nir.")
+@click.option("--input-bits", type=int, default=8, show_default=True, help="Graded input bits in fixed point.")
+@click.option("--chunk", "chunk_samples", type=int, default=64, show_default=True,
+              help="Samples per Lava run call (progress granularity; one compile).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: float, input_bits: int,
+           chunk_samples: int, no_progress: bool) -> None:
+    """Export RUN_DIR's student to NIR and run it in Lava (CPU), checked against PyTorch."""
+    export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt, input_bits=input_bits,
+               chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo)
+
+
+# --------------------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------------------
+
+def load_input(path: str | Path, input_shape: tuple[int, ...]) -> np.ndarray:
+    """``.npy`` of ``(T, *input_shape)`` (one sample) or ``(N, T, *input_shape)`` -> ``(N, T, *shape)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeurokdError(f"input file not found: {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise NeurokdError(f"{path}: not a numpy .npy array ({exc})") from exc
+    if x.dtype.kind not in "biuf":
+        raise NeurokdError(f"{path}: holds {x.dtype} values; expected numbers")
+    k = len(input_shape)
+    if x.ndim == k + 1 and tuple(x.shape[1:]) == tuple(input_shape):
+        x = x[None]
+    if x.ndim != k + 2 or tuple(x.shape[2:]) != tuple(input_shape):
+        dims = ", ".join(str(d) for d in input_shape)
+        raise NeurokdError(f"{path}: shape {x.shape}; the graph's input needs (T, {dims}) or (N, T, {dims})")
+    if not np.all(np.isfinite(x)):
+        raise NeurokdError(f"{path}: holds NaN or inf")
+    return x.astype(np.float64)
+
+
+def simulate_graph(graph_path: str | Path, out: str | Path, input_path: str | Path | None = None,
+                   random_input: bool = False, steps: int | None = None, samples: int = 1, rate: float = 0.1,
+                   seed: int = 0, dt: float | None = None, precision: str = "float", input_bits: int = 8,
+                   progress: bool = True, echo=print) -> dict:
+    """Run any NIR file in Lava and write ``out/spikes.npz`` (module docstring of ``simulate``)."""
+    from neurokd.exporters.from_nir import read_nir
+    from neurokd.hardware import ir
+    from neurokd.hardware.lava_backend import run_lava
+
+    if precision not in ("float", "fixed"):
+        raise NeurokdError(f"--precision must be float or fixed, got {precision!r}")
+    if (input_path is None) == (not random_input):
+        raise NeurokdError("give exactly one of --input X.npy and --random-input")
+    path = Path(graph_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = read_nir(path)
+    for w in caught:
+        echo(f"neurokd: warning: {w.message}")
+    network = ir.from_nir(graph, dt=dt, name=path.name)
+    if input_path is not None:
+        x = load_input(input_path, network.input_shape)
+        if steps is not None and steps != x.shape[1]:
+            raise NeurokdError(f"--steps {steps} but {input_path} has {x.shape[1]} steps")
+    else:
+        if not 0 <= rate <= 1:
+            raise NeurokdError(f"--rate must be in [0, 1], got {rate}")
+        if samples < 1:
+            raise NeurokdError(f"--samples must be >= 1, got {samples}")
+        steps = steps or network.timesteps or 100
+        rng = np.random.default_rng(seed)
+        x = (rng.random((samples, steps, *network.input_shape)) < rate).astype(np.float64)
+    n, t = x.shape[:2]
+    per_step = n * t * sum(l.size for l in network.layers) <= MAX_STEP_RECORD
+    res = run_lava(network, x, precision=precision, input_bits=input_bits, record_steps=per_step, progress=progress)
+    out = Path(out)
+    arrays = {network.input_name: np.swapaxes(x, 0, 1)}
+    for layer in network.layers:
+        if layer.neuron.spiking and res.spikes is not None and layer.name in res.spikes:
+            arrays[layer.name] = np.swapaxes(res.spikes[layer.name], 0, 1).reshape(t, n, *layer.shape)
+        elif layer.name in res.readout:
+            arrays[layer.name] = np.swapaxes(res.readout[layer.name], 0, 1).reshape(t, n, *layer.shape)
+        else:
+            arrays[layer.name] = res.counts[layer.name].reshape(n, *layer.shape)
+    _save_npz(out / "spikes.npz", arrays)
+    summary = {
+        "graph": str(path), "precision": precision, "samples": n, "timesteps": t, "dt": network.dt,
+        "dt_rule": network.dt_source, "mode": res.mode, "lava_steps": res.lava_steps,
+        "build_seconds": res.build_seconds, "run_seconds": res.run_seconds,
+        "samples_per_second": res.samples_per_second, "delays": res.delays,
+        "spikes_per_sample": res.spikes_per_sample(), "layers": network.to_dict()["layers"],
+        "spikes_npz": ("one array per NIR node: (T, N, *shape); spikes of spiking nodes, per-step values of readouts"
+                       if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
+    }
+    fileio.write_json(out / "simulation.json", summary)
+    if res.fixed is not None:
+        fileio.write_json(out / "quantization.json", res.fixed.report())
+    # ---- ENERGY REPORT HOOK (see energy_report_hook) ----
+    written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})")
+    echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in Lava {precision} ({res.run_seconds:.2f} s run, "
+         f"{res.build_seconds:.2f} s build); dt {network.dt} ({network.dt_source})")
+    for layer, s in res.spikes_per_sample().items():
+        echo(f"  {layer:>16}: {s:10.1f} spikes/sample")
+    echo(f"neurokd: wrote {out / 'spikes.npz'}, {out / 'simulation.json'}"
+         + (f", {', '.join(p.name for p in written)}" if written else ""))
+    return summary
+
+
+@click.command("simulate")
+@click.argument("graph", type=click.Path(path_type=Path))
+@click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
+              help=".npy input: (T, *input_shape) or (N, T, *input_shape), in the graph's own input layout.")
+@click.option("--random-input", is_flag=True, help="Bernoulli spikes (see --rate, --samples, --steps, --seed).")
+@click.option("--steps", type=int, default=None, help="Time steps (random input; default: graph metadata, else 100).")
+@click.option("--samples", type=int, default=1, show_default=True, help="Random input samples.")
+@click.option("--rate", type=float, default=0.1, show_default=True, help="Random input spike probability per step.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--target", type=click.Choice(["lava"]), default="lava", show_default=True)
+@click.option("--dt", type=float, default=None,
+              help="Time step in seconds (default: graph metadata, producer, or the snnTorch signature).")
+@click.option("--precision", type=click.Choice(["float", "fixed"]), default="float", show_default=True)
+@click.option("--input-bits", type=int, default=8, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for spikes.npz and reports.")
+@click.option("--no-progress", is_flag=True)
+def simulate(graph: Path, input_path: Path | None, random_input: bool, steps: int | None, samples: int, rate: float,
+             seed: int, target: str, dt: float | None, precision: str, input_bits: int, out: Path,
+             no_progress: bool) -> None:
+    """Run the NIR file GRAPH (any producer) in the Lava CPU simulation; write spikes.npz per node."""
+    simulate_graph(graph, out, input_path=input_path, random_input=random_input, steps=steps, samples=samples,
+                   rate=rate, seed=seed, dt=dt, precision=precision, input_bits=input_bits,
+                   progress=not no_progress, echo=click.echo)

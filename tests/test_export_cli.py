@@ -1,0 +1,151 @@
+"""``neurokd export`` and ``neurokd simulate``: files written per DESIGN.md's contract, exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+from neurokd import fileio
+from neurokd.cli import main
+from neurokd.config import TrainConfig
+from neurokd.train import build_models
+
+pytestmark = pytest.mark.lava
+
+AGREEMENT_KEYS = {"precision", "samples", "spike_agreement", "prediction_agreement", "accuracy_torch", "accuracy_lava"}
+
+
+def cli(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A digits run folder as `neurokd train` leaves it (config.toml, student.pt), with untrained weights
+    scaled up so that every layer spikes."""
+    run = tmp_path_factory.mktemp("runs") / "digits-tiny"
+    run.mkdir()
+    cfg = TrainConfig(out=str(run), model_options={"hidden": [32, 16]}, timesteps=4, teacher="none",
+                      method="baseline").resolved()
+    cfg.save(run / "config.toml")
+    torch.manual_seed(0)
+    _teacher, student = build_models(cfg, (64,), 10)
+    with torch.no_grad():
+        student.net.fc1.weight.mul_(4.0)
+        student.net.fc2.weight.mul_(4.0)
+    fileio.save_torch(run / "student.pt", student.state_dict())
+    return run
+
+
+def test_export_nir_target_writes_model_nir_only(run_dir, tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    for f in ("config.toml", "student.pt"):
+        (run / f).write_bytes((run_dir / f).read_bytes())
+    assert cli(["export", str(run), "--target", "nir"]) == 0
+    graph = nir.read(run / "model.nir")
+    assert {"lif1", "lif2", "readout"} <= set(graph.nodes)
+    assert not (run / "lava").exists() and not (run / "agreement.json").exists()
+
+
+def test_export_lava_both_precisions_writes_the_file_contract(run_dir, capsys):
+    assert cli(["export", str(run_dir), "--target", "lava", "--precision", "both", "--samples", "40",
+                "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Lava float accuracy" in out and "samples/s" in out
+    ag = json.loads((run_dir / "agreement.json").read_text())
+    assert AGREEMENT_KEYS <= set(ag) and ag["precision"] == "float" and ag["samples"] == 40
+    assert ag["spike_agreement"] == {"lif1": 1.0, "lif2": 1.0} and ag["prediction_agreement"] == 1.0
+    assert ag["accuracy_torch"] == ag["accuracy_lava"]
+    fx = json.loads((run_dir / "agreement_fixed.json").read_text())
+    assert AGREEMENT_KEYS <= set(fx) and fx["precision"] == "fixed"
+    assert 0.9 < min(fx["spike_agreement"].values()) <= 1.0
+    lava = run_dir / "lava"
+    q = json.loads((lava / "quantization.json").read_text())
+    assert set(q["layers"]) == {"lif1", "lif2", "readout"} and q["input"]["bits"] == 8
+    counts = np.load(lava / "spike_counts_float.npz")
+    assert counts["lif1"].shape == (40, 32) and counts["predictions"].shape == (40,)
+    assert json.loads((lava / "network.json").read_text())["layers"][0]["delay"] == 1
+    assert (lava / "predictions_fixed.csv").read_text().startswith("index,label,torch,lava")
+    report = (run_dir / "energy_report.csv").read_text().splitlines()
+    assert report[0].startswith("layer,kind,neurons,synapses,spikes_per_sample,synops_per_sample")
+    assert any(line.startswith("lif1,lif,32,") for line in report)
+
+
+def test_export_float_mismatch_exits_1_after_writing_files(run_dir, monkeypatch, capsys):
+    import neurokd.hardware.lava_backend as backend
+
+    real = backend.run_lava
+
+    def flip_one_spike(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.spikes["lif2"][0, 0, 0] ^= 1
+        return res
+
+    monkeypatch.setattr(backend, "run_lava", flip_one_spike)
+    (run_dir / "agreement.json").unlink(missing_ok=True)
+    assert cli(["export", str(run_dir), "--samples", "8", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neurokd: error: Lava floating_pt differs from PyTorch")
+    ag = json.loads((run_dir / "agreement.json").read_text())
+    assert ag["spike_agreement"]["lif2"] < 1.0 and ag["spike_agreement"]["lif1"] == 1.0
+
+
+def _write_graph(path: Path, threshold_node: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    n = 5
+    neuron = (nir.Threshold(threshold=np.ones(n)) if threshold_node else
+              nir.LIF(tau=np.full(n, 1e-3), r=np.full(n, 10.0), v_leak=np.zeros(n), v_threshold=np.full(n, 0.5)))
+    nodes = {"input": nir.Input(np.array([3])), "fc": nir.Affine(weight=rng.normal(size=(n, 3)), bias=np.zeros(n)),
+             "lif": neuron, "output": nir.Output(np.array([n]))}
+    nir.write(path, nir.NIRGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")], metadata={"dt": 1e-4},
+                                 type_check=False))
+    return path
+
+
+def test_simulate_writes_one_array_per_nir_node(tmp_path):
+    from neurokd.hardware import ir
+    from neurokd.hardware.nir_semantics import reference_run
+
+    graph_path = _write_graph(tmp_path / "g.nir")
+    x = (np.random.default_rng(1).random((30, 3)) < 0.5).astype(np.float32)        # time x features
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "sim"
+    assert cli(["simulate", str(graph_path), "--input", str(tmp_path / "x.npy"), "--out", str(out),
+                "--no-progress"]) == 0
+    spikes = np.load(out / "spikes.npz")
+    assert set(spikes.files) == {"input", "lif"}
+    assert spikes["lif"].shape == (30, 1, 5)
+    ref = reference_run(ir.from_nir(nir.read(graph_path)), x[None].astype(float))
+    np.testing.assert_array_equal(spikes["lif"][:, 0], ref["lif"][0])
+    summary = json.loads((out / "simulation.json").read_text())
+    assert summary["timesteps"] == 30 and summary["delays"] == {"lif": 1}
+    assert (out / "energy_report.csv").is_file()
+    assert cli(["simulate", str(graph_path), "--random-input", "--steps", "12", "--samples", "2", "--precision",
+                "fixed", "--out", str(tmp_path / "sim2"), "--no-progress"]) == 0
+    assert np.load(tmp_path / "sim2" / "spikes.npz")["lif"].shape == (12, 2, 5)
+    assert (tmp_path / "sim2" / "quantization.json").is_file()
+
+
+@pytest.mark.parametrize("case", ["threshold node", "input shape", "no input"])
+def test_simulate_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
+    graph_path = _write_graph(tmp_path / "g.nir", threshold_node=case == "threshold node")
+    np.save(tmp_path / "x.npy", np.zeros((10, 4)))
+    args = ["simulate", str(graph_path), "--out", str(tmp_path / "o"), "--no-progress"]
+    if case == "input shape":
+        args += ["--input", str(tmp_path / "x.npy")]
+    elif case == "threshold node":
+        args += ["--random-input"]
+    assert cli(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neurokd: error:")
+    assert not (tmp_path / "o" / "spikes.npz").exists()
