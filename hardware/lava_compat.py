@@ -81,3 +81,22 @@ def install() -> bool:
     if not any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _VarModelFinder())
     return needed()
+
+
+def import_netx():
+    """Import ``lava.lib.dl.netx`` without the line lava-dl prints on stdout at import time (its
+    optional Prophesee dataset toolbox is missing, which netx never uses), nor torch's warning
+    that no CUDA runtime exists (slayer loads torch's C++ extension helpers; netx runs on CPU)."""
+    import contextlib
+    import io
+    import logging
+
+    quiet = logging.getLogger("torch.utils.cpp_extension")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            from lava.lib.dl import netx
+    finally:
+        quiet.setLevel(level)
+    return netx

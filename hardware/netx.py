@@ -292,7 +292,9 @@ def netx_keeps_weights(weight: np.ndarray) -> bool:
     False for one case neurokd meets: a matrix with no positive weight but a zero, where lava-dl
     0.6.0 picks its exponent as for mixed signs and Lava then clips and truncates as inhibitory.
     """
-    import neurokd.hardware  # noqa: F401  (lava on Python 3.11)
+    from neurokd.hardware.lava_compat import import_netx
+
+    import_netx()  # lava on Python 3.11, quietly
     from lava.lib.dl.netx.utils import optimize_weight_bits
     from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
@@ -516,10 +518,12 @@ def run_netx(path: str | Path, x: np.ndarray, *, timesteps: int | None = None) -
     (netx's ``reset_interval``); every block's spikes are recorded; a readout's ``v`` is read at the
     end of each sample's window. The Lava processes are stopped in ``finally``.
     """
-    import neurokd.hardware  # noqa: F401  (lava on Python 3.11)
-    from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from neurokd.hardware.lava_compat import import_netx
+
+    netx = import_netx()
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 

@@ -43,13 +43,14 @@ def run_dir(tmp_path_factory) -> Path:
         student.net.fc1.weight.mul_(4.0)
         student.net.fc2.weight.mul_(4.0)
     fileio.save_torch(run / "student.pt", student.state_dict())
+    fileio.write_json(run / "metrics.json", {"dataset": "digits", "input_shape": [64], "num_classes": 10})
     return run
 
 
 def test_export_nir_target_writes_model_nir_only(run_dir, tmp_path):
     run = tmp_path / "r"
     run.mkdir()
-    for f in ("config.toml", "student.pt"):
+    for f in ("config.toml", "student.pt", "metrics.json"):
         (run / f).write_bytes((run_dir / f).read_bytes())
     assert cli(["export", str(run), "--target", "nir"]) == 0
     graph = nir.read(run / "model.nir")
@@ -149,3 +150,31 @@ def test_simulate_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("neurokd: error:")
     assert not (tmp_path / "o" / "spikes.npz").exists()
+
+
+def test_export_netx_target_writes_model_net_checked_in_lava_and_a_model_card(run_dir, tmp_path, capsys):
+    run = tmp_path / "netx"
+    run.mkdir()
+    for f in ("config.toml", "student.pt", "metrics.json"):
+        (run / f).write_bytes((run_dir / f).read_bytes())
+    assert cli(["export", str(run), "--target", "netx", "--samples", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "Prophesee" not in out  # lava-dl's import-time print is kept out of neurokd's output
+    ag = json.loads((run / "agreement_netx.json").read_text())
+    assert ag["spike_agreement"] == {"lif1": 1.0, "lif2": 1.0} and ag["readout_agreement"] == 1.0
+    assert (run / "model.net").is_file() and (run / "model.nir").is_file()
+    card = (run / "MODEL.md").read_text()
+    assert "neurokd export" in card and "lif1" in card
+
+
+def test_export_onnx_target_checks_the_student_step(run_dir, tmp_path):
+    run = tmp_path / "onnx"
+    run.mkdir()
+    for f in ("config.toml", "student.pt", "metrics.json"):
+        (run / f).write_bytes((run_dir / f).read_bytes())
+    assert cli(["export", str(run), "--target", "onnx"]) == 0
+    report = json.loads((run / "onnx_check.json").read_text())
+    step = report["student_step"]
+    assert step["checker"] == "passed" and step["onnxruntime"] and step["max_abs_diff"] < 1e-5
+    assert "teacher" not in report  # this run has no teacher
+    assert (run / "student_step.onnx").is_file() and (run / "MODEL.md").is_file()

@@ -13,6 +13,14 @@ do the work and can be called from Python.
     RUN/agreement.json                    float (DESIGN.md contract); RUN/agreement_fixed.json for fixed
     RUN/energy_report.csv (+ .md)         via neurokd.hardware.report, when it is installed (hook below)
 
+``--target netx`` writes ``RUN/model.net`` (lava-dl netx HDF5, from the same quantised IR, with
+netx's limits: :func:`neurokd.hardware.netx.quantize_netx`), loads it with netx, runs it in Lava
+``fixed_pt`` and checks its spikes against neurokd's own Lava run of the same network
+(``agreement_netx.json``; any difference exits 1). ``--target onnx`` writes ``teacher.onnx`` and
+``student_step.onnx`` (one time step, membranes in and out), checked with ``onnx.checker`` and
+compared with PyTorch in onnxruntime (``onnx_check.json``). Every target writes ``RUN/MODEL.md``,
+the model card.
+
 The PyTorch reference is the exported graph replayed by :func:`neurokd.exporters.from_nir.nir_to_torch`
 in float64, the arithmetic of Lava's ``floating_pt`` (the student's own float32 forward can differ
 from any float64 computation at exact threshold ties); ``accuracy_student`` is the trained
@@ -107,8 +115,8 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     from neurokd.exporters.to_nir import student_to_nir, write_nir
     from neurokd.train import load_run
 
-    if target not in ("lava", "nir"):
-        raise NeurokdError(f"--target must be lava or nir, got {target!r}")
+    if target not in TARGETS:
+        raise NeurokdError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     precisions = {"float": ["float"], "fixed": ["fixed"], "both": ["float", "fixed"]}.get(precision)
     if precisions is None:
         raise NeurokdError(f"--precision must be float, fixed or both, got {precision!r}")
@@ -116,12 +124,23 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
         raise NeurokdError(f"--samples must be >= 1, got {samples}")
     run = Path(run_dir)
     t_start = time.perf_counter()
-    cfg, student, _teacher, splits = load_run(run, with_data=target == "lava")
+    cfg, student, teacher, splits = load_run(run, with_data=target != "nir")
     graph = student_to_nir(student, dt=dt)
     nir_path = write_nir(graph, run / "model.nir")
     echo(f"neurokd: wrote {nir_path}")
+    command = f"neurokd export {run} --target {target} --precision {precision} --input-bits {input_bits}"
     if target == "nir":
+        _write_card(run, cfg, graph, command)
         return {}
+    if target == "onnx":
+        report = export_onnx(run, student, teacher, splits, echo=echo)
+        _write_card(run, cfg, graph, command)
+        return {"onnx": report}
+    if target == "netx":
+        agreement = export_netx(run, graph, splits, int(cfg.timesteps), samples, input_bits, echo=echo)
+        _write_card(run, cfg, graph, command, agreements={"netx": agreement})
+        _raise_if_netx_differs(agreement, run)
+        return {"netx": agreement}
 
     import torch
 
@@ -208,16 +227,99 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     written = energy_report_hook(run, network, last, x_test, title=f"{run.name} (Lava {last.precision})")
     if written:
         echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
+    _write_card(run, cfg, graph, command, agreements=agreements,
+                quant_report=last.fixed.report() if last.fixed is not None else None)
     echo(f"neurokd: export done in {time.perf_counter() - t_start:.1f} s; files in {run}")
     if failed:
         raise CheckFailed("; ".join(failed) + f" (files written to {run})")
     return agreements
 
 
+def _write_card(run: Path, cfg, graph, command: str, agreements: dict | None = None,
+                quant_report: dict | None = None) -> None:
+    """Write RUN/MODEL.md from whatever this run folder holds now (missing parts say "not run")."""
+    import csv
+    import dataclasses
+    import json
+
+    from neurokd.hardware import ir
+    from neurokd.hardware.model_card import write_model_card
+
+    def read_json(name: str):
+        path = run / name
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    agreement = {"float": read_json("agreement.json"), "fixed": read_json("agreement_fixed.json"),
+                 "netx": read_json("agreement_netx.json")}
+    agreement.update(agreements or {})
+    if quant_report is None:
+        quant_report = read_json("lava/quantization.json")
+    energy_rows = None
+    if (run / "energy_report.csv").is_file():
+        with open(run / "energy_report.csv", newline="", encoding="utf-8") as fh:
+            energy_rows = list(csv.DictReader(fh))
+    write_model_card(run, config=dataclasses.asdict(cfg), metrics=read_json("metrics.json"),
+                     network_summary=ir.from_nir(graph).to_dict(), quant_report=quant_report,
+                     agreement={k: v for k, v in agreement.items() if v is not None}, energy_rows=energy_rows,
+                     command=command,
+                     files=[p.name for p in (run / "model.nir", run / "model.net", run / "teacher.onnx",
+                                             run / "student_step.onnx") if p.exists()])
+
+
+def export_onnx(run: Path, student, teacher, splits, echo=print) -> dict:
+    """Teacher and one student step as ONNX, checked; writes ``RUN/onnx_check.json``."""
+    import torch
+
+    from neurokd.exporters.onnx import export_student_step, export_teacher
+
+    sample = splits.test.tensors[0][:16].to(torch.float32)
+    report = {"student_step": export_student_step(student, run / "student_step.onnx", sample)}
+    if teacher is not None:
+        report["teacher"] = export_teacher(teacher, run / "teacher.onnx", sample)
+    fileio.write_json(run / "onnx_check.json", report)
+    for name, r in report.items():
+        diff = "onnxruntime not installed" if not r["onnxruntime"] else f"max |onnxruntime - PyTorch| {r['max_abs_diff']:.3g}"
+        echo(f"neurokd: wrote {run / r['path']}: onnx.checker {r['checker']}; {diff}")
+    return report
+
+
+def export_netx(run: Path, graph, splits, steps: int, samples: int | None, input_bits: int, echo=print) -> dict:
+    """``RUN/model.net`` for lava-dl netx, run by netx in Lava fixed_pt and checked against neurokd's run."""
+    from neurokd.hardware import ir
+    from neurokd.hardware.netx import check_netx, quantize_netx, write_netx
+
+    network = ir.from_nir(graph)
+    x_train = splits.train.tensors[0].numpy().astype(np.float64)
+    x_test, y_test = (t.numpy() for t in splits.test.tensors)
+    n = min(len(x_test), samples or 100)
+    x_test, y_test = x_test[:n].astype(np.float64), y_test[:n]
+    fixed = quantize_netx(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits,
+                          timesteps=steps)
+    path = write_netx(fixed, run / "model.net", timesteps=steps)
+    fileio.write_json(run / "quantization_netx.json", fixed.report())
+    agreement = check_netx(path, fixed, x_test, labels=y_test, timesteps=steps)
+    fileio.write_json(run / "agreement_netx.json", agreement)
+    worst = min(agreement["spike_agreement"].values(), default=1.0)
+    echo(f"neurokd: wrote {path}; netx in Lava fixed_pt on {n} samples: identical spikes {_fmt_pct(worst)} "
+         f"(worst layer), readout agreement {_fmt_pct(agreement.get('readout_agreement'))}")
+    return agreement
+
+
+def _raise_if_netx_differs(agreement: dict, run: Path) -> None:
+    worst = min(agreement["spike_agreement"].values(), default=1.0)
+    if worst < 1.0 or agreement.get("readout_agreement", 1.0) < 1.0:
+        raise CheckFailed(f"the netx file differs from neurokd's Lava fixed_pt run: {agreement['spike_agreement']} "
+                          f"(files in {run})")
+
+
+TARGETS = ("lava", "nir", "netx", "onnx")
+
+
 @click.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--target", type=click.Choice(["lava", "nir"]), default="lava", show_default=True,
-              help="nir: write model.nir only; lava: also run the test split in Lava and check it against PyTorch.")
+@click.option("--target", type=click.Choice(TARGETS), default="lava", show_default=True,
+              help="nir: model.nir only; lava: also run the test split in Lava and check it against PyTorch; "
+                   "netx: model.net for Loihi 2 via lava-dl, checked in Lava; onnx: teacher + student step.")
 @click.option("--precision", type=click.Choice(["float", "fixed", "both"]), default="float", show_default=True,
               help="Lava floating_pt (must match PyTorch exactly), fixed_pt (Loihi formats), or both.")
 @click.option("--samples", type=int, default=None, help="Run only the first N test samples (default: all).")
