@@ -1,4 +1,14 @@
-"""The built-in topologies: an MLP for digits, a 1-D conv net for MFCC keywords, a VGG for CIFAR-10."""
+"""The built-in topologies: an MLP for digits, a 1-D conv net for MFCC keywords, a VGG for CIFAR-10.
+
+Every builder returns a :class:`~neurokd.models.base.Topology`: a flat, sequential list of named
+layers made only of exportable pieces (``Linear``, ``Conv1d``/``Conv2d``, ``BatchNorm1d``/``2d``
+folded into the preceding layer at export, ``AvgPool2d``, ``Flatten``, and :data:`NEURON`).
+There are no residual connections: the exporter maps sequential graphs.
+
+Layer names follow one scheme the exporters and reports rely on: weight layers ``conv<i>`` /
+``fc<i>``, their batch norms ``bn<i>``, their neurons ``lif<i>`` (same ``i``), pools ``pool<k>``,
+``flatten``, and the non-spiking ``readout``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import math
 
 from torch import nn
 
+from neurokd.errors import NeurokdError
 from neurokd.models import register
 from neurokd.models.base import NEURON, Topology
 
@@ -20,3 +31,113 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: tuple[int, ...] 
         n_in = int(width)
     layers.append(("readout", nn.Linear(n_in, num_classes)))
     return Topology(layers, input_shape, num_classes, {"hidden": list(hidden)})
+
+
+def _conv_out(length: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution: ``floor((L + 2p - k) / s) + 1``."""
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+@register("conv1d")
+def conv1d(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    channels: tuple[int, ...] = (32, 64, 64),
+    kernel: int = 3,
+    strides: tuple[int, ...] | None = None,
+    hidden: int = 128,
+) -> Topology:
+    """A small 1-D conv net for MFCC input ``(n_mfcc, frames)``, e.g. ``(10, 49)``.
+
+    ``[Conv1d(k, stride s_i, padding k//2, no bias) -> BatchNorm1d -> neuron] x len(channels)``,
+    then ``Flatten``, an optional hidden ``Linear -> neuron`` (``hidden=0`` leaves it out) and a
+    ``Linear`` readout. Time is downsampled by strided convolutions, not pooling; the default
+    strides are 1 for the first block and 2 after it. Sequential only: no residual connections
+    (the exporter maps sequential graphs).
+    """
+    if len(input_shape) != 2:
+        raise NeurokdError(f"model conv1d expects input (channels, frames), e.g. MFCC (10, 49); got {tuple(input_shape)}")
+    channels = tuple(int(c) for c in channels)
+    if not channels or min(channels) < 1 or kernel < 1:
+        raise NeurokdError(f"model conv1d needs >= 1 positive channel counts and kernel >= 1; got {channels}, {kernel}")
+    if strides is None:
+        strides = (1,) + (2,) * (len(channels) - 1)
+    strides = tuple(int(s) for s in strides)
+    if len(strides) != len(channels):
+        raise NeurokdError(f"model conv1d: strides {strides} must have one entry per block ({len(channels)})")
+    c_in, length = int(input_shape[0]), int(input_shape[1])
+    layers: list = []
+    i = 0
+    for i, (c_out, s) in enumerate(zip(channels, strides), start=1):
+        pad = kernel // 2
+        layers += [
+            (f"conv{i}", nn.Conv1d(c_in, c_out, kernel, stride=s, padding=pad, bias=False)),
+            (f"bn{i}", nn.BatchNorm1d(c_out)),
+            (f"lif{i}", NEURON),
+        ]
+        length = _conv_out(length, kernel, s, pad)
+        if length < 1:
+            raise NeurokdError(f"model conv1d: input of {input_shape[1]} frames is too short for strides {strides}")
+        c_in = c_out
+    layers.append(("flatten", nn.Flatten()))
+    n_in = c_in * length
+    if hidden:
+        i += 1
+        layers += [(f"fc{i}", nn.Linear(n_in, int(hidden))), (f"lif{i}", NEURON)]
+        n_in = int(hidden)
+    layers.append(("readout", nn.Linear(n_in, num_classes)))
+    info = {"channels": list(channels), "kernel": kernel, "strides": list(strides), "hidden": hidden}
+    return Topology(layers, tuple(input_shape), num_classes, info)
+
+
+VGG11 = (64, "P", 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P")
+
+
+@register("vgg")
+def vgg(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    cfg: tuple = VGG11,
+    width: float = 1.0,
+    kernel: int = 3,
+    hidden: int = 0,
+) -> Topology:
+    """A VGG-style net for images ``(3, H, W)``; the default ``cfg`` is VGG-11's.
+
+    Each integer ``c`` in ``cfg`` is ``Conv2d(round(c * width), k, padding k//2, no bias) ->
+    BatchNorm2d -> neuron``; each ``"P"`` is ``AvgPool2d(2)`` (average pooling, exportable as a
+    scaled sum pool). Then ``Flatten``, an optional hidden ``Linear -> neuron`` (``hidden`` > 0)
+    and a ``Linear`` readout. Sequential only: no residual connections.
+    """
+    if len(input_shape) != 3:
+        raise NeurokdError(f"model vgg expects image input (channels, height, width); got {tuple(input_shape)}")
+    if width <= 0:
+        raise NeurokdError(f"model vgg: width multiplier must be > 0, got {width}")
+    c_in, h, w = (int(d) for d in input_shape)
+    layers: list = []
+    i = pools = 0
+    for item in cfg:
+        if item in ("P", "p", "M"):
+            pools += 1
+            if h < 2 or w < 2:
+                raise NeurokdError(f"model vgg: too many pools in cfg {list(cfg)} for input {tuple(input_shape)}")
+            layers.append((f"pool{pools}", nn.AvgPool2d(2)))
+            h, w = h // 2, w // 2
+            continue
+        i += 1
+        c_out = max(1, round(int(item) * width))
+        layers += [
+            (f"conv{i}", nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False)),
+            (f"bn{i}", nn.BatchNorm2d(c_out)),
+            (f"lif{i}", NEURON),
+        ]
+        c_in = c_out
+    layers.append(("flatten", nn.Flatten()))
+    n_in = c_in * h * w
+    if hidden:
+        i += 1
+        layers += [(f"fc{i}", nn.Linear(n_in, int(hidden))), (f"lif{i}", NEURON)]
+        n_in = int(hidden)
+    layers.append(("readout", nn.Linear(n_in, num_classes)))
+    info = {"cfg": [c if isinstance(c, str) else int(c) for c in cfg], "width": width, "kernel": kernel, "hidden": hidden}
+    return Topology(layers, tuple(input_shape), num_classes, info)

@@ -1,0 +1,143 @@
+"""``neurokd train``, ``neurokd eval`` and ``neurokd study``: thin click wrappers over neurokd.train/study.
+
+Every setting defaults to "not given" so that a ``--config FILE.toml`` (same keys, underscores)
+fills it, and the dataset default fills what neither gives. Values are checked by
+:class:`neurokd.config.TrainConfig` (one-line errors, exit 2).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import click
+
+from neurokd.errors import NeurokdError
+
+
+def _model_options(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    try:
+        return tomllib.loads(text.replace(";", "\n"))
+    except tomllib.TOMLDecodeError as exc:
+        raise NeurokdError(f"--model-options {text!r} is not TOML key = value pairs (e.g. 'hidden = [256, 128]'): "
+                           f"{exc}") from exc
+
+
+# Settings shared by `train` and `study` (all default None = from the config file or the dataset).
+_KNOBS = [
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                 help="Dataset folder (not needed for digits)."),
+    click.option("--model", default=None, help="Model name: mlp, conv1d, vgg (default: the dataset's)."),
+    click.option("--model-options", default=None,
+                 help="Model sizes as TOML pairs separated by ';', e.g. 'hidden = [256, 128]'."),
+    click.option("--timesteps", "-T", type=int, default=None, help="SNN time steps T."),
+    click.option("--epochs", type=int, default=None, help="Student epochs."),
+    click.option("--batch-size", type=int, default=None),
+    click.option("--lr", type=float, default=None, help="Learning rate (teacher and student)."),
+    click.option("--weight-decay", type=float, default=None),
+    click.option("--temperature", type=float, default=None, help="KD temperature (> 0)."),
+    click.option("--alpha", type=float, default=None, help="KD weight of the soft term, in [0, 1]."),
+    click.option("--lambda-act", type=float, default=None, help="Weight of the activation regulariser (>= 0)."),
+    click.option("--lambda-logits", type=float, default=None, help="Weight of the logits regulariser (>= 0)."),
+    click.option("--act-norm", type=int, default=None, help="Activation regulariser norm: 1 or 2."),
+    click.option("--logits-norm", type=int, default=None, help="Logits regulariser norm: 1 or 2."),
+    click.option("--beta", type=float, default=None, help="LIF decay beta in [0, 1]."),
+    click.option("--threshold", type=float, default=None, help="LIF threshold (> 0)."),
+    click.option("--learn-beta/--fixed-beta", default=None, help="Train the LIF decay."),
+    click.option("--learn-threshold/--fixed-threshold", default=None, help="Train the LIF threshold."),
+    click.option("--optimizer", default=None, help="adam (default) or sgd."),
+    click.option("--schedule", default=None, help="cosine (default), step or none."),
+    click.option("--teacher-epochs", type=int, default=None),
+    click.option("--device", default=None, help="auto (default: CUDA if available), cpu, cuda."),
+    click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only)."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                 help="A TOML file with the same keys (underscores); the command line overrides it."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+]
+
+
+def _knobs(fn):
+    for opt in reversed(_KNOBS):
+        fn = opt(fn)
+    return fn
+
+
+def _settings(kw: dict) -> dict:
+    kw = dict(kw)
+    kw["model_options"] = _model_options(kw.get("model_options"))
+    return kw
+
+
+@click.command()
+@click.option("--dataset", default=None, help="digits (default), synth-kws, gsc, cifar10.")
+@click.option("--method", default=None,
+              help="baseline, kd, ar, lr, kd-ar, kd-lr (default), kd-ar-lr.")
+@click.option("--teacher", default=None,
+              help="auto (train one, default), none (methods without KD), or a run folder with teacher.pt.")
+@click.option("--seed", type=int, default=None)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default runs/<dataset>-<method>-s<seed>).")
+@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@_knobs
+def train(overwrite: bool, resume: bool, quiet: bool, config_file: str | None, **kw) -> None:
+    """Train a teacher, then an SNN student with distillation and activity/logits regularisation.
+
+    With no options: the kd-lr student on digits (well under a minute on 2 CPU cores).
+    """
+    from neurokd.config import TrainConfig, make_config, read_toml
+    from neurokd.train import summary_lines
+    from neurokd.train import train as run_train
+
+    settings = _settings(kw)
+    cfg = make_config(config_file, **settings)
+    saved = Path(cfg.out) / "config.toml"
+    if resume and saved.is_file():
+        # resume from the run's own settings; explicit options (checked against the checkpoint) win
+        values = read_toml(saved)
+        if config_file is not None:
+            values.update(read_toml(config_file))
+        values.update({k: v for k, v in settings.items() if v is not None})
+        cfg = TrainConfig(**values).validate().resolved().validate()
+    metrics = run_train(cfg, overwrite=overwrite, resume=resume, progress=not quiet)
+    click.echo("\n".join(summary_lines(metrics, cfg.out)))
+
+
+@click.command("eval")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--device", default="auto", help="auto (default), cpu, cuda.")
+def eval_cmd(run_dir: str, device: str) -> None:
+    """Re-evaluate a run's student (and teacher) on the test split; rewrite metrics.json's test numbers."""
+    from neurokd.config import DEVICES
+    from neurokd.train import eval_run, summary_lines
+
+    if not (device in DEVICES or device.startswith("cuda:")):
+        raise NeurokdError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+    metrics = eval_run(run_dir, device)
+    click.echo("\n".join(summary_lines(metrics, run_dir)))
+
+
+@click.command()
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--methods", default="baseline,kd,ar,lr,kd-lr,kd-ar-lr", show_default=True,
+              help="Comma-separated methods.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Study folder (default runs/study-<dataset>).")
+@_knobs
+def study(dataset: str, methods: str, seeds: str, out: str | None, quiet: bool, config_file: str | None,
+          **kw) -> None:
+    """Train several methods over several seeds (one shared teacher per seed); write summary.csv,
+    summary_mean.csv and accuracy_vs_activity.png/.pdf. Finished runs are skipped."""
+    from neurokd.study import parse_list, run_study
+
+    method_list = parse_list(methods, "methods")
+    seed_list = parse_list(seeds, "seeds", int)
+    if any(s < 0 for s in seed_list):
+        raise NeurokdError(f"--seeds must be integers >= 0, got {seeds!r}")
+    out = out or f"runs/study-{dataset}"
+    run_study(dataset, method_list, seed_list, out, config_file=config_file, progress=not quiet, log=click.echo,
+              **{k: v for k, v in _settings(kw).items() if v is not None})
+    click.echo(f"study folder: {out} (summary.csv, summary_mean.csv, accuracy_vs_activity.png/.pdf)")

@@ -1,0 +1,229 @@
+"""A training run's settings: one dataclass, its defaults per dataset, validation, and its TOML file.
+
+Precedence: the dataclass defaults, then the dataset's defaults (:data:`DATASET_DEFAULTS`, for
+every setting left ``None``), then a ``--config FILE.toml``, then the command line.
+``config.toml`` in a run folder is the resolved config: every value spelled out, enough to rerun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from neurokd.errors import NeurokdError
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "none", "step")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Settings left None take these per-dataset values (chosen by benchmarks/kd_activity.py; its
+# README entry has the measured table). digits: `neurokd train` with no arguments runs in well
+# under a minute on 2 CPU cores and reaches >= 95 % test accuracy. Temperature 1 because on
+# digits a higher temperature made the student copy the teacher's wide logit range and fire more;
+# lambda_logits 0.2 because PAPER.md's 0.01 lowered activity by only ~11 % there.
+METHOD_DEFAULTS: dict[str, Any] = {"temperature": 1.0, "alpha": 0.5, "lambda_act": 0.05, "lambda_logits": 0.2}
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"model": "mlp", "timesteps": 4, "epochs": 100, "batch_size": 64, "lr": 1e-3,
+               "weight_decay": 1e-4, "teacher_epochs": 100, **METHOD_DEFAULTS},
+    "synth-kws": {"model": "conv1d", "timesteps": 4, "epochs": 60, "batch_size": 64, "lr": 2e-3,
+                  "weight_decay": 1e-4, "teacher_epochs": 30, **METHOD_DEFAULTS, "lambda_act": 0.5},
+    "gsc": {"model": "conv1d", "timesteps": 4, "epochs": 40, "batch_size": 128, "lr": 1e-3,
+            "weight_decay": 1e-4, "teacher_epochs": 40, **METHOD_DEFAULTS, "lambda_act": 0.5},
+    "cifar10": {"model": "vgg", "timesteps": 4, "epochs": 100, "batch_size": 128, "lr": 1e-3,
+                "weight_decay": 5e-4, "teacher_epochs": 60, **METHOD_DEFAULTS},
+}
+FALLBACK_DEFAULTS = {"model": "mlp", "timesteps": 4, "epochs": 30, "batch_size": 64, "lr": 1e-3,
+                     "weight_decay": 0.0, "teacher_epochs": 30, **METHOD_DEFAULTS}
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run. ``None`` means "the dataset's default" until :meth:`resolved`."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    model: str | None = None
+    model_options: dict = field(default_factory=dict)  # keyword sizes for the zoo builder, e.g. hidden = [128, 64]
+    method: str = "kd-lr"
+    timesteps: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    optimizer: str = "adam"
+    schedule: str = "cosine"
+    temperature: float | None = None
+    alpha: float | None = None
+    lambda_act: float | None = None
+    lambda_logits: float | None = None
+    act_norm: int = 1
+    logits_norm: int = 2
+    beta: float = 0.5
+    threshold: float = 1.0
+    learn_beta: bool = False
+    learn_threshold: bool = False
+    teacher: str = "auto"  # "auto" (train one), "none" (methods without KD only), or a run folder with teacher.pt
+    teacher_epochs: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        # tuples become lists, as they come back from TOML, so configs compare equal after a round trip
+        def plain(v):
+            return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+        if isinstance(self.model_options, dict):
+            self.model_options = {str(k): plain(v) for k, v in self.model_options.items()}
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every ``None`` filled from the dataset defaults, the run folder included."""
+        defaults = DATASET_DEFAULTS.get(self.dataset, FALLBACK_DEFAULTS)
+        changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        cfg = self.replace(**changes)
+        if cfg.out is None:
+            cfg = cfg.replace(out=str(default_out(cfg)))
+        return cfg
+
+    # ---- checks -------------------------------------------------------------------------------
+    def validate(self) -> "TrainConfig":
+        """Raise :class:`NeurokdError` (one line) for any value out of range; return self."""
+        from neurokd.data import LOADERS
+        from neurokd.losses import METHODS, method_terms
+        from neurokd.models import MODELS
+
+        def bad(what: str) -> None:
+            raise NeurokdError(what)
+
+        if self.dataset not in LOADERS:
+            bad(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(LOADERS)}")
+        if self.method not in METHODS:
+            bad(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
+        if self.model is not None and self.model not in MODELS:
+            bad(f"unknown model {self.model!r}; choose one of: {', '.join(sorted(MODELS))}")
+        for name in ("timesteps", "epochs", "batch_size", "teacher_epochs"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                bad(f"{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if self.lr is not None and not self.lr > 0:
+            bad(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            bad(f"weight-decay must be >= 0, got {self.weight_decay}")
+        if self.temperature is not None and not self.temperature > 0:
+            bad(f"temperature must be > 0, got {self.temperature}")
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
+            bad(f"alpha must be in [0, 1], got {self.alpha}")
+        for name in ("lambda_act", "lambda_logits"):
+            if getattr(self, name) is not None and not getattr(self, name) >= 0:
+                bad(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        for name in ("act_norm", "logits_norm"):
+            if getattr(self, name) not in (1, 2):
+                bad(f"{name.replace('_', '-')} must be 1 or 2, got {getattr(self, name)!r}")
+        if not 0.0 <= self.beta <= 1.0:
+            bad(f"beta (LIF decay) must be in [0, 1], got {self.beta}")
+        if not self.threshold > 0:
+            bad(f"threshold must be > 0, got {self.threshold}")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            bad(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        if not (self.device in DEVICES or str(self.device).startswith("cuda:")):
+            bad(f"unknown device {self.device!r}; choose auto, cpu, cuda or cuda:N")
+        if self.amp and self.device == "cpu":
+            bad("--amp needs a CUDA device (mixed precision is CUDA only); drop --amp or use --device cuda")
+        if not isinstance(self.model_options, dict):
+            bad(f"model_options must be a table of model sizes, got {self.model_options!r}")
+        if self.teacher == "none" and method_terms(self.method)[0]:
+            bad(f"method {self.method!r} distils from a teacher: use --teacher auto or a run folder, not none")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            bad(f"seed must be an integer >= 0, got {self.seed!r}")
+        return self
+
+    # ---- TOML ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for TOML/JSON; ``None`` values are left out (TOML has no null)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def save(self, path: str | Path) -> None:
+        from neurokd.fileio import write_text
+
+        write_text(path, tomli_w.dumps(self.to_dict()))
+
+
+def _field_types() -> dict[str, tuple[type, ...]]:
+    """The value types a TOML key may hold (ints are accepted where floats are expected)."""
+    out: dict[str, tuple[type, ...]] = {}
+    for f in dataclasses.fields(TrainConfig):
+        t = str(f.type)
+        if t.startswith("int"):
+            out[f.name] = (int,)
+        elif t.startswith("float"):
+            out[f.name] = (int, float)
+        elif t.startswith("bool"):
+            out[f.name] = (bool,)
+        elif t.startswith("dict"):
+            out[f.name] = (dict,)
+        else:
+            out[f.name] = (str,)
+    return out
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file: only keys of :class:`TrainConfig`, each of the right type (else NeurokdError)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeurokdError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise NeurokdError(f"config file {path} is not valid TOML: {exc}") from exc
+    types = _field_types()
+    for key, value in data.items():
+        if key not in types:
+            raise NeurokdError(
+                f"config file {path}: unknown key {key!r}; known keys: {', '.join(TrainConfig.keys())}"
+            )
+        ok = isinstance(value, types[key]) and not (isinstance(value, bool) and bool not in types[key])
+        if not ok:
+            raise NeurokdError(f"config file {path}: key {key!r} has value {value!r} of the wrong type")
+        if types[key] == (int, float):
+            data[key] = float(value)
+    return data
+
+
+def make_config(config_file: str | Path | None = None, **overrides) -> TrainConfig:
+    """Defaults < ``config_file`` < ``overrides`` (``None`` overrides are ignored); resolved and validated."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(read_toml(config_file))
+    unknown = set(overrides) - set(TrainConfig.keys())
+    if unknown:
+        raise NeurokdError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = TrainConfig(**values)
+    cfg.validate()
+    return cfg.resolved().validate()
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a run folder's ``config.toml`` (or any config file) into a resolved :class:`TrainConfig`."""
+    return TrainConfig(**read_toml(path)).resolved().validate()
+
+
+def default_out(cfg: TrainConfig) -> Path:
+    """``runs/<dataset>-<method>-s<seed>``."""
+    return Path("runs") / f"{cfg.dataset}-{cfg.method}-s{cfg.seed}"

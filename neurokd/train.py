@@ -1,0 +1,662 @@
+"""The training loop: teacher first, then the SNN student with its method's loss, into one run folder.
+
+``train(config)`` does a whole run and returns its metrics. A run folder holds (DESIGN.md)::
+
+    config.toml      the resolved settings (enough to rerun)
+    teacher.pt       teacher state_dict (absent with --teacher none)
+    student.pt       student state_dict of the best epoch (highest val accuracy; later epoch on ties)
+    checkpoint.pt    last finished epoch: model, optimizer, scheduler, RNG states, best-so-far, history
+    metrics.json     test accuracy, activity per layer and pooled, spikes per sample, timings
+    history.csv      one row per epoch
+
+Determinism: the teacher and the student are each initialised right after ``torch.manual_seed``
+of the run's seed, and each draws its batch order from its own ``torch.Generator``; so a student
+is the same whether its teacher was trained in the same process or loaded from a folder, and the
+same seed gives the same weights on the same machine and device. The checkpoint stores every
+RNG state, so an interrupted run resumed with ``resume=True`` ends bit-identical to a run that was
+never interrupted.
+
+Teacher logits are computed once for the whole training set when the dataset has no
+augmentation (``Splits.augment is None``), else per batch on the augmented inputs, without grad.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+from tqdm.auto import tqdm
+
+from neurokd import fileio
+from neurokd.activity import ActivityCounter
+from neurokd.config import TrainConfig, load_config
+from neurokd.errors import NeurokdError
+from neurokd.losses import method_terms, total_loss
+
+RUN_FILES = ("config.toml", "teacher.pt", "student.pt", "checkpoint.pt", "metrics.json", "history.csv")
+# seconds: the whole epoch (training pass + validation); train_pass_seconds: the training pass alone
+HISTORY_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "val_activity", "lr", "seconds", "train_activity",
+                   "train_pass_seconds"]
+CHECKPOINT_FORMAT = 1
+EVAL_BATCH = 512
+
+
+# ---- devices, seeds, determinism ---------------------------------------------------------------
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` = CUDA if available, else CPU; asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NeurokdError(f"device {name!r} requested but no CUDA device is available; use --device cpu")
+    return torch.device(name)
+
+
+@contextlib.contextmanager
+def deterministic(device: torch.device):
+    """Use deterministic algorithms where PyTorch has them (warn, not fail, where it has none)."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    was, was_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn_det, cudnn_bench = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=was_warn)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn_det, cudnn_bench
+
+
+def _rng_state(generators: dict[str, torch.Generator]) -> dict:
+    """Every RNG state as plain tensors/ints (loadable with weights_only=True)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
+        "generators": {name: g.get_state() for name, g in generators.items()},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    for name, g in generators.items():
+        g.set_state(state["generators"][name])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+# ---- models ------------------------------------------------------------------------------------
+def build_models(cfg: TrainConfig, input_shape, num_classes: int, which: str = "both"):
+    """Build ``(teacher, student)`` of ``cfg.model``, each initialised right after seeding with ``cfg.seed``.
+
+    ``which`` = ``"teacher"`` / ``"student"`` builds only one (the other is None).
+    """
+    from neurokd.models import build_student, build_teacher
+
+    opts = dict(cfg.model_options)
+    teacher = student = None
+    try:
+        if which in ("both", "teacher"):
+            torch.manual_seed(cfg.seed)
+            teacher = build_teacher(cfg.model, input_shape, num_classes, **opts)
+        if which in ("both", "student"):
+            torch.manual_seed(cfg.seed)
+            student = build_student(cfg.model, input_shape, num_classes, cfg.timesteps, beta=cfg.beta,
+                                    threshold=cfg.threshold, learn_beta=cfg.learn_beta,
+                                    learn_threshold=cfg.learn_threshold, **opts)
+    except TypeError as exc:
+        raise NeurokdError(f"model {cfg.model!r} does not take model_options {opts}: {exc}") from exc
+    except (ValueError, RuntimeError) as exc:
+        raise NeurokdError(f"model {cfg.model!r} cannot be built for input {tuple(input_shape)} with {opts}: {exc}") from exc
+    return teacher, student
+
+
+def _load_state(model: nn.Module, state: dict, where: str) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise NeurokdError(f"{where} does not fit this model (classes or topology differ): {first}") from exc
+
+
+# ---- data --------------------------------------------------------------------------------------
+def _tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[0], dataset.tensors[1]
+    if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+        return dataset[0], dataset[1]
+    raise TypeError(f"expected a TensorDataset or (inputs, labels), got {type(dataset).__name__}")
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Index batches of one epoch, shuffled with ``generator`` (None: in order). A last batch of a
+    single sample is dropped when shuffling (BatchNorm needs two values per channel)."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    out = list(order.split(batch_size))
+    if generator is not None and len(out) > 1 and len(out[-1]) == 1:
+        out.pop()
+    return out
+
+
+# ---- evaluation --------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu",
+            batch_size: int = EVAL_BATCH, counter: ActivityCounter | None = None) -> torch.Tensor:
+    """Logits of ``model`` (eval mode) for inputs ``x``, on CPU; a student's spikes go to ``counter``."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device)
+            if hasattr(model, "run"):
+                logits, spikes, _ = model.run(xb)
+                if counter is not None:
+                    counter.update(spikes)
+            else:
+                logits = model(xb)
+            out.append(logits.float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def evaluate(model: nn.Module, dataset, device: torch.device | str = "cpu", batch_size: int = EVAL_BATCH) -> dict:
+    """Accuracy of ``model`` on ``dataset`` (a ``TensorDataset`` or ``(inputs, labels)``) and, for a
+    student, its activity (one :class:`ActivityCounter` over the whole set).
+
+    Returns ``{"accuracy", "samples"}`` plus, for a student, ``"activity": {"total", "per_layer"}``,
+    ``"spikes_per_sample"``, ``"spikes_per_sample_per_layer"``, ``"neurons_per_layer"``.
+    """
+    x, y = _tensors(dataset)
+    counter = ActivityCounter() if hasattr(model, "run") else None
+    logits = predict(model, x, device, batch_size, counter)
+    result = {"accuracy": int((logits.argmax(1) == y).sum()) / len(y) if len(y) else 0.0, "samples": len(y)}
+    if counter is not None:
+        rep = counter.report()
+        result.update({k: rep[k] for k in ("activity", "spikes_per_sample", "spikes_per_sample_per_layer",
+                                           "neurons_per_layer")})
+    return result
+
+
+# ---- optimisation ------------------------------------------------------------------------------
+def make_optimizer(cfg: TrainConfig, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr = cfg.lr if lr is None else lr
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, epochs: int):
+    """Per-epoch schedule: cosine to 0 over ``epochs``, step (x0.1 every third of the run), or none."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1)
+    return None
+
+
+class _Fit:
+    """What one training loop needs: the model, its loss on a batch, and the settings of the loop."""
+
+    def __init__(self, cfg: TrainConfig, model: nn.Module, device: torch.device, epochs: int, label: str,
+                 batch_loss: Callable, splits, shuffle_seed: int, progress: bool) -> None:
+        self.cfg, self.model, self.device, self.epochs, self.label = cfg, model, device, epochs, label
+        self.batch_loss, self.splits, self.progress = batch_loss, splits, progress
+        self.opt = make_optimizer(cfg, model)
+        self.sched = make_scheduler(cfg, self.opt, epochs)
+        self.amp = bool(cfg.amp and device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
+        self.generators = {"shuffle": torch.Generator().manual_seed(shuffle_seed),
+                           "augment": torch.Generator().manual_seed(shuffle_seed + 1)}
+        self.history: list[dict] = []
+        self.best = {"epoch": 0, "val_accuracy": -1.0, "val_activity": None, "state": None}
+        self.start_epoch = 1
+        self.train_seconds = 0.0
+
+    # checkpoint -------------------------------------------------------------------------------
+    def state(self, epoch: int) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict() if self.sched else {},
+                "scaler": self.scaler.state_dict(), "rng": _rng_state(self.generators), "best": self.best,
+                "history": self.history, "train_seconds": self.train_seconds, "config": self.cfg.to_dict()}
+
+    def restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        if self.sched is not None:
+            self.sched.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"], self.generators)
+        self.best = ckpt["best"]
+        self.history = list(ckpt["history"])
+        self.train_seconds = float(ckpt["train_seconds"])
+        self.start_epoch = int(ckpt["epoch"]) + 1
+
+    # one epoch --------------------------------------------------------------------------------
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, extra: torch.Tensor | None, bar) -> dict:
+        model, device = self.model, self.device
+        model.train()
+        counter = ActivityCounter() if hasattr(model, "run") else None
+        total_loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
+        last_refresh = time.monotonic()
+        batches = _batches(len(x), self.cfg.batch_size, self.generators["shuffle"])
+        for k, idx in enumerate(batches):
+            xb, yb = x[idx], y[idx]
+            if self.splits.augment is not None:
+                xb = self.splits.augment(xb, self.generators["augment"])
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            eb = extra[idx].to(device, non_blocking=True) if extra is not None else None
+            with torch.autocast(device.type, dtype=torch.float16, enabled=self.amp):
+                loss, logits, spikes = self.batch_loss(xb, yb, eb)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            with torch.no_grad():
+                total_loss_sum += loss.detach().double() * len(yb)
+                correct += (logits.detach().argmax(1) == yb).sum()
+                if counter is not None:
+                    counter.update(spikes)
+            seen += len(yb)
+            if bar is not None and time.monotonic() - last_refresh > 1.0:  # long epochs: show progress within
+                last_refresh = time.monotonic()
+                post = {"loss": f"{float(total_loss_sum) / seen:.4f}", "acc": f"{int(correct) / seen:.3f}"}
+                if counter is not None:
+                    post["act"] = f"{counter.total():.3f}"
+                bar.set_postfix(post, refresh=False)
+                bar.set_description(f"{self.label} [{k + 1}/{len(batches)}]", refresh=True)
+        return {"loss": float(total_loss_sum) / max(seen, 1), "train_acc": int(correct) / max(seen, 1),
+                "train_activity": counter.total() if counter is not None else None}
+
+    def run(self, extra: torch.Tensor | None = None, checkpoint: Path | None = None,
+            history_csv: Path | None = None, on_epoch_end: Callable[[int, dict], None] | None = None) -> None:
+        """Train from ``start_epoch`` to ``epochs``; keep the best val-accuracy weights in ``self.best``."""
+        x, y = _tensors(self.splits.train)
+        bar = tqdm(total=self.epochs, initial=self.start_epoch - 1, desc=self.label, disable=not self.progress,
+                   leave=False, dynamic_ncols=True)
+        try:
+            for epoch in range(self.start_epoch, self.epochs + 1):
+                t0 = time.perf_counter()
+                lr = self.opt.param_groups[0]["lr"]
+                row = self.train_epoch(x, y, extra, bar if self.progress else None)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                row["train_pass_seconds"] = time.perf_counter() - t0
+                if self.sched is not None:
+                    self.sched.step()
+                val = evaluate(self.model, self.splits.val, self.device)
+                seconds = time.perf_counter() - t0
+                self.train_seconds += seconds
+                row = {"epoch": epoch, **row, "val_acc": val["accuracy"],
+                       "val_activity": val["activity"]["total"] if "activity" in val else None,
+                       "lr": lr, "seconds": seconds}
+                self.history.append(row)
+                if val["accuracy"] >= self.best["val_accuracy"]:
+                    self.best = {"epoch": epoch, "val_accuracy": val["accuracy"], "val_activity": row["val_activity"],
+                                 "state": copy.deepcopy(self.model.state_dict())}
+                if checkpoint is not None:
+                    fileio.save_torch(checkpoint, self.state(epoch))
+                if history_csv is not None:
+                    write_history(history_csv, self.history)
+                bar.set_description(self.label, refresh=False)
+                post = {"loss": f"{row['loss']:.4f}", "acc": f"{row['train_acc']:.3f}", "val": f"{val['accuracy']:.3f}"}
+                if row["val_activity"] is not None:
+                    post["act"] = f"{row['val_activity']:.3f}"
+                bar.set_postfix(post, refresh=False)
+                bar.update(1)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, row)
+        finally:
+            bar.close()
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    fileio.write_csv(path, HISTORY_COLUMNS, [{k: ("" if r.get(k) is None else r.get(k)) for k in HISTORY_COLUMNS}
+                                             for r in rows])
+
+
+# ---- teacher -----------------------------------------------------------------------------------
+def _teacher_loss(teacher: nn.Module):
+    def batch_loss(xb, yb, _):
+        logits = teacher(xb)
+        return nn.functional.cross_entropy(logits.float(), yb), logits, None
+
+    return batch_loss
+
+
+def fit_teacher(cfg: TrainConfig, splits, device: torch.device, progress: bool = True) -> tuple[nn.Module, dict]:
+    """Train the ReLU teacher of ``cfg.model`` with cross-entropy for ``cfg.teacher_epochs``; return it
+    with its best-val-epoch weights and ``{"val_accuracy", "best_epoch", "train_seconds"}``."""
+    teacher, _ = build_models(cfg, splits.input_shape, splits.num_classes, which="teacher")
+    teacher.to(device)
+    fit = _Fit(cfg, teacher, device, cfg.teacher_epochs, "teacher", _teacher_loss(teacher), splits,
+               shuffle_seed=cfg.seed + 7919, progress=progress)
+    fit.run()
+    teacher.load_state_dict(fit.best["state"])
+    teacher.eval()
+    return teacher, {"val_accuracy": fit.best["val_accuracy"], "best_epoch": fit.best["epoch"],
+                     "train_seconds": fit.train_seconds}
+
+
+def _teacher_file(source: str | Path) -> tuple[Path, Path | None]:
+    """``(teacher.pt, config.toml or None)`` for a run folder or a .pt file."""
+    p = Path(source)
+    if p.is_dir():
+        pt = p / "teacher.pt"
+        if not pt.is_file():
+            raise NeurokdError(f"--teacher {source}: no teacher.pt in that folder (train a run with a teacher first)")
+        cfg = p / "config.toml"
+        return pt, cfg if cfg.is_file() else None
+    if p.is_file():
+        cfg = p.parent / "config.toml"
+        return p, cfg if cfg.is_file() else None
+    raise NeurokdError(f"--teacher {source}: not found; give 'auto', 'none', or a run folder holding teacher.pt")
+
+
+def load_teacher(cfg: TrainConfig, splits, source: str | Path, device: torch.device) -> nn.Module:
+    """Load a teacher from a run folder, refusing one of another dataset, model, sizes or classes."""
+    pt, cfg_file = _teacher_file(source)
+    if cfg_file is not None:
+        other = load_config(cfg_file)
+        for key in ("dataset", "model", "model_options"):
+            if getattr(other, key) != getattr(cfg, key):
+                raise NeurokdError(f"--teacher {source}: its {key} is {getattr(other, key)!r}, this run's is "
+                                   f"{getattr(cfg, key)!r}; use a teacher of the same dataset and topology")
+        if other.seed != cfg.seed:
+            tqdm.write(f"neurokd: warning: teacher {source} was trained with seed {other.seed}, this run uses "
+                       f"{cfg.seed}; if the split depends on the seed the teacher has seen test samples")
+    teacher, _ = build_models(cfg, splits.input_shape, splits.num_classes, which="teacher")
+    _load_state(teacher, fileio.load_torch(pt), f"teacher {pt}")
+    return teacher.to(device).eval()
+
+
+def teacher_logits(teacher: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The teacher's logits for every input, computed once (eval mode, no grad), on CPU."""
+    return predict(teacher, x, device)
+
+
+def train_teacher_run(cfg: TrainConfig, out: str | Path, progress: bool = True, splits=None) -> dict:
+    """A teacher-only run folder (config.toml, teacher.pt, teacher_metrics.json) that students can
+    share with ``--teacher <out>``. Skipped if ``teacher.pt`` is already there."""
+    from neurokd.data import load
+
+    out = Path(out)
+    metrics_path = out / "teacher_metrics.json"
+    if (out / "teacher.pt").is_file() and metrics_path.is_file():
+        import json
+
+        return json.loads(metrics_path.read_text())
+    device = resolve_device(cfg.device)
+    splits = splits or load(cfg.dataset, cfg.data_dir, cfg.seed)
+    with deterministic(device):
+        teacher, info = fit_teacher(cfg, splits, device, progress)
+    test = evaluate(teacher, splits.test, device)
+    cfg.replace(out=str(out), teacher="auto").save(out / "config.toml")
+    fileio.save_torch(out / "teacher.pt", teacher.state_dict())
+    metrics = {"dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed,
+               "teacher_test_accuracy": test["accuracy"], "teacher_val_accuracy": info["val_accuracy"],
+               "teacher_best_epoch": info["best_epoch"], "teacher_epochs": cfg.teacher_epochs,
+               "teacher_train_seconds": info["train_seconds"]}
+    fileio.write_json(metrics_path, metrics)
+    return metrics
+
+
+# ---- the whole run -----------------------------------------------------------------------------
+def _prepare_out(cfg: TrainConfig, overwrite: bool, resume: bool) -> Path:
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise NeurokdError(f"--out {out} is a file; give a folder for the run")
+    finished = (out / "metrics.json").is_file()
+    started = (out / "checkpoint.pt").is_file()
+    if (finished or started) and not (overwrite or resume):
+        state = "a finished run" if finished else "an unfinished run"
+        raise NeurokdError(f"{out} already holds {state}; use --resume to continue it, --overwrite to replace it, "
+                           "or another --out")
+    if overwrite:
+        for name in RUN_FILES + ("teacher_metrics.json",):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _check_same_settings(saved: dict, cfg: TrainConfig, out: Path) -> None:
+    """A resumed run must keep every setting that changes the result (device/amp/out may change)."""
+    now = cfg.to_dict()
+    for key in sorted(set(saved) | set(now)):
+        if key in ("device", "amp", "out"):
+            continue
+        if saved.get(key) != now.get(key):
+            raise NeurokdError(f"cannot resume {out}: {key} was {saved.get(key)!r}, now {now.get(key)!r}; "
+                               "resume with the run's settings (its config.toml) or start a new --out")
+
+
+def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress: bool = True,
+          splits=None, on_epoch_end: Callable[[int, dict], None] | None = None,
+          log: Callable[[str], None] | None = None) -> dict:
+    """Run ``cfg`` (a resolved, validated :class:`TrainConfig`) into ``cfg.out``; return metrics.json's dict.
+
+    ``resume=True`` continues from ``checkpoint.pt`` (or returns the metrics of a finished run);
+    ``overwrite=True`` replaces a run's files. ``splits`` may be passed to avoid reloading data.
+    ``on_epoch_end(epoch, history_row)`` is called after each student epoch's checkpoint is written.
+    """
+    from neurokd.data import load
+
+    log = log or (lambda msg: tqdm.write(msg))
+    cfg = cfg.resolved().validate()
+    if cfg.data_dir:
+        cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
+    if cfg.teacher not in ("auto", "none"):
+        cfg = cfg.replace(teacher=str(Path(cfg.teacher).expanduser().resolve()))
+    out = _prepare_out(cfg, overwrite, resume)
+    ckpt_path = out / "checkpoint.pt"
+    ckpt = None
+    if resume and ckpt_path.is_file():
+        ckpt = fileio.load_torch(ckpt_path)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise NeurokdError(f"{ckpt_path} is not a neurokd checkpoint of format {CHECKPOINT_FORMAT}")
+        _check_same_settings(ckpt["config"], cfg, out)
+        if int(ckpt["epoch"]) >= cfg.epochs and (out / "metrics.json").is_file():
+            import json
+
+            log(f"neurokd: {out} is already finished ({cfg.epochs} epochs); nothing to resume")
+            return json.loads((out / "metrics.json").read_text())
+
+    device = resolve_device(cfg.device)
+    splits = splits or load(cfg.dataset, cfg.data_dir, cfg.seed)
+    cfg.save(out / "config.toml")
+    use_kd = method_terms(cfg.method)[0]
+
+    with deterministic(device):
+        _seed_everything(cfg.seed)
+        # teacher: trained here, reused from this folder on resume, or loaded from another run
+        teacher, teacher_info = None, {}
+        if cfg.teacher == "auto":
+            if resume and (out / "teacher.pt").is_file():
+                teacher = load_teacher(cfg, splits, out, device)
+            else:
+                teacher, teacher_info = fit_teacher(cfg, splits, device, progress)
+                fileio.save_torch(out / "teacher.pt", teacher.state_dict())
+        elif cfg.teacher != "none":
+            teacher = load_teacher(cfg, splits, cfg.teacher, device)
+            fileio.save_torch(out / "teacher.pt", teacher.state_dict())
+            teacher_info = {"source": cfg.teacher}
+
+        cached = None
+        if use_kd and splits.augment is None:
+            cached = teacher_logits(teacher, _tensors(splits.train)[0], device)
+
+        _seed_everything(cfg.seed)  # the student starts the same whatever happened to the teacher
+        _, student = build_models(cfg, splits.input_shape, splits.num_classes, which="student")
+        student.to(device)
+
+        def batch_loss(xb, yb, tb):
+            logits, spikes, _ = student.run(xb)
+            if use_kd and tb is None:
+                with torch.no_grad():
+                    tb = teacher(xb).float()
+            loss, _ = total_loss(cfg.method, logits, yb, spikes, tb, temperature=cfg.temperature, alpha=cfg.alpha,
+                                 lambda_act=cfg.lambda_act, lambda_logits=cfg.lambda_logits,
+                                 act_norm=cfg.act_norm, logits_norm=cfg.logits_norm)
+            return loss, logits, spikes
+
+        fit = _Fit(cfg, student, device, cfg.epochs, "student", batch_loss, splits, shuffle_seed=cfg.seed,
+                   progress=progress)
+        if ckpt is not None:
+            fit.restore(ckpt)
+            log(f"neurokd: resuming {out} after epoch {fit.start_epoch - 1}/{cfg.epochs}")
+        fit.run(cached, ckpt_path, out / "history.csv", on_epoch_end)
+
+        student.load_state_dict(fit.best["state"])
+        fileio.save_torch(out / "student.pt", student.state_dict())
+        test = evaluate(student, splits.test, device)
+        teacher_test = evaluate(teacher, splits.test, device)["accuracy"] if teacher is not None else None
+        teacher_val = evaluate(teacher, splits.val, device)["accuracy"] if teacher is not None else None
+
+    hist = fit.history
+    metrics = {
+        "dataset": cfg.dataset, "method": cfg.method, "seed": cfg.seed, "timesteps": cfg.timesteps,
+        "test_accuracy": test["accuracy"], "val_accuracy": fit.best["val_accuracy"],
+        "teacher_test_accuracy": teacher_test,
+        "activity": test["activity"], "spikes_per_sample": test["spikes_per_sample"],
+        "epochs": cfg.epochs, "train_seconds": fit.train_seconds,
+        # additions to the contract
+        "model": cfg.model, "best_epoch": fit.best["epoch"], "teacher_val_accuracy": teacher_val,
+        "teacher_train_seconds": teacher_info.get("train_seconds"),
+        "epoch_seconds_mean": (sum(r["seconds"] for r in hist) / len(hist)) if hist else None,
+        "spikes_per_sample_per_layer": test["spikes_per_sample_per_layer"],
+        "neurons_per_layer": test["neurons_per_layer"], "test_samples": test["samples"],
+        "device": str(device), "teacher": cfg.teacher,
+        "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
+    }
+    fileio.write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+# ---- reading a run back ------------------------------------------------------------------------
+def load_run(run_dir: str | Path, with_data: bool = True, device: str | torch.device = "cpu"):
+    """Rebuild a trained run: ``(config, student, teacher, splits)``.
+
+    ``config`` is the run's :class:`TrainConfig` (from ``config.toml``); ``student`` the
+    :class:`~neurokd.models.base.Student` with ``student.pt`` loaded (best epoch), in eval mode;
+    ``teacher`` the :class:`~neurokd.models.base.Teacher` with ``teacher.pt`` or ``None`` if the run
+    has none; ``splits`` the dataset exactly as split for training (``None`` with
+    ``with_data=False``). Everything is on ``device`` (CPU by default). Errors name the missing file.
+    """
+    from neurokd.data import load
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise NeurokdError(f"run folder not found: {run} (train one with `neurokd train --out {run}`)")
+    if not (run / "config.toml").is_file():
+        raise NeurokdError(f"{run} is not a neurokd run folder: config.toml is missing")
+    if not (run / "student.pt").is_file():
+        raise NeurokdError(f"{run} has no student.pt: the run did not finish (use `neurokd train --out {run} --resume`)")
+    cfg = load_config(run / "config.toml")
+    splits = load(cfg.dataset, cfg.data_dir, cfg.seed) if with_data else None
+    if splits is not None:
+        input_shape, num_classes = splits.input_shape, splits.num_classes
+    else:
+        input_shape, num_classes = _shapes_from_metrics(run)
+    teacher, student = build_models(cfg, input_shape, num_classes)
+    _load_state(student, fileio.load_torch(run / "student.pt"), f"{run / 'student.pt'}")
+    student.to(device).eval()
+    if (run / "teacher.pt").is_file():
+        _load_state(teacher, fileio.load_torch(run / "teacher.pt"), f"{run / 'teacher.pt'}")
+        teacher.to(device).eval()
+    else:
+        teacher = None
+    return cfg, student, teacher, splits
+
+
+def _shapes_from_metrics(run: Path) -> tuple[tuple[int, ...], int]:
+    """Input shape and classes recorded in metrics.json (for rebuilding a model without its data)."""
+    import json
+
+    path = run / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    if "input_shape" not in metrics or "num_classes" not in metrics:
+        raise NeurokdError(f"{path} does not record input_shape/num_classes; load the run with its data "
+                           "(with_data=True)")
+    return tuple(int(d) for d in metrics["input_shape"]), int(metrics["num_classes"])
+
+
+def eval_run(run_dir: str | Path, device: str = "auto") -> dict:
+    """Re-evaluate a run's student (and teacher) on the test split; rewrite metrics.json's test numbers."""
+    import json
+
+    run = Path(run_dir)
+    dev = resolve_device(device)
+    cfg, student, teacher, splits = load_run(run, device=dev)
+    test = evaluate(student, splits.test, dev)
+    metrics_path = run / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {
+        "dataset": cfg.dataset, "method": cfg.method, "seed": cfg.seed, "timesteps": cfg.timesteps,
+        "epochs": cfg.epochs, "model": cfg.model}
+    metrics.update({
+        "test_accuracy": test["accuracy"], "activity": test["activity"], "spikes_per_sample": test["spikes_per_sample"],
+        "spikes_per_sample_per_layer": test["spikes_per_sample_per_layer"],
+        "neurons_per_layer": test["neurons_per_layer"], "test_samples": test["samples"],
+        "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
+        "teacher_test_accuracy": evaluate(teacher, splits.test, dev)["accuracy"] if teacher is not None else None,
+    })
+    metrics.setdefault("val_accuracy", None)
+    metrics.setdefault("train_seconds", None)
+    fileio.write_json(metrics_path, metrics)
+    return metrics
+
+
+def summary_lines(metrics: dict, out: str | Path) -> list[str]:
+    """A short human summary of a run's metrics."""
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f} %"  # noqa: E731
+    act = metrics["activity"]
+    layers = ", ".join(f"{k} {v:.4f}" for k, v in act["per_layer"].items())
+    lines = [
+        f"run            {out}",
+        f"dataset        {metrics['dataset']}  model {metrics.get('model')}  method {metrics['method']}  "
+        f"seed {metrics['seed']}  T {metrics['timesteps']}",
+        f"teacher (ANN)  test accuracy {pct(metrics.get('teacher_test_accuracy'))}",
+        f"student (SNN)  test accuracy {pct(metrics['test_accuracy'])}  (val {pct(metrics.get('val_accuracy'))}, "
+        f"best epoch {metrics.get('best_epoch')}/{metrics.get('epochs')})",
+        f"activity       {act['total']:.4f} spikes per neuron per time step (pooled); per layer: {layers}",
+        f"spikes         {metrics['spikes_per_sample']:.1f} per sample",
+    ]
+    if metrics.get("train_seconds") is not None:
+        t = metrics.get("teacher_train_seconds")
+        lines.append(f"time           student {metrics['train_seconds']:.1f} s" + (f", teacher {t:.1f} s" if t else ""))
+    lines.append(f"files          {out}/{{config.toml, teacher.pt, student.pt, metrics.json, history.csv}}")
+    return lines
+
+
+__all__ = ["train", "evaluate", "load_run", "eval_run", "fit_teacher", "load_teacher", "train_teacher_run",
+           "build_models", "resolve_device", "predict", "teacher_logits", "summary_lines"]

@@ -1,0 +1,91 @@
+"""The zoo's topologies: teacher and student share one, shapes are right, only exportable pieces are used."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from neurokd.errors import NeurokdError
+from neurokd.models import LIF, MODELS, SumPool2d, build_student, build_teacher
+
+EXPORTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool1d, nn.AvgPool2d, SumPool2d, nn.Flatten,
+              nn.BatchNorm1d, nn.BatchNorm2d, LIF, nn.ReLU)
+
+
+def _pair(name, shape, classes=5, T=3, **sizes):
+    torch.manual_seed(0)
+    teacher = build_teacher(name, shape, classes, **sizes)
+    torch.manual_seed(0)
+    student = build_student(name, shape, classes, T, **sizes)
+    return teacher, student
+
+
+CASES = [
+    ("mlp", (64,), {"hidden": (16, 8)}),
+    ("conv1d", (10, 49), {"channels": (4, 8, 8), "kernel": 3, "hidden": 16}),
+    ("conv1d", (10, 49), {"channels": (4, 6), "hidden": 0}),
+    ("vgg", (3, 32, 32), {"width": 0.125}),
+    ("vgg", (3, 8, 8), {"cfg": (8, "P", 16, "P"), "hidden": 12}),
+]
+
+
+@pytest.mark.parametrize("name,shape,sizes", CASES)
+def test_teacher_and_student_share_topology_and_weights_when_seeded_alike(name, shape, sizes):
+    teacher, student = _pair(name, shape, **sizes)
+    t_layers = list(teacher.net.named_children())
+    s_layers = list(student.net.named_children())
+    assert [n for n, _ in t_layers] == [n for n, _ in s_layers]
+    for (n, t), (_, s) in zip(t_layers, s_layers):
+        assert isinstance(t, EXPORTABLE) and isinstance(s, EXPORTABLE), n
+        if isinstance(s, LIF):
+            assert isinstance(t, nn.ReLU) and n.startswith("lif")
+        else:
+            assert type(t) is type(s)
+    t_state = teacher.state_dict()
+    s_state = {k: v for k, v in student.state_dict().items() if not k.endswith((".beta", ".threshold"))}
+    assert t_state.keys() == s_state.keys()
+    assert all(torch.equal(t_state[k], s_state[k]) for k in t_state)
+    assert [n for n, _ in s_layers][-1] == "readout"
+
+
+@pytest.mark.parametrize("name,shape,sizes", CASES)
+def test_forward_shapes_of_teacher_logits_and_student_spikes(name, shape, sizes):
+    teacher, student = _pair(name, shape, T=3, **sizes)
+    x = torch.rand(2, *shape)
+    assert teacher(x).shape == (2, 5)
+    logits, spikes, readout = student.run(x)
+    assert logits.shape == (2, 5) and readout.shape == (3, 2, 5)
+    assert list(spikes) == student.spiking_layers()
+    for name_, s in spikes.items():
+        assert s.shape[:2] == (3, 2), name_
+        assert set(s.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_conv1d_names_and_strided_downsampling():
+    _, student = _pair("conv1d", (10, 49), channels=(4, 8, 8), hidden=16)
+    names = [n for n, _ in student.net.named_children()]
+    assert names == ["conv1", "bn1", "lif1", "conv2", "bn2", "lif2", "conv3", "bn3", "lif3",
+                     "flatten", "fc4", "lif4", "readout"]
+    _, spikes, _ = student.run(torch.rand(2, 10, 49))
+    assert spikes["lif1"].shape == (3, 2, 4, 49) and spikes["lif2"].shape == (3, 2, 8, 25)
+    assert spikes["lif3"].shape == (3, 2, 8, 13) and spikes["lif4"].shape == (3, 2, 16)
+
+
+def test_vgg11_default_cfg_has_eight_convs_five_avg_pools():
+    teacher = build_teacher("vgg", (3, 32, 32), 10, width=0.0625)
+    convs = [m for m in teacher.net if isinstance(m, nn.Conv2d)]
+    pools = [m for m in teacher.net if isinstance(m, nn.AvgPool2d)]
+    assert len(convs) == 8 and len(pools) == 5
+    assert [c.out_channels for c in convs] == [4, 8, 16, 16, 32, 32, 32, 32]
+    assert teacher.net.readout.in_features == 32  # 32x32 pooled five times -> 1x1
+
+
+def test_bad_sizes_are_neurokd_errors():
+    assert {"mlp", "conv1d", "vgg"} <= set(MODELS)
+    with pytest.raises(NeurokdError):
+        build_teacher("conv1d", (64,), 10)
+    with pytest.raises(NeurokdError):
+        build_teacher("vgg", (3, 8, 8), 10)  # five pools do not fit 8x8
+    with pytest.raises(NeurokdError):
+        build_teacher("nope", (64,), 10)
