@@ -47,6 +47,7 @@ class TrainConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
+    data_options: dict = field(default_factory=dict)  # keyword options of the dataset loader, e.g. words = "35"
     model: str | None = None
     model_options: dict = field(default_factory=dict)  # keyword sizes for the zoo builder, e.g. hidden = [128, 64]
     method: str = "kd-lr"
@@ -79,8 +80,9 @@ class TrainConfig:
         def plain(v):
             return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
 
-        if isinstance(self.model_options, dict):
-            self.model_options = {str(k): plain(v) for k, v in self.model_options.items()}
+        for name in ("model_options", "data_options"):
+            if isinstance(getattr(self, name), dict):
+                setattr(self, name, {str(k): plain(v) for k, v in getattr(self, name).items()})
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -147,6 +149,8 @@ class TrainConfig:
             bad("--amp needs a CUDA device (mixed precision is CUDA only); drop --amp or use --device cuda")
         if not isinstance(self.model_options, dict):
             bad(f"model_options must be a table of model sizes, got {self.model_options!r}")
+        if not isinstance(self.data_options, dict):
+            bad(f"data_options must be a table of dataset options (e.g. words = \"35\"), got {self.data_options!r}")
         if self.teacher == "none" and method_terms(self.method)[0]:
             bad(f"method {self.method!r} distils from a teacher: use --teacher auto or a run folder, not none")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

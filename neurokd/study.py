@@ -66,7 +66,7 @@ def run_study(
     ``knobs`` are :class:`~neurokd.config.TrainConfig` settings shared by all runs (epochs,
     temperature, lambdas ...). Returns the rows of summary.csv.
     """
-    from neurokd.data import load
+    from neurokd.train import load_splits
     from neurokd.train import train, train_teacher_run
 
     methods = list(dict.fromkeys(methods))
@@ -94,7 +94,7 @@ def run_study(
                 raise NeurokdError(f"{teacher_dir} was trained with other settings ({', '.join(diff)}); "
                                    "use another --out for a study with new settings")
         if not (teacher_dir / "teacher_metrics.json").is_file():
-            splits = splits or load(base.dataset, base.data_dir, base.seed)
+            splits = splits or load_splits(base)
             log(f"study: teacher for seed {seed} -> {teacher_dir}")
         teacher_metrics = train_teacher_run(base, teacher_dir, progress=progress, splits=splits)
         for method in methods:
@@ -110,7 +110,7 @@ def run_study(
                 log(f"study: {method} seed {seed}: finished, read from {metrics_path}")
                 metrics = json.loads(metrics_path.read_text())
             else:
-                splits = splits or load(base.dataset, base.data_dir, base.seed)
+                splits = splits or load_splits(base)
                 log(f"study: {method} seed {seed} -> {run_dir}")
                 metrics = train(cfg, resume=True, progress=progress, splits=splits, log=log)
             metrics = dict(metrics)

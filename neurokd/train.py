@@ -18,6 +18,12 @@ never interrupted.
 
 Teacher logits are computed once for the whole training set when the dataset has no
 augmentation (``Splits.augment is None``), else per batch on the augmented inputs, without grad.
+
+Devices and processes (:mod:`neurokd.distributed`): ``device`` auto/cpu/cuda, mixed precision
+with ``amp`` on CUDA, the training split kept on the GPU (or gathered into pinned memory), and
+``torchrun --nproc_per_node N -m neurokd train ...`` for DistributedDataParallel: each rank takes
+its share of the same global batches, metrics and spike counts are summed over ranks, only rank 0
+writes the run folder, and rank 0 computes the teacher-logit cache and broadcasts it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
-from neurokd import fileio
+from neurokd import distributed, fileio
 from neurokd.activity import ActivityCounter
 from neurokd.config import TrainConfig, load_config
 from neurokd.errors import NeurokdError
@@ -145,6 +151,18 @@ def _load_state(model: nn.Module, state: dict, where: str) -> None:
 
 
 # ---- data --------------------------------------------------------------------------------------
+def load_splits(cfg: TrainConfig):
+    """The run's dataset: ``neurokd.data.load(dataset, data_dir, seed, **data_options)``."""
+    from neurokd.data import load
+
+    try:
+        return load(cfg.dataset, cfg.data_dir, cfg.seed, **cfg.data_options)
+    except TypeError as exc:
+        if "keyword argument" not in str(exc):
+            raise
+        raise NeurokdError(f"dataset {cfg.dataset!r} does not take data_options {cfg.data_options}: {exc}") from exc
+
+
 def _tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(dataset, TensorDataset):
         return dataset.tensors[0], dataset.tensors[1]
@@ -194,10 +212,14 @@ def evaluate(model: nn.Module, dataset, device: torch.device | str = "cpu", batc
     Returns ``{"accuracy", "samples"}`` plus, for a student, ``"activity": {"total", "per_layer"}``,
     ``"spikes_per_sample"``, ``"spikes_per_sample_per_layer"``, ``"neurons_per_layer"``.
     """
-    x, y = _tensors(dataset)
+    x, y = distributed.eval_shard(*_tensors(dataset))  # with W processes: this rank's 1/W, summed below
     counter = ActivityCounter() if hasattr(model, "run") else None
     logits = predict(model, x, device, batch_size, counter)
-    result = {"accuracy": int((logits.argmax(1) == y).sum()) / len(y) if len(y) else 0.0, "samples": len(y)}
+    correct, samples = int((logits.argmax(1) == y).sum()), len(y)
+    if distributed.world_size() > 1:
+        correct, samples = (int(v) for v in distributed.sum_over_ranks(correct, samples))
+        distributed.reduce_counter(counter)
+    result = {"accuracy": correct / samples if samples else 0.0, "samples": samples}
     if counter is not None:
         rep = counter.report()
         result.update({k: rep[k] for k in ("activity", "spikes_per_sample", "spikes_per_sample_per_layer",
@@ -229,7 +251,7 @@ class _Fit:
     def __init__(self, cfg: TrainConfig, model: nn.Module, device: torch.device, epochs: int, label: str,
                  batch_loss: Callable, splits, shuffle_seed: int, progress: bool) -> None:
         self.cfg, self.model, self.device, self.epochs, self.label = cfg, model, device, epochs, label
-        self.batch_loss, self.splits, self.progress = batch_loss, splits, progress
+        self.batch_loss, self.splits, self.progress = batch_loss, splits, progress and distributed.is_main()
         self.opt = make_optimizer(cfg, model)
         self.sched = make_scheduler(cfg, self.opt, epochs)
         self.amp = bool(cfg.amp and device.type == "cuda")
@@ -262,7 +284,7 @@ class _Fit:
         self.start_epoch = int(ckpt["epoch"]) + 1
 
     # one epoch --------------------------------------------------------------------------------
-    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, extra: torch.Tensor | None, bar) -> dict:
+    def train_epoch(self, data: distributed.TrainingSet, bar) -> dict:
         model, device = self.model, self.device
         model.train()
         counter = ActivityCounter() if hasattr(model, "run") else None
@@ -270,17 +292,15 @@ class _Fit:
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
         last_refresh = time.monotonic()
-        batches = _batches(len(x), self.cfg.batch_size, self.generators["shuffle"])
+        batches = distributed.usable_batches(_batches(len(data), self.cfg.batch_size, self.generators["shuffle"]))
         for k, idx in enumerate(batches):
-            xb, yb = x[idx], y[idx]
-            if self.splits.augment is not None:
-                xb = self.splits.augment(xb, self.generators["augment"])
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            eb = extra[idx].to(device, non_blocking=True) if extra is not None else None
+            # this process's share of the global batch (all of it with one process), on the device
+            xb, yb, eb, n_global = data.batch(idx, self.splits.augment, self.generators["augment"])
             with torch.autocast(device.type, dtype=torch.float16, enabled=self.amp):
                 loss, logits, spikes = self.batch_loss(xb, yb, eb)
             self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            weight = distributed.loss_weight(len(yb), n_global)  # None with one process
+            self.scaler.scale(loss if weight is None else loss * weight).backward()
             self.scaler.step(self.opt)
             self.scaler.update()
             with torch.no_grad():
@@ -296,20 +316,26 @@ class _Fit:
                     post["act"] = f"{counter.total():.3f}"
                 bar.set_postfix(post, refresh=False)
                 bar.set_description(f"{self.label} [{k + 1}/{len(batches)}]", refresh=True)
+        if distributed.world_size() > 1:
+            total, hits, seen = distributed.sum_over_ranks(total_loss_sum, correct, seen)
+            total_loss_sum, correct, seen = torch.tensor(total, dtype=torch.float64), int(hits), int(seen)
+            distributed.reduce_counter(counter)
         return {"loss": float(total_loss_sum) / max(seen, 1), "train_acc": int(correct) / max(seen, 1),
                 "train_activity": counter.total() if counter is not None else None}
 
     def run(self, extra: torch.Tensor | None = None, checkpoint: Path | None = None,
             history_csv: Path | None = None, on_epoch_end: Callable[[int, dict], None] | None = None) -> None:
         """Train from ``start_epoch`` to ``epochs``; keep the best val-accuracy weights in ``self.best``."""
-        x, y = _tensors(self.splits.train)
+        data = distributed.TrainingSet(*_tensors(self.splits.train), extra, self.device)
+        if not distributed.is_main():  # only rank 0 writes the run folder
+            checkpoint = history_csv = None
         bar = tqdm(total=self.epochs, initial=self.start_epoch - 1, desc=self.label, disable=not self.progress,
                    leave=False, dynamic_ncols=True)
         try:
             for epoch in range(self.start_epoch, self.epochs + 1):
                 t0 = time.perf_counter()
                 lr = self.opt.param_groups[0]["lr"]
-                row = self.train_epoch(x, y, extra, bar if self.progress else None)
+                row = self.train_epoch(data, bar if self.progress else None)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 row["train_pass_seconds"] = time.perf_counter() - t0
@@ -360,8 +386,8 @@ def fit_teacher(cfg: TrainConfig, splits, device: torch.device, progress: bool =
     with its best-val-epoch weights and ``{"val_accuracy", "best_epoch", "train_seconds"}``."""
     teacher, _ = build_models(cfg, splits.input_shape, splits.num_classes, which="teacher")
     teacher.to(device)
-    fit = _Fit(cfg, teacher, device, cfg.teacher_epochs, "teacher", _teacher_loss(teacher), splits,
-               shuffle_seed=cfg.seed + 7919, progress=progress)
+    fit = _Fit(cfg, teacher, device, cfg.teacher_epochs, "teacher", _teacher_loss(distributed.wrap(teacher, device)),
+               splits, shuffle_seed=cfg.seed + 7919, progress=progress)
     fit.run()
     teacher.load_state_dict(fit.best["state"])
     teacher.eval()
@@ -389,11 +415,11 @@ def load_teacher(cfg: TrainConfig, splits, source: str | Path, device: torch.dev
     pt, cfg_file = _teacher_file(source)
     if cfg_file is not None:
         other = load_config(cfg_file)
-        for key in ("dataset", "model", "model_options"):
+        for key in ("dataset", "data_options", "model", "model_options"):
             if getattr(other, key) != getattr(cfg, key):
                 raise NeurokdError(f"--teacher {source}: its {key} is {getattr(other, key)!r}, this run's is "
                                    f"{getattr(cfg, key)!r}; use a teacher of the same dataset and topology")
-        if other.seed != cfg.seed:
+        if other.seed != cfg.seed and distributed.is_main():
             tqdm.write(f"neurokd: warning: teacher {source} was trained with seed {other.seed}, this run uses "
                        f"{cfg.seed}; if the split depends on the seed the teacher has seen test samples")
     teacher, _ = build_models(cfg, splits.input_shape, splits.num_classes, which="teacher")
@@ -409,26 +435,32 @@ def teacher_logits(teacher: nn.Module, x: torch.Tensor, device: torch.device) ->
 def train_teacher_run(cfg: TrainConfig, out: str | Path, progress: bool = True, splits=None) -> dict:
     """A teacher-only run folder (config.toml, teacher.pt, teacher_metrics.json) that students can
     share with ``--teacher <out>``. Skipped if ``teacher.pt`` is already there."""
-    from neurokd.data import load
+    import json
 
     out = Path(out)
     metrics_path = out / "teacher_metrics.json"
-    if (out / "teacher.pt").is_file() and metrics_path.is_file():
-        import json
-
-        return json.loads(metrics_path.read_text())
-    device = resolve_device(cfg.device)
-    splits = splits or load(cfg.dataset, cfg.data_dir, cfg.seed)
+    device = distributed.setup(resolve_device(cfg.device))
+    done = distributed.on_rank0(lambda: json.loads(metrics_path.read_text())
+                                if (out / "teacher.pt").is_file() and metrics_path.is_file() else None)
+    if done is not None:
+        return done
+    if splits is None:
+        with distributed.local_leaders_first():
+            splits = load_splits(cfg)
     with deterministic(device):
         teacher, info = fit_teacher(cfg, splits, device, progress)
     test = evaluate(teacher, splits.test, device)
-    cfg.replace(out=str(out), teacher="auto").save(out / "config.toml")
-    fileio.save_torch(out / "teacher.pt", teacher.state_dict())
+    main = distributed.is_main()
+    if main:
+        cfg.replace(out=str(out), teacher="auto").save(out / "config.toml")
+        fileio.save_torch(out / "teacher.pt", teacher.state_dict())
     metrics = {"dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed,
                "teacher_test_accuracy": test["accuracy"], "teacher_val_accuracy": info["val_accuracy"],
                "teacher_best_epoch": info["best_epoch"], "teacher_epochs": cfg.teacher_epochs,
                "teacher_train_seconds": info["train_seconds"]}
-    fileio.write_json(metrics_path, metrics)
+    if main:
+        fileio.write_json(metrics_path, metrics)
+    distributed.barrier()  # students on every rank read teacher.pt next
     return metrics
 
 
@@ -456,8 +488,9 @@ def _check_same_settings(saved: dict, cfg: TrainConfig, out: Path) -> None:
     for key in sorted(set(saved) | set(now)):
         if key in ("device", "amp", "out"):
             continue
-        if saved.get(key) != now.get(key):
-            raise NeurokdError(f"cannot resume {out}: {key} was {saved.get(key)!r}, now {now.get(key)!r}; "
+        was = saved.get(key, {} if key == "data_options" else None)  # checkpoints older than data_options
+        if was != now.get(key):
+            raise NeurokdError(f"cannot resume {out}: {key} was {was!r}, now {now.get(key)!r}; "
                                "resume with the run's settings (its config.toml) or start a new --out")
 
 
@@ -470,15 +503,18 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
     ``overwrite=True`` replaces a run's files. ``splits`` may be passed to avoid reloading data.
     ``on_epoch_end(epoch, history_row)`` is called after each student epoch's checkpoint is written.
     """
-    from neurokd.data import load
-
     log = log or (lambda msg: tqdm.write(msg))
     cfg = cfg.resolved().validate()
     if cfg.data_dir:
         cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
     if cfg.teacher not in ("auto", "none"):
         cfg = cfg.replace(teacher=str(Path(cfg.teacher).expanduser().resolve()))
-    out = _prepare_out(cfg, overwrite, resume)
+    device = distributed.setup(resolve_device(cfg.device))  # under torchrun: this rank's device, process group open
+    main = distributed.is_main()
+    if not main:
+        log, progress = (lambda msg: None), False
+    # rank 0 checks and prepares the folder (its error reaches every rank); then every rank reads it
+    out = Path(distributed.on_rank0(lambda: str(_prepare_out(cfg, overwrite, resume))))
     ckpt_path = out / "checkpoint.pt"
     ckpt = None
     if resume and ckpt_path.is_file():
@@ -492,9 +528,11 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
             log(f"neurokd: {out} is already finished ({cfg.epochs} epochs); nothing to resume")
             return json.loads((out / "metrics.json").read_text())
 
-    device = resolve_device(cfg.device)
-    splits = splits or load(cfg.dataset, cfg.data_dir, cfg.seed)
-    cfg.save(out / "config.toml")
+    if splits is None:
+        with distributed.local_leaders_first():  # one process per machine fills a feature cache first
+            splits = load_splits(cfg)
+    if main:
+        cfg.save(out / "config.toml")
     use_kd = method_terms(cfg.method)[0]
 
     with deterministic(device):
@@ -506,22 +544,27 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
                 teacher = load_teacher(cfg, splits, out, device)
             else:
                 teacher, teacher_info = fit_teacher(cfg, splits, device, progress)
-                fileio.save_torch(out / "teacher.pt", teacher.state_dict())
+                if main:
+                    fileio.save_torch(out / "teacher.pt", teacher.state_dict())
         elif cfg.teacher != "none":
             teacher = load_teacher(cfg, splits, cfg.teacher, device)
-            fileio.save_torch(out / "teacher.pt", teacher.state_dict())
+            if main:
+                fileio.save_torch(out / "teacher.pt", teacher.state_dict())
             teacher_info = {"source": cfg.teacher}
 
         cached = None
-        if use_kd and splits.augment is None:
-            cached = teacher_logits(teacher, _tensors(splits.train)[0], device)
+        if use_kd and splits.augment is None:  # computed on rank 0, broadcast to the others
+            x_train = _tensors(splits.train)[0]
+            cached = distributed.broadcast_from_rank0(lambda: teacher_logits(teacher, x_train, device),
+                                                      (len(x_train), splits.num_classes), torch.float32)
 
         _seed_everything(cfg.seed)  # the student starts the same whatever happened to the teacher
         _, student = build_models(cfg, splits.input_shape, splits.num_classes, which="student")
         student.to(device)
+        student_run = distributed.wrap(student, device, "run")  # student.run, or its DDP with W processes
 
         def batch_loss(xb, yb, tb):
-            logits, spikes, _ = student.run(xb)
+            logits, spikes, _ = student_run(xb)
             if use_kd and tb is None:
                 with torch.no_grad():
                     tb = teacher(xb).float()
@@ -538,7 +581,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         fit.run(cached, ckpt_path, out / "history.csv", on_epoch_end)
 
         student.load_state_dict(fit.best["state"])
-        fileio.save_torch(out / "student.pt", student.state_dict())
+        if main:
+            fileio.save_torch(out / "student.pt", student.state_dict())
         test = evaluate(student, splits.test, device)
         teacher_test = evaluate(teacher, splits.test, device)["accuracy"] if teacher is not None else None
         teacher_val = evaluate(teacher, splits.val, device)["accuracy"] if teacher is not None else None
@@ -559,7 +603,11 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         "device": str(device), "teacher": cfg.teacher,
         "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
     }
-    fileio.write_json(out / "metrics.json", metrics)
+    if distributed.world_size() > 1:
+        metrics["processes"] = distributed.world_size()
+    if main:
+        fileio.write_json(out / "metrics.json", metrics)
+    distributed.barrier()  # the run folder is complete before any rank goes on
     return metrics
 
 
@@ -573,8 +621,6 @@ def load_run(run_dir: str | Path, with_data: bool = True, device: str | torch.de
     has none; ``splits`` the dataset exactly as split for training (``None`` with
     ``with_data=False``). Everything is on ``device`` (CPU by default). Errors name the missing file.
     """
-    from neurokd.data import load
-
     run = Path(run_dir)
     if not run.is_dir():
         raise NeurokdError(f"run folder not found: {run} (train one with `neurokd train --out {run}`)")
@@ -583,7 +629,7 @@ def load_run(run_dir: str | Path, with_data: bool = True, device: str | torch.de
     if not (run / "student.pt").is_file():
         raise NeurokdError(f"{run} has no student.pt: the run did not finish (use `neurokd train --out {run} --resume`)")
     cfg = load_config(run / "config.toml")
-    splits = load(cfg.dataset, cfg.data_dir, cfg.seed) if with_data else None
+    splits = load_splits(cfg) if with_data else None
     if splits is not None:
         input_shape, num_classes = splits.input_shape, splits.num_classes
     else:
@@ -658,5 +704,5 @@ def summary_lines(metrics: dict, out: str | Path) -> list[str]:
     return lines
 
 
-__all__ = ["train", "evaluate", "load_run", "eval_run", "fit_teacher", "load_teacher", "train_teacher_run",
+__all__ = ["train", "evaluate", "load_run", "load_splits", "eval_run", "fit_teacher", "load_teacher", "train_teacher_run",
            "build_models", "resolve_device", "predict", "teacher_logits", "summary_lines"]

@@ -15,20 +15,21 @@ import click
 from neurokd.errors import NeurokdError
 
 
-def _model_options(text: str | None) -> dict | None:
+def _model_options(text: str | None, flag: str = "--model-options", example: str = "hidden = [256, 128]") -> dict | None:
     if text is None:
         return None
     try:
         return tomllib.loads(text.replace(";", "\n"))
     except tomllib.TOMLDecodeError as exc:
-        raise NeurokdError(f"--model-options {text!r} is not TOML key = value pairs (e.g. 'hidden = [256, 128]'): "
-                           f"{exc}") from exc
+        raise NeurokdError(f"{flag} {text!r} is not TOML key = value pairs (e.g. '{example}'): {exc}") from exc
 
 
 # Settings shared by `train` and `study` (all default None = from the config file or the dataset).
 _KNOBS = [
     click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                  help="Dataset folder (not needed for digits)."),
+    click.option("--data-options", default=None,
+                 help="Dataset loader options as TOML pairs separated by ';', e.g. 'words = \"35\"; unknown_silence = true'."),
     click.option("--model", default=None, help="Model name: mlp, conv1d, vgg (default: the dataset's)."),
     click.option("--model-options", default=None,
                  help="Model sizes as TOML pairs separated by ';', e.g. 'hidden = [256, 128]'."),
@@ -67,6 +68,7 @@ def _knobs(fn):
 def _settings(kw: dict) -> dict:
     kw = dict(kw)
     kw["model_options"] = _model_options(kw.get("model_options"))
+    kw["data_options"] = _model_options(kw.get("data_options"), "--data-options", 'words = "35"; unknown_silence = true')
     return kw
 
 
@@ -88,6 +90,7 @@ def train(overwrite: bool, resume: bool, quiet: bool, config_file: str | None, *
     With no options: the kd-lr student on digits (well under a minute on 2 CPU cores).
     """
     from neurokd.config import TrainConfig, make_config, read_toml
+    from neurokd.distributed import is_main
     from neurokd.train import summary_lines
     from neurokd.train import train as run_train
 
@@ -102,7 +105,8 @@ def train(overwrite: bool, resume: bool, quiet: bool, config_file: str | None, *
         values.update({k: v for k, v in settings.items() if v is not None})
         cfg = TrainConfig(**values).validate().resolved().validate()
     metrics = run_train(cfg, overwrite=overwrite, resume=resume, progress=not quiet)
-    click.echo("\n".join(summary_lines(metrics, cfg.out)))
+    if is_main():  # under torchrun: one summary, from rank 0
+        click.echo("\n".join(summary_lines(metrics, cfg.out)))
 
 
 @click.command("eval")
