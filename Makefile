@@ -32,7 +32,7 @@ espeak:
 
 demo: $(STAMP)
 	$(VENV)/bin/neurokd train --out $(DEMO) --overwrite
-	$(VENV)/bin/neurokd export $(DEMO) --target lava
+	$(VENV)/bin/neurokd export $(DEMO) --target lava --precision both --no-progress
 
 test: $(STAMP)
 	$(PY) -m pytest -q
