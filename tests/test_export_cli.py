@@ -178,3 +178,20 @@ def test_export_onnx_target_checks_the_student_step(run_dir, tmp_path):
     assert step["checker"] == "passed" and step["onnxruntime"] and step["max_abs_diff"] < 1e-5
     assert "teacher" not in report  # this run has no teacher
     assert (run / "student_step.onnx").is_file() and (run / "MODEL.md").is_file()
+
+
+def test_export_engine_fast_runs_the_split_and_verifies_a_subset_in_lava(run_dir, tmp_path, capsys):
+    run = tmp_path / "fast"
+    run.mkdir()
+    for f in ("config.toml", "student.pt", "metrics.json"):
+        (run / f).write_bytes((run_dir / f).read_bytes())
+    assert cli(["export", str(run), "--engine", "fast", "--precision", "both", "--samples", "60", "--verify", "8",
+                "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("fast model vs Lava") == 2 and "DIFFERENT" not in out
+    for name in ("agreement.json", "agreement_fixed.json"):
+        ag = json.loads((run / name).read_text())
+        assert ag["engine"] == "fast" and ag["samples"] == 60
+        assert ag["fast_vs_lava"]["identical"] is True
+    assert json.loads((run / "agreement.json").read_text())["spike_agreement"] == {"lif1": 1.0, "lif2": 1.0}
+    assert (run / "energy_report.csv").is_file()

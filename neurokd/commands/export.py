@@ -13,6 +13,10 @@ do the work and can be called from Python.
     RUN/agreement.json                    float (DESIGN.md contract); RUN/agreement_fixed.json for fixed
     RUN/energy_report.csv (+ .md)         via neurokd.hardware.report, when it is installed (hook below)
 
+``--engine fast`` runs the split in neurokd's vectorised model of the same hardware
+(:mod:`neurokd.hardware.fastsim`, bit-exact in fixed point) and re-runs ``--verify N`` random
+samples in Lava; any differing spike fails the command (exit 1) naming layer, sample and step.
+
 ``--target netx`` writes ``RUN/model.net`` (lava-dl netx HDF5, from the same quantised IR, with
 netx's limits: :func:`neurokd.hardware.netx.quantize_netx`), loads it with netx, runs it in Lava
 ``fixed_pt`` and checks its spikes against neurokd's own Lava run of the same network
@@ -106,7 +110,7 @@ def _fmt_pct(v) -> str:
 
 def export_run(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
                dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
-               echo=print) -> dict:
+               echo=print, engine: str = "lava", verify: int = 32) -> dict:
     """Export a trained run (module docstring); returns ``{precision: agreement dict}`` (empty for NIR).
 
     Raises :class:`CheckFailed` after writing every file when a float run's spikes are not 100 %
@@ -122,6 +126,10 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
         raise NeurokdError(f"--precision must be float, fixed or both, got {precision!r}")
     if samples is not None and samples < 1:
         raise NeurokdError(f"--samples must be >= 1, got {samples}")
+    if engine not in ("lava", "fast"):
+        raise NeurokdError(f"--engine must be lava or fast, got {engine!r}")
+    if verify < 0:
+        raise NeurokdError(f"--verify must be >= 0, got {verify}")
     run = Path(run_dir)
     t_start = time.perf_counter()
     cfg, student, teacher, splits = load_run(run, with_data=target != "nir")
@@ -176,8 +184,16 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
             x_train = splits.train.tensors[0].numpy().astype(np.float64)
             fixed = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
             fileio.write_json(lava_dir / "quantization.json", fixed.report())
-        res = run_lava(network, x_test, precision=p, timesteps=steps, fixed=fixed, record_steps=per_step,
-                       chunk_samples=chunk_samples, progress=progress)
+        check = None
+        if engine == "fast":
+            from neurokd.hardware.fastsim import run_split_fast
+
+            res, check = run_split_fast(network, x_test, precision=p, timesteps=steps, fixed=fixed,
+                                        record_steps=per_step, verify_samples=verify, seed=int(cfg.seed),
+                                        progress=progress, strict=False)
+        else:
+            res = run_lava(network, x_test, precision=p, timesteps=steps, fixed=fixed, record_steps=per_step,
+                           chunk_samples=chunk_samples, progress=progress)
         last = res
         spike_agree = {}
         for layer in network.spiking_layers:
@@ -200,6 +216,9 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
         }
         if p == "fixed":
             agreement["accuracy_change_vs_torch"] = acc_lava - acc_ref
+        agreement["engine"] = engine
+        if check is not None:
+            agreement["fast_vs_lava"] = check
         agreements[p] = agreement
         fileio.write_json(run / ("agreement.json" if p == "float" else "agreement_fixed.json"), agreement)
         arrays = {k: v for k, v in res.counts.items()}
@@ -214,10 +233,15 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
             "spikes_per_sample": res.spikes_per_sample(),
         })
         worst = min(spike_agree.values()) if spike_agree else 1.0
-        echo(f"neurokd: Lava {p:<5} accuracy {_fmt_pct(acc_lava)} (PyTorch {_fmt_pct(acc_ref)}, student float32 "
+        echo(f"neurokd: {'Lava' if engine == 'lava' else 'fast model'} {p:<5} accuracy {_fmt_pct(acc_lava)} (PyTorch {_fmt_pct(acc_ref)}, student float32 "
              f"{_fmt_pct(acc_student)}); predictions agree {_fmt_pct(agreement['prediction_agreement'])}; "
              f"identical spikes {_fmt_pct(worst)} (worst layer); {n} samples in {res.run_seconds:.1f} s "
              f"({res.samples_per_second:.1f} samples/s, build {res.build_seconds:.1f} s)")
+        if check is not None:
+            echo(f"neurokd: fast model vs Lava {p} on {check.get('samples', verify)} random samples: "
+                 + ("identical" if check["identical"] else f"DIFFERENT ({check['problems'][0]})"))
+            if not check["identical"]:
+                failed.append(check["problems"][0])
         if p == "float" and (worst < 1.0 or agreement["prediction_agreement"] < 1.0):
             failed.append(f"Lava floating_pt differs from PyTorch: identical spikes {spike_agree}")
 
@@ -327,12 +351,18 @@ TARGETS = ("lava", "nir", "netx", "onnx")
 @click.option("--input-bits", type=int, default=8, show_default=True, help="Graded input bits in fixed point.")
 @click.option("--chunk", "chunk_samples", type=int, default=64, show_default=True,
               help="Samples per Lava run call (progress granularity; one compile).")
+@click.option("--engine", type=click.Choice(["lava", "fast"]), default="lava", show_default=True,
+              help="lava: Lava's CPU simulation; fast: neurokd's vectorised bit-exact model of it (whole splits "
+                   "in seconds), checked against Lava on --verify random samples.")
+@click.option("--verify", type=int, default=32, show_default=True,
+              help="With --engine fast: samples re-run in Lava and compared spike for spike (0: none).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: float, input_bits: int,
-           chunk_samples: int, no_progress: bool) -> None:
+           chunk_samples: int, engine: str, verify: int, no_progress: bool) -> None:
     """Export RUN_DIR's student to NIR and run it in Lava (CPU), checked against PyTorch."""
     export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt, input_bits=input_bits,
-               chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo)
+               chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo, engine=engine,
+               verify=verify)
 
 
 # --------------------------------------------------------------------------------------------------
