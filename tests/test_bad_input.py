@@ -182,3 +182,30 @@ def test_debug_flag_shows_the_traceback(capsys, tmp_path, monkeypatch):
 def test_unknown_option_is_a_usage_error_with_exit_2(capsys):
     code, _, err = run_cli(capsys, "data", "info", "digits", "--no-such-option")
     assert code == 2 and "no-such-option" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ resource limits
+
+def test_dataset_too_large_for_memory_is_refused_with_the_estimate(capsys, tmp_path, monkeypatch):
+    from conftest import write_cifar10  # the data tests' fixture builder
+
+    write_cifar10(tmp_path)
+    monkeypatch.setenv("NEUROKD_MEMORY_LIMIT", "1000")
+    code, _, err = run_cli(capsys, "data", "info", "cifar10", "--data-dir", str(tmp_path))
+    line = assert_one_line_error(code, err, "CIFAR-10", "needs about", "available")
+    assert "KiB" in line or "MiB" in line
+
+
+def test_simulation_too_large_for_memory_is_refused_before_lava_starts(capsys, tmp_path, monkeypatch):
+    import multiprocessing
+
+    import nir
+
+    nodes, edges = _chain(np.ones((3, 2), np.float32), nir.IF(r=np.ones(3), v_threshold=np.ones(3)))
+    _write_graph(tmp_path / "g.nir", nodes, edges)
+    monkeypatch.setenv("NEUROKD_MEMORY_LIMIT", "2000")
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "g.nir"), "--random-input", "--samples", "50",
+                           "--steps", "100", "--out", str(tmp_path / "out"))
+    assert_one_line_error(code, err, "needs about", "--samples")
+    assert multiprocessing.active_children() == []
+    assert not (tmp_path / "out" / "spikes.npz").exists()

@@ -174,6 +174,11 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     acc_student = float(np.mean(student_pred == y_test))
     neurons = sum(l.size for l in network.layers if l.neuron.spiking)
     per_step = n * steps * neurons <= MAX_STEP_RECORD
+    from neurokd.resources import ensure_fits
+
+    # per-step spike trains (uint8) of Lava and of the reference, float64 logits per step
+    ensure_fits((2 * n * steps * neurons if per_step else 16 * n * neurons) + 8 * n * steps * network.layers[-1].size,
+                f"recording {n} samples x {steps} steps x {neurons} neurons", "use --samples N for a subset")
 
     agreements: dict[str, dict] = {}
     failed = []
@@ -425,6 +430,10 @@ def simulate_graph(graph_path: str | Path, out: str | Path, input_path: str | Pa
         x = (rng.random((samples, steps, *network.input_shape)) < rate).astype(np.float64)
     n, t = x.shape[:2]
     per_step = n * t * sum(l.size for l in network.layers) <= MAX_STEP_RECORD
+    from neurokd.resources import ensure_fits
+
+    ensure_fits(x.nbytes + (n * t * sum(l.size for l in network.layers) * 9 if per_step else 0),
+                f"simulating {n} samples x {t} steps of {path.name}", "use fewer --samples or --steps")
     res = run_lava(network, x, precision=precision, input_bits=input_bits, record_steps=per_step, progress=progress)
     out = Path(out)
     arrays = {network.input_name: np.swapaxes(x, 0, 1)}

@@ -233,6 +233,10 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, seed: int = 0, *, va
         raise NeurokdError(f"cannot hold out a stratified val split from {folder}: {exc}") from exc
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
 
+    from neurokd.resources import ensure_fits
+
+    ensure_fits((train_x.size + test_x.size) * 4, f"CIFAR-10 from {folder} as float32 tensors",
+                "free memory or run on a machine with more")
     mean = torch.tensor(NORMALISATION["mean"], dtype=torch.float32)
     std = torch.tensor(NORMALISATION["std"], dtype=torch.float32)
 
