@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -82,12 +83,14 @@ def load_torch(path: str | os.PathLike, map_location: str = "cpu") -> Any:
     if not path.is_file():
         raise NeurokdError(f"checkpoint not found: {path} (train a run first, or check the run folder)")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's own message suggests weights_only=False: never the advice for a file of unknown origin
         raise NeurokdError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data ({first}); "
-            "neurokd only loads weights_only checkpoints"
+            f"refusing to load {path}: it holds Python objects other than tensors and plain data, which "
+            "could run code when loaded; neurokd only loads weights-only checkpoints (re-export it as a state_dict)"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -209,3 +209,94 @@ def test_simulation_too_large_for_memory_is_refused_before_lava_starts(capsys, t
     assert_one_line_error(code, err, "needs about", "--samples")
     assert multiprocessing.active_children() == []
     assert not (tmp_path / "out" / "spikes.npz").exists()
+
+
+# ------------------------------------------------------------------ options, checkpoints, run folders
+
+@pytest.mark.parametrize("args, fragment", [
+    (["-T", "0"], "timesteps"),
+    (["--lambda-logits", "-1"], "lambda"),
+    (["--alpha", "1.5"], "alpha"),
+    (["--temperature", "0"], "temperature"),
+    (["--method", "magic"], "magic"),
+    (["--dataset", "imagenet"], "imagenet"),
+])
+def test_option_out_of_range_is_refused(capsys, tmp_path, args, fragment):
+    code, _, err = run_cli(capsys, "train", "--out", str(tmp_path / "r"), *args)
+    assert_one_line_error(code, err, fragment)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "digits"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--method", "baseline", "--teacher", "none", "--epochs", "1", "-T", "2",
+              "--model-options", "hidden = [8]", "--out", str(run), "--quiet"])
+    assert info.value.code == 0
+    return run
+
+
+def _copy_run(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_checkpoint_from_another_model_is_refused(capsys, tmp_path, tiny_run):
+    import torch
+
+    from neurokd.models import build_student
+
+    run = _copy_run(tiny_run, tmp_path / "other")
+    torch.save(build_student("mlp", (64,), 10, timesteps=2, hidden=(16, 4)).state_dict(), run / "student.pt")
+    code, _, err = run_cli(capsys, "eval", str(run))
+    assert_one_line_error(code, err, "student.pt")
+
+
+def test_checkpoint_with_missing_keys_is_refused(capsys, tmp_path, tiny_run):
+    import torch
+
+    run = _copy_run(tiny_run, tmp_path / "missing")
+    state = torch.load(run / "student.pt", weights_only=True)
+    state.pop(next(iter(state)))
+    torch.save(state, run / "student.pt")
+    code, _, err = run_cli(capsys, "export", str(run), "--target", "nir")
+    assert_one_line_error(code, err, "student.pt")
+
+
+def test_malicious_checkpoint_is_refused_without_running_it(capsys, tmp_path, tiny_run):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    run = _copy_run(tiny_run, tmp_path / "evil")
+    with open(run / "student.pt", "wb") as fh:
+        pickle.dump({"net.fc1.weight": Evil()}, fh)
+    code, _, err = run_cli(capsys, "eval", str(run))
+    assert_one_line_error(code, err, "student.pt")
+    assert not marker.exists(), "the checkpoint was executed"
+
+
+def test_run_folder_without_config_says_what_is_missing(capsys, tmp_path):
+    (tmp_path / "notarun").mkdir()
+    code, _, err = run_cli(capsys, "export", str(tmp_path / "notarun"), "--target", "nir")
+    assert_one_line_error(code, err, "config.toml")
+
+
+def test_fixed_point_overflow_is_refused_before_lava_starts(capsys, tmp_path):
+    import multiprocessing
+
+    import nir
+
+    w = np.full((3, 2), 1e30, np.float32)
+    w[0, 0] = 1e-30
+    nodes, edges = _chain(w, nir.IF(r=np.ones(3), v_threshold=np.full(3, 1e-30)))
+    _write_graph(tmp_path / "huge.nir", nodes, edges)
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "huge.nir"), "--random-input", "--steps", "5",
+                           "--precision", "fixed", "--out", str(tmp_path / "out"))
+    assert_one_line_error(code, err)
+    assert multiprocessing.active_children() == []
