@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
 import torch
 
 
@@ -37,9 +38,11 @@ class ActivityCounter:
         self.timesteps: int | None = None
 
     def update(self, spikes: Mapping[str, torch.Tensor]) -> None:
-        """Count one batch: ``spikes[layer]`` is ``(T, B, ...)`` (0/1 or graded values)."""
+        """Count one batch: ``spikes[layer]`` is ``(T, B, ...)`` (0/1 or graded values), a torch tensor
+        or anything numpy reads (e.g. spikes recorded from Lava, put in ``(T, B, ...)`` order)."""
         if not spikes:
             return
+        spikes = {name: s if isinstance(s, torch.Tensor) else torch.as_tensor(np.asarray(s)) for name, s in spikes.items()}
         shapes = {name: tuple(s.shape) for name, s in spikes.items()}
         tb = {shape[:2] for shape in shapes.values()}
         if len(tb) != 1 or any(len(shape) < 2 for shape in shapes.values()):

@@ -44,6 +44,18 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), labels)
 
 
+def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The teacher's soft targets ``p = softmax(z_t / T)`` ``(B, C)`` and their entropies
+    ``H(p_b) = -sum_c p_b,c log p_b,c`` ``(B,)``, without gradient.
+
+    Training computes them once per dataset when the teacher logits are cached.
+    """
+    with torch.no_grad():
+        log_p = F.log_softmax(teacher_logits.float() / float(temperature), dim=-1)
+        p = log_p.exp()
+        return p, -(p * log_p).sum(-1)
+
+
 def kd_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -58,13 +70,42 @@ def kd_loss(
         KL(p || q) = sum_c p_c (log p_c - log q_c)
 
     ``T^2`` keeps the soft term's gradient scale independent of the temperature. The teacher
-    logits carry no gradient.
+    logits carry no gradient. See :func:`kd_loss_from_targets` for how it is computed.
+    """
+    p, entropy = soft_targets(teacher_logits, temperature)
+    return kd_loss_from_targets(student_logits, p, entropy, labels, temperature, alpha)
+
+
+def kd_loss_from_targets(
+    student_logits: torch.Tensor,
+    p: torch.Tensor,
+    entropy: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    alpha: float,
+) -> torch.Tensor:
+    r""":func:`kd_loss` from precomputed soft targets (:func:`soft_targets`), as cross-entropies
+    with soft targets (one fused op each)::
+
+        KL(p || q) = CE(z_s / T, p) - H(p),   CE(z, p) = -sum_c p_c log softmax(z)_c
+
+    ``H(p)`` is a constant: it changes the loss value, not its gradient. At ``T = 1`` both terms
+    are one cross-entropy with the mixed target ``(1 - alpha) onehot(y) + alpha p``.
     """
     T = float(temperature)
-    log_q = F.log_softmax(student_logits.float() / T, dim=-1)
-    log_p = F.log_softmax(teacher_logits.detach().float() / T, dim=-1)
-    kl = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
-    return (1.0 - alpha) * cross_entropy(student_logits, labels) + alpha * T * T * kl
+    zs = student_logits.float()
+    if T == 1.0 and 0.0 < alpha < 1.0:
+        with torch.no_grad():
+            target = torch.lerp(F.one_hot(labels, zs.shape[-1]).to(p.dtype), p, alpha)
+        return F.cross_entropy(zs, target) - alpha * entropy.mean()
+    loss = None
+    if alpha > 0.0:
+        soft = F.cross_entropy(zs if T == 1.0 else zs / T, p) - entropy.mean()
+        loss = (alpha * T * T) * soft
+    if alpha < 1.0:
+        hard = (1.0 - alpha) * F.cross_entropy(zs, labels)
+        loss = hard if loss is None else loss + hard
+    return loss
 
 
 def layer_rates(spikes: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -106,7 +147,8 @@ def logits_reg(logits: torch.Tensor, p: int = 2) -> torch.Tensor:
     """
     if p not in (1, 2):
         raise NeurokdError(f"logits regularisation norm must be 1 or 2, got {p}")
-    return logits.float().abs().pow(p).sum(-1).mean()
+    z = logits.float()
+    return (z.square() if p == 2 else z.abs()).sum() / z.shape[0]
 
 
 def total_loss(
@@ -116,6 +158,7 @@ def total_loss(
     spikes: Mapping[str, torch.Tensor] | None = None,
     teacher_logits: torch.Tensor | None = None,
     *,
+    teacher_soft: tuple[torch.Tensor, torch.Tensor] | None = None,
     temperature: float = 4.0,
     alpha: float = 0.5,
     lambda_act: float = 0.0,
@@ -126,14 +169,17 @@ def total_loss(
     """The loss of ``method`` (see the table above) and its parts, detached (for logging).
 
     Returns ``(loss, {"task": CE or KD, "act": AR, "logits": LR})``; a term the method does not
-    use is absent from the dict and not computed.
+    use is absent from the dict and not computed. KD methods take either ``teacher_logits`` or
+    ``teacher_soft = soft_targets(teacher_logits, temperature)`` (precomputed, same result).
     """
     use_kd, use_ar, use_lr = method_terms(method)
     parts: dict[str, torch.Tensor] = {}
     if use_kd:
-        if teacher_logits is None:
-            raise NeurokdError(f"method {method!r} needs teacher logits")
-        loss = kd_loss(student_logits, teacher_logits, labels, temperature, alpha)
+        if teacher_soft is None:
+            if teacher_logits is None:
+                raise NeurokdError(f"method {method!r} needs teacher logits")
+            teacher_soft = soft_targets(teacher_logits, temperature)
+        loss = kd_loss_from_targets(student_logits, *teacher_soft, labels, temperature, alpha)
     else:
         loss = cross_entropy(student_logits, labels)
     parts["task"] = loss.detach()

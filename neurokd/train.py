@@ -46,7 +46,7 @@ from neurokd import distributed, fileio
 from neurokd.activity import ActivityCounter
 from neurokd.config import TrainConfig, load_config
 from neurokd.errors import NeurokdError
-from neurokd.losses import method_terms, total_loss
+from neurokd.losses import method_terms, soft_targets, total_loss
 
 RUN_FILES = ("config.toml", "teacher.pt", "student.pt", "checkpoint.pt", "metrics.json", "history.csv")
 # seconds: the whole epoch (training pass + validation); train_pass_seconds: the training pass alone
@@ -510,6 +510,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
     if cfg.teacher not in ("auto", "none"):
         cfg = cfg.replace(teacher=str(Path(cfg.teacher).expanduser().resolve()))
     device = distributed.setup(resolve_device(cfg.device))  # under torchrun: this rank's device, process group open
+    if cfg.amp and device.type != "cuda":
+        raise NeurokdError(f"--amp needs a CUDA device, and this run's device is {device}; drop --amp")
     main = distributed.is_main()
     if not main:
         log, progress = (lambda msg: None), False
@@ -555,21 +557,28 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         cached = None
         if use_kd and splits.augment is None:  # computed on rank 0, broadcast to the others
             x_train = _tensors(splits.train)[0]
-            cached = distributed.broadcast_from_rank0(lambda: teacher_logits(teacher, x_train, device),
-                                                      (len(x_train), splits.num_classes), torch.float32)
+            logits_t = distributed.broadcast_from_rank0(lambda: teacher_logits(teacher, x_train, device),
+                                                        (len(x_train), splits.num_classes), torch.float32)
+            # cache per training sample the teacher's soft targets p (C columns) and their entropy H(p)
+            p, entropy = soft_targets(logits_t, cfg.temperature)
+            cached = torch.cat([p, entropy[:, None]], 1)
 
         _seed_everything(cfg.seed)  # the student starts the same whatever happened to the teacher
         _, student = build_models(cfg, splits.input_shape, splits.num_classes, which="student")
         student.to(device)
         student_run = distributed.wrap(student, device, "run")  # student.run, or its DDP with W processes
 
-        def batch_loss(xb, yb, tb):
+        def batch_loss(xb, yb, cached_b):
             logits, spikes, _ = student_run(xb)
-            if use_kd and tb is None:
-                with torch.no_grad():
-                    tb = teacher(xb).float()
-            loss, _ = total_loss(cfg.method, logits, yb, spikes, tb, temperature=cfg.temperature, alpha=cfg.alpha,
-                                 lambda_act=cfg.lambda_act, lambda_logits=cfg.lambda_logits,
+            soft = None
+            if use_kd:
+                if cached_b is None:  # augmented data: the teacher sees the same augmented batch
+                    with torch.no_grad():
+                        soft = soft_targets(teacher(xb).float(), cfg.temperature)
+                else:
+                    soft = (cached_b[:, :-1], cached_b[:, -1])
+            loss, _ = total_loss(cfg.method, logits, yb, spikes, teacher_soft=soft, temperature=cfg.temperature,
+                                 alpha=cfg.alpha, lambda_act=cfg.lambda_act, lambda_logits=cfg.lambda_logits,
                                  act_norm=cfg.act_norm, logits_norm=cfg.logits_norm)
             return loss, logits, spikes
 

@@ -59,3 +59,11 @@ def test_empty_counter_reports_zero_and_merge_adds_counts():
     a.merge(b)
     assert a.spikes == {"lif1": 4.0, "lif2": 15.0} and a.samples == 5
     assert a.total() == pytest.approx(19 / 210)
+
+
+def test_numpy_spikes_count_like_torch_spikes():
+    a, b = ActivityCounter(), ActivityCounter()
+    batch = _batch(1.0, 1.0)
+    a.update(batch)
+    b.update({k: v.numpy().astype(bool) for k, v in batch.items()})
+    assert a.report() == b.report()

@@ -9,7 +9,7 @@ import torch
 
 from neurokd.errors import NeurokdError
 from neurokd.losses import (METHODS, activation_reg, cross_entropy, kd_loss, layer_rates, logits_reg,
-                            method_terms, total_loss)
+                            method_terms, soft_targets, total_loss)
 
 
 def _softmax(z):
@@ -25,11 +25,11 @@ def test_cross_entropy_is_mean_negative_log_softmax_of_the_label():
     assert cross_entropy(z, y).item() == pytest.approx(hand, rel=1e-6)
 
 
-def test_kd_loss_matches_hand_computation():
+@pytest.mark.parametrize("T,alpha", [(2.0, 0.3), (1.0, 0.3), (1.0, 0.0), (1.0, 1.0), (4.0, 1.0), (0.5, 0.7)])
+def test_kd_loss_matches_hand_computation(T, alpha):
     zs = [[1.0, 2.0, 0.0], [0.5, -1.0, 3.0]]
     zt = [[3.0, 0.0, -1.0], [0.0, 0.0, 2.0]]
     y = [1, 2]
-    T, alpha = 2.0, 0.3
     ce = -sum(math.log(_softmax(zs[b])[y[b]]) for b in range(2)) / 2
     kl = 0.0
     for b in range(2):
@@ -39,7 +39,11 @@ def test_kd_loss_matches_hand_computation():
     kl /= 2
     hand = (1 - alpha) * ce + alpha * T * T * kl
     got = kd_loss(torch.tensor(zs), torch.tensor(zt), torch.tensor(y), T, alpha)
-    assert got.item() == pytest.approx(hand, rel=1e-6)
+    assert got.item() == pytest.approx(hand, rel=1e-5)  # float32
+    # precomputed soft targets (as training caches them) give the same loss
+    soft = soft_targets(torch.tensor(zt), T)
+    cached, _ = total_loss("kd", torch.tensor(zs), torch.tensor(y), teacher_soft=soft, temperature=T, alpha=alpha)
+    assert cached.item() == pytest.approx(hand, rel=1e-5)
 
 
 def test_kd_loss_limits_alpha_zero_is_ce_and_equal_logits_leave_only_ce():
@@ -49,11 +53,20 @@ def test_kd_loss_limits_alpha_zero_is_ce_and_equal_logits_leave_only_ce():
     assert kd_loss(zs, zs.clone(), y, 3.0, 1.0).item() == pytest.approx(0.0, abs=1e-7)
 
 
-def test_kd_loss_sends_no_gradient_to_the_teacher():
+@pytest.mark.parametrize("T", [1.0, 2.0])
+def test_kd_loss_gradient_is_the_hinton_gradient_and_none_reaches_the_teacher(T):
+    torch.manual_seed(0)
     zs = torch.randn(4, 5, requires_grad=True)
     zt = torch.randn(4, 5, requires_grad=True)
-    kd_loss(zs, zt, torch.tensor([0, 1, 2, 3]), 2.0, 0.5).backward()
-    assert zs.grad is not None and zt.grad is None
+    y = torch.tensor([0, 1, 2, 3])
+    alpha = 0.4
+    kd_loss(zs, zt, y, T, alpha).backward()
+    assert zt.grad is None
+    # d/dz_s = [(1 - alpha) (softmax(z_s) - onehot) + alpha T (softmax(z_s/T) - softmax(z_t/T))] / B
+    with torch.no_grad():
+        hand = ((1 - alpha) * (zs.softmax(1) - torch.nn.functional.one_hot(y, 5))
+                + alpha * T * ((zs / T).softmax(1) - (zt / T).softmax(1))) / 4
+    assert torch.allclose(zs.grad, hand, atol=1e-6)
 
 
 def _spikes():

@@ -118,6 +118,7 @@ def _cli(args, capsys):
     (["--method", "kd", "--teacher", "none"], "teacher"),
     (["--teacher", "/nonexistent/run"], "not found"),
     (["--model-options", "hidden = [16"], "model-options"),
+    (["--amp", "--device", "cpu"], "amp"),
 ])
 def test_cli_bad_values_exit_2_with_one_line(args, fragment, capsys, tmp_path):
     code, out, err = _cli(["train", "--out", str(tmp_path / "r"), *args], capsys)
