@@ -24,8 +24,9 @@ DEVICES = ("auto", "cpu", "cuda")
 # Settings left None take these per-dataset values, chosen by benchmarks/kd_activity.py (its
 # entry in benchmarks/README.md has the measured tables). digits: `neurokd train` with no
 # arguments runs in well under a minute on 2 CPU cores at ~97-98 % test accuracy.
-# - temperature 1: on digits a higher temperature made the student copy the teacher's wide logit
-#   range and fire MORE (KD alone at T = 4: +16 % activity vs T = 1: +4 %);
+# - temperature 1: with a fully trained teacher a higher temperature made the digits student copy
+#   the teacher's wide logit range and fire MORE (KD alone: +1 % activity at T = 1, +13 % at 4,
+#   +25 % at 8); only an under-trained teacher's soft targets lowered it (-2 to -4 %);
 # - lambda_logits: PAPER.md's 0.01 lowered digits activity by only ~11 %; 0.5 halves it (kd-lr)
 #   at the baseline's accuracy. On the conv nets the first conv layers hold most neurons and the
 #   logits penalty mostly quiets the last hidden layer (-9 % pooled on synth-kws at 0.2), so

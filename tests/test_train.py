@@ -151,6 +151,11 @@ def test_cli_train_writes_the_run_folder_and_eval_rewrites_test_numbers(capsys, 
     assert history[0].startswith("epoch,loss,train_acc,val_acc,val_activity,lr,seconds") and len(history) == 3
     state = torch.load(out / "student.pt", weights_only=True)
     assert "net.fc1.weight" in state
+    # config.toml holds everything to rerun: the same weights again
+    code, _, _ = _cli(["train", "--config", str(out / "config.toml"), "--out", str(tmp_path / "again"), "-q"], capsys)
+    assert code == 0
+    assert torch.equal(torch.load(tmp_path / "again/student.pt", weights_only=True)["net.fc1.weight"],
+                       state["net.fc1.weight"])
     # a finished run is not overwritten without --overwrite
     code, _, err = _cli(["train", "--out", str(out), "--epochs", "2", "-q"], capsys)
     assert code == 2 and "--overwrite" in err
