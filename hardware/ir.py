@@ -534,16 +534,8 @@ def _flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list, list, l
 
 
 def _arr(node, name: str, field_: str) -> np.ndarray:
-    value = getattr(node, field_, None)
-    if value is None:
-        raise NeurokdError(f"NIR node {name!r} ({type(node).__name__}) has no {field_}")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise NeurokdError(f"NIR node {name!r}: {field_} is not numeric") from exc
-    if not np.all(np.isfinite(arr)):
-        raise NeurokdError(f"NIR node {name!r} ({type(node).__name__}): {field_} holds NaN or inf")
-    return arr
+    """A required NIR parameter as finite float64 (the validation :mod:`nir_semantics` applies)."""
+    return sem._f64(node, name, field_)
 
 
 def _ints(value, n: int, name: str, what: str, minimum: int) -> tuple[int, ...]:
