@@ -63,8 +63,9 @@ Readouts (a layer without neuron, or LI/CubaLI/I) are computed as the backend do
 per step (fixed point: divided by the layer's scale), plus the bias on the host, filtered on the host in
 float64 for a non-spiking neuron; logits are the mean over time (spike counts / T for a spiking output).
 
-:func:`verify` runs a random subset of samples in Lava through the backend's public ``run_lava`` and raises
-:class:`~neurokd.errors.CheckFailed` naming layer, sample, step and neuron of the first difference.
+:func:`verify` (:func:`check` to keep both runs) runs a random subset of samples in Lava through the
+backend's public ``run_lava`` and raises :class:`~neurokd.errors.CheckFailed` naming layer, sample, step
+and neuron of the first difference.
 :func:`run_split_fast` is what ``neurokd export --engine fast [--verify N]`` calls: a whole split in this
 model, then ``verify`` on ``N`` samples.
 """
@@ -73,7 +74,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -83,6 +84,7 @@ import torch.nn.functional as F
 from neurokd.errors import CheckFailed, NeurokdError
 from neurokd.hardware.ir import Layer, Network, bias_routing
 from neurokd.hardware.quantize import FORMAT, FixedNetwork, quantize
+from neurokd.hardware.result import FastResult, HardwareResult
 
 PRECISIONS = ("float", "fixed")
 
@@ -101,53 +103,6 @@ _F64_EXACT = float(2 ** 53)
 _I32 = float(2 ** 31)
 #: Samples x steps x neurons (float64 values) held at once; larger runs go in chunks of samples.
 CHUNK_VALUES = 24_000_000
-
-
-# --------------------------------------------------------------------------------------------------
-# Result
-# --------------------------------------------------------------------------------------------------
-
-@dataclass
-class FastResult:
-    """What a fast-model run returns; the fields and meaning of the Lava backend's ``LavaResult``.
-
-    ``counts[layer]``: ``(N, size)`` int32 spikes per sample. ``spikes[layer]``: ``(N, T, size)`` uint8
-    (with ``record_steps``). ``readout[layer]``: ``(N, T, size)`` float64 per step of each output layer.
-    ``logits`` ``(N, C)``, ``predictions`` ``(N,)``. ``voltages[layer]``: ``(N, T, size)`` membrane after
-    reset in float units (``record_voltage``); ``currents[layer]``: synaptic current ``u`` likewise
-    (``record_current``; fixed point: ``u_int / (64 S)``, ``v`` the same). Neuron axes are flat PyTorch
-    (C, H, W) order.
-    ``lava_steps`` is 0 (no Lava ran); ``engine`` is ``"fast"``.
-    """
-
-    precision: str
-    samples: int
-    timesteps: int
-    mode: str
-    counts: dict[str, np.ndarray]
-    readout: dict[str, np.ndarray]
-    logits: np.ndarray
-    predictions: np.ndarray
-    spikes: dict[str, np.ndarray] | None = None
-    voltages: dict[str, np.ndarray] | None = None
-    delays: dict[str, int] = field(default_factory=dict)
-    lava_steps: int = 0
-    build_seconds: float = 0.0
-    run_seconds: float = 0.0
-    fixed: FixedNetwork | None = None
-    engine: str = "fast"
-    currents: dict[str, np.ndarray] | None = None
-
-    @property
-    def samples_per_second(self) -> float:
-        return self.samples / self.run_seconds if self.run_seconds > 0 else float("nan")
-
-    @property
-    def wall_seconds(self) -> float:
-        return self.build_seconds + self.run_seconds
-
-    def spikes_per_sample(self) -> dict[str, float]:
-        return {k: float(v.sum()) / max(self.samples, 1) for k, v in self.counts.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -840,7 +795,30 @@ def first_difference(network: Network, fast, lava, indices=None) -> dict | None:
             "fast": fv, "lava": lv, "what": what}
 
 
-def verify(
+@dataclass
+class Verification:
+    """A fast-vs-Lava check (:func:`check`): the JSON-ready ``report`` and both runs on the same samples.
+
+    Row ``i`` of ``lava`` and ``fast`` is sample ``indices[i]`` of the checked input; both were run with
+    ``record_steps=True``, so their energy counts include active neuron updates.
+    """
+
+    report: dict
+    indices: np.ndarray
+    lava: HardwareResult
+    fast: FastResult
+
+    @property
+    def identical(self) -> bool:
+        return bool(self.report["identical"])
+
+
+def verify(network_or_fixed: Network | FixedNetwork, x: np.ndarray, lava=None, n: int = 32, **options) -> dict:
+    """:func:`check`'s JSON-ready report (same arguments, same exceptions)."""
+    return check(network_or_fixed, x, lava, n, **options).report
+
+
+def check(
     network_or_fixed: Network | FixedNetwork,
     x: np.ndarray,
     lava=None,
@@ -853,7 +831,7 @@ def verify(
     indices=None,
     progress: bool = False,
     strict: bool = True,
-) -> dict:
+) -> Verification:
     """Run ``n`` random samples of ``x`` in Lava and in the fast model; every spike must be identical.
 
     ``network_or_fixed``: an ``ir.Network`` (float, unless ``precision="fixed"``: then quantised from
@@ -864,7 +842,8 @@ def verify(
 
     Raises :class:`CheckFailed` naming layer, sample (index into ``x``), step and neuron of the first
     difference (and on any readout/prediction difference); with ``strict=False`` returns instead, with
-    ``identical`` False and the messages in ``problems``. Returns a JSON-ready report.
+    ``identical`` False and the messages in ``problems``. Returns a :class:`Verification` (report and
+    both runs).
     """
     if isinstance(network_or_fixed, FixedNetwork):
         fixed, network = network_or_fixed, network_or_fixed.network
@@ -947,7 +926,7 @@ def verify(
                   first_difference=diff, problems=problems)
     if problems and strict:
         raise CheckFailed(problems[0])
-    return report
+    return Verification(report=report, indices=np.asarray(idx, dtype=np.int64), lava=lava_res, fast=fast_res)
 
 
 def run_split_fast(
@@ -964,22 +943,24 @@ def run_split_fast(
     runner: Callable | None = None,
     progress: bool = False,
     strict: bool = True,
-) -> tuple[FastResult, dict | None]:
-    """A whole split in the fast model, then ``verify`` on ``verify_samples`` random samples in Lava.
+) -> tuple[FastResult, Verification | None]:
+    """A whole split in the fast model, then :func:`check` on ``verify_samples`` random samples in Lava.
 
     The call behind ``neurokd export RUN --engine fast [--verify N]``: same arguments as ``run_lava``
     (``fixed`` defaults to the quantisation ``run_lava`` would build from ``x``; Lava's check run gets the
-    same ``FixedNetwork``). ``verify_samples=0`` skips Lava. Returns ``(result, report)``; raises
-    :class:`CheckFailed` (exit 1) on the first spike that differs, or with ``strict=False`` reports it
-    (``report["identical"]`` False, ``report["problems"]``) so that a caller can write its files first.
+    same ``FixedNetwork``). ``verify_samples=0`` skips Lava. Returns ``(result, verification)``
+    (``verification.report`` JSON-ready, ``.lava``/``.fast`` the subset's runs, for the energy report
+    beside the whole split's); raises :class:`CheckFailed` (exit 1) on the first spike that differs, or
+    with ``strict=False`` reports it (``report["identical"]`` False, ``report["problems"]``) so that a
+    caller can write its files first.
     """
     frames, steps = _frames(network, x, timesteps)
     if precision == "fixed" and fixed is None:
         fixed = quantize(network, input_sample=frames, input_bits=input_bits)
     result = run_fast(network, x, precision=precision, timesteps=steps, fixed=fixed, input_bits=input_bits,
                       record_steps=record_steps, progress=progress)
-    report = None
+    verification = None
     if verify_samples and verify_samples > 0:
-        report = verify(fixed if precision == "fixed" else network, x, runner, n=verify_samples,
-                        precision=precision, timesteps=steps, seed=seed, progress=progress, strict=strict)
-    return result, report
+        verification = check(fixed if precision == "fixed" else network, x, runner, n=verify_samples,
+                             precision=precision, timesteps=steps, seed=seed, progress=progress, strict=strict)
+    return result, verification

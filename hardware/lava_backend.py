@@ -40,7 +40,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +48,7 @@ import neurokd.hardware  # noqa: F401  (makes lava importable on Python 3.11)
 from neurokd.errors import NeurokdError
 from neurokd.hardware.ir import Layer, Network, bias_routing, lava_order, lava_shape, to_lava
 from neurokd.hardware.quantize import FORMAT, FixedNetwork, quantize
+from neurokd.hardware.result import LavaResult
 
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
@@ -220,50 +220,6 @@ class PyVoltageRecorderFloat(_VoltageModel):
 @tag("fixed_pt")
 class PyVoltageRecorderFixed(_VoltageModel):
     ref: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32)
-
-
-# --------------------------------------------------------------------------------------------------
-# Result
-# --------------------------------------------------------------------------------------------------
-
-@dataclass
-class LavaResult:
-    """What a Lava run returns; neuron axes are flat PyTorch (C, H, W) order.
-
-    ``counts[layer]``: ``(N, size)`` spikes summed over the sample's ``T`` steps (spiking layers).
-    ``spikes[layer]``: ``(N, T, size)`` uint8, delay-corrected (only with ``record_steps``).
-    ``readout[layer]``: ``(N, T, size)`` float per step of each output layer (synaptic input + bias
-    for a readout without neuron, ``v`` for a non-spiking neuron, spikes for a spiking output).
-    ``logits``: ``(N, C)`` mean over time of the first output; ``predictions``: its argmax.
-    ``voltages[layer]``: ``(N, T, size)`` membrane after reset, float units (``record_voltage``).
-    """
-
-    precision: str
-    samples: int
-    timesteps: int
-    mode: str
-    counts: dict[str, np.ndarray]
-    readout: dict[str, np.ndarray]
-    logits: np.ndarray
-    predictions: np.ndarray
-    spikes: dict[str, np.ndarray] | None = None
-    voltages: dict[str, np.ndarray] | None = None
-    delays: dict[str, int] = field(default_factory=dict)
-    lava_steps: int = 0
-    build_seconds: float = 0.0
-    run_seconds: float = 0.0
-    fixed: FixedNetwork | None = None
-
-    @property
-    def samples_per_second(self) -> float:
-        return self.samples / self.run_seconds if self.run_seconds > 0 else float("nan")
-
-    @property
-    def wall_seconds(self) -> float:
-        return self.build_seconds + self.run_seconds
-
-    def spikes_per_sample(self) -> dict[str, float]:
-        return {k: float(v.sum()) / max(self.samples, 1) for k, v in self.counts.items()}
 
 
 # --------------------------------------------------------------------------------------------------
