@@ -192,21 +192,137 @@ def energy_markdown(geometry: Geometry, counts: Counts, models: Sequence[str] = 
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class VerifiedSubset:
+    """The samples of a fast-model run that were re-run in Lava, counted both ways.
+
+    ``lava`` and ``fast``: :class:`Counts` of the same ``indices`` (samples of the split) from the
+    Lava run and from the fast model; ``identical``: the spike-for-spike check passed.
+    ``spike_rse``: relative standard error of an ``n``-sample mean of spikes per sample, from the
+    whole split's per-sample spread (finite-population corrected); None when unknown.
+    """
+
+    lava: Counts
+    fast: Counts
+    indices: tuple[int, ...]
+    precision: str
+    identical: bool
+    spike_rse: float | None = None
+
+
+SUBSET_QUANTITIES = (
+    ("spikes", "spikes"), ("synops", "synops"), ("macs", "macs"), ("neuron_updates", "neuron_updates"),
+    ("active_neuron_updates", "active_updates"),
+)
+SUBSET_COLUMNS = (
+    "layer", "kind", "energy_model", "samples_split", "samples_subset",
+    *(f"{q}_{where}" for q, _ in SUBSET_QUANTITIES for where in ("split", "lava_subset", "fast_subset")),
+    "energy_pj_split", "energy_pj_lava_subset", "energy_pj_fast_subset", "energy_subset_vs_split_pct",
+)
+
+
+def subset_rows(counts: Counts, subset: VerifiedSubset, models: Sequence[str] = DEFAULT_MODELS) -> list[dict]:
+    """Rows of ``energy_subset.csv``: per model and layer (then ``total``), each quantity per inference for
+    the whole split (fast model), the Lava-verified subset, and the fast model on that same subset."""
+    rows: list[dict] = []
+    runs = {"split": counts, "lava_subset": subset.lava, "fast_subset": subset.fast}
+    for name in models:
+        ests = {k: energy(c, name) for k, c in runs.items()}
+        layer_sets = {k: (*c.layers, c.total) for k, c in runs.items()}
+        for i, r in enumerate(layer_sets["split"]):
+            row = {"layer": r.layer, "kind": r.kind, "energy_model": ests["split"].model.name,
+                   "samples_split": counts.samples, "samples_subset": subset.lava.samples}
+            for q, attr in SUBSET_QUANTITIES:
+                for where, layers in layer_sets.items():
+                    row[f"{q}_{where}"] = _num(getattr(layers[i], attr))
+            pj = {}
+            for where, est in ests.items():
+                pj[where] = est.total_pj if i == len(counts.layers) else est.layers[i].pj
+                row[f"energy_pj_{where}"] = _num(pj[where])
+            row["energy_subset_vs_split_pct"] = _num(100 * (pj["lava_subset"] / pj["split"] - 1)) if pj["split"] else ""
+            rows.append(row)
+    return rows
+
+
+def subset_markdown(counts: Counts, subset: VerifiedSubset, models: Sequence[str] = DEFAULT_MODELS) -> str:
+    """The section of ``energy_report.md`` that puts the Lava-verified subset beside the whole split."""
+    n, N = subset.lava.samples, counts.samples
+    engine = "Lava fixed_pt" if subset.precision == "fixed" else "Lava floating_pt"
+    lines = [
+        "## Whole split (fast model) beside the Lava-verified subset", "",
+        f"The tables above count all {N:,} samples of the split in neurokd's fast model. {n} of them "
+        f"(indices in `agreement{'_fixed' if subset.precision == 'fixed' else ''}.json`, `fast_vs_lava`) "
+        f"were re-run in {engine}: the fast model's spikes on them were "
+        + ("**identical** to Lava's, step for step, so the counts below agree exactly."
+           if subset.identical else "**not identical** to Lava's (the export failed its check): do not use "
+           "these figures before the difference is understood."),
+        "",
+    ]
+    tot_split, tot_lava = counts.total, subset.lava.total
+    if tot_split.spikes:
+        change = 100 * (tot_lava.spikes / tot_split.spikes - 1)
+        rse = (f"; the standard error of a {n}-sample mean, from the split's per-sample spread, is "
+               f"{100 * subset.spike_rse:.1f} %" if subset.spike_rse is not None else "")
+        lines += [f"A report from the {n}-sample subset alone would put spikes per inference at "
+                  f"{_fmt(tot_lava.spikes)} instead of {_fmt(tot_split.spikes)} ({change:+.1f} %{rse}).", ""]
+    head = ["layer", "spikes: split", f"spikes: Lava {n}", "SynOps: split", f"SynOps: Lava {n}",
+            "updates: split", f"updates: Lava {n}"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|---|" + "|".join(["---:"] * (len(head) - 1)) + "|")
+    for i, (r, lv) in enumerate(zip((*counts.layers, counts.total), (*subset.lava.layers, subset.lava.total))):
+        is_total = i == len(counts.layers)
+        name = "**total**" if is_total else r.layer
+        if r.graded_events and not is_total:           # the input: non-zero graded values, not spikes
+            spikes = (_fmt(r.graded_events) + " (graded)", _fmt(lv.graded_events) + " (graded)")
+        else:
+            spikes = (_fmt(r.spikes), _fmt(lv.spikes)) if (r.spiking or is_total) else ("", "")
+        syn = (_fmt(r.synops + r.macs), _fmt(lv.synops + lv.macs)) if (r.connection or is_total) else ("", "")
+        upd = (_fmt(r.neuron_updates), _fmt(lv.neuron_updates)) if r.neuron_updates else ("", "")
+        lines.append("| " + " | ".join([name, *spikes, *syn, *upd]) + " |")
+    lines += ["", "SynOps here include the input layer's MACs (graded events).", "",
+              "| energy model | split, pJ per inference | " + f"Lava subset ({n}), pJ | fast subset ({n}), pJ | subset vs split |",
+              "|---|---:|---:|---:|---:|"]
+    for name in models:
+        e_split, e_lava, e_fast = energy(counts, name), energy(subset.lava, name), energy(subset.fast, name)
+        change = f"{100 * (e_lava.total_pj / e_split.total_pj - 1):+.1f} %" if e_split.total_pj else "n/a"
+        lines.append(f"| `{e_split.model.name}` | {_fmt(e_split.total_pj)} | {_fmt(e_lava.total_pj)} | "
+                     f"{_fmt(e_fast.total_pj)} | {change} |")
+    if not counts.active_known and subset.lava.active_known:
+        lines += ["", "The whole split was counted from per-sample spike counts (too large to keep per step), so "
+                  "every neuron update is charged as active there; the subset's per-step rasters count active "
+                  "updates exactly. Energy models that price inactive updates lower read lower on the subset "
+                  "for that reason as well."]
+    lines.append("")
+    return "\n".join(lines)
+
+
 def write_energy_report(
     out_dir: str | Path,
     geometry: Geometry,
     counts: Counts,
     models: Sequence[str] = DEFAULT_MODELS,
     title: str = "",
-) -> tuple[Path, Path]:
-    """Write ``energy_report.csv`` and ``energy_report.md`` into ``out_dir``; return their paths."""
+    subset: VerifiedSubset | None = None,
+) -> tuple[Path, ...]:
+    """Write ``energy_report.csv`` and ``energy_report.md`` into ``out_dir``; return their paths.
+
+    With ``subset`` (a fast-model run of a whole split and the samples Lava re-ran) also
+    ``energy_subset.csv``, and a section of the Markdown report, with the subset's counts beside the split's.
+    """
     for m in models:
         get_model(m)
     out = Path(out_dir)
     csv_path, md_path = out / "energy_report.csv", out / "energy_report.md"
     fileio.write_csv(csv_path, ENERGY_COLUMNS, energy_rows(geometry, counts, models))
-    fileio.write_text(md_path, energy_markdown(geometry, counts, models, title))
-    return csv_path, md_path
+    text = energy_markdown(geometry, counts, models, title)
+    sub_path = out / "energy_subset.csv"
+    if subset is None:
+        fileio.write_text(md_path, text)
+        sub_path.unlink(missing_ok=True)        # a previous fast-engine run's table no longer describes this report
+        return csv_path, md_path
+    fileio.write_csv(sub_path, SUBSET_COLUMNS, subset_rows(counts, subset, models))
+    fileio.write_text(md_path, text.rstrip("\n") + "\n\n" + subset_markdown(counts, subset, models))
+    return csv_path, md_path, sub_path
 
 
 def write_run_energy_report(

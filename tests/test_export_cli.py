@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -18,6 +19,11 @@ from neurokd.train import build_models
 pytestmark = pytest.mark.lava
 
 AGREEMENT_KEYS = {"precision", "samples", "spike_agreement", "prediction_agreement", "accuracy_torch", "accuracy_lava"}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def cli(argv: list[str]) -> int:
@@ -194,4 +200,26 @@ def test_export_engine_fast_runs_the_split_and_verifies_a_subset_in_lava(run_dir
         assert ag["engine"] == "fast" and ag["samples"] == 60
         assert ag["fast_vs_lava"]["identical"] is True
     assert json.loads((run / "agreement.json").read_text())["spike_agreement"] == {"lif1": 1.0, "lif2": 1.0}
-    assert (run / "energy_report.csv").is_file()
+
+    # energy: the whole split from the fast model, the Lava-verified subset beside it
+    report = {(r["energy_model"], r["layer"]): r for r in _read_csv(run / "energy_report.csv")}
+    subset = {(r["energy_model"], r["layer"]): r for r in _read_csv(run / "energy_subset.csv")}
+    assert set(subset) == {k for k in report if k[1] != "teacher"}
+    counts = np.load(run / "lava" / "spike_counts_fixed.npz")
+    indices = json.loads((run / "agreement_fixed.json").read_text())["fast_vs_lava"]["indices"]
+    assert len(indices) == 8
+    for (model, layer), row in subset.items():
+        assert int(row["samples_split"]) == 60 and int(row["samples_subset"]) == 8
+        assert float(row["spikes_split"]) == pytest.approx(float(report[model, layer]["spikes_per_sample"]))
+        assert float(row["energy_pj_split"]) == pytest.approx(float(report[model, layer]["energy_pj_per_sample"]))
+        for q in ("spikes", "synops", "macs", "neuron_updates", "active_neuron_updates", "energy_pj"):
+            assert row[f"{q}_lava_subset"] == row[f"{q}_fast_subset"], (q, layer)
+        if layer in ("lif1", "lif2"):          # the subset's spikes are the split's rows at the checked indices
+            assert float(row["spikes_lava_subset"]) == pytest.approx(counts[layer][indices].sum() / 8)
+    md = (run / "energy_report.md").read_text()
+    assert "fast model, whole split" in md and "beside the Lava-verified subset" in md and "**identical**" in md
+
+    # a later Lava-engine export rewrites the report without a subset: the old table goes
+    assert cli(["export", str(run), "--precision", "float", "--samples", "20", "--no-progress"]) == 0
+    assert not (run / "energy_subset.csv").exists()
+    assert "Lava-verified subset" not in (run / "energy_report.md").read_text()

@@ -352,8 +352,13 @@ def test_verify_raises_on_a_perturbed_network_naming_layer_sample_and_step(mlp):
 def test_run_split_fast_runs_everything_fast_and_checks_a_random_subset_in_lava(conv_net):
     network, x = conv_net
     x = np.concatenate([x, x[::-1] * 0.5])
-    result, report = run_split_fast(network, x, precision="fixed", timesteps=6, verify_samples=3, seed=1,
-                                    record_steps=True)
+    result, checked = run_split_fast(network, x, precision="fixed", timesteps=6, verify_samples=3, seed=1,
+                                     record_steps=True)
+    report = checked.report
+    assert checked.lava.engine == "lava" and checked.fast.engine == "fast" and checked.lava.samples == 3
+    for name, counts in result.counts.items():               # the subset's fast rows are the split's rows
+        assert np.array_equal(checked.fast.counts[name], counts[checked.indices])
+        assert np.array_equal(checked.lava.counts[name], counts[checked.indices])
     assert result.samples == 8 and report["samples"] == 3 and report["identical"]
     assert all(v["identical"] == 1.0 and v["compared"] == "spikes per step" for v in report["layers"].values())
     assert len(set(report["indices"])) == 3 and max(report["indices"]) < 8

@@ -13,7 +13,8 @@ from neurokd.cli import main
 from neurokd.errors import NeurokdError
 from neurokd.hardware.counting import Connection, Geometry, Population, activity_from_counts, activity_from_rasters, count
 from neurokd.hardware.energy import ENERGY_MODELS
-from neurokd.hardware.report import ENERGY_COLUMNS, read_run, summarize_runs, write_energy_report
+from neurokd.hardware.report import (ENERGY_COLUMNS, SUBSET_COLUMNS, VerifiedSubset, read_run, summarize_runs,
+                                     write_energy_report)
 
 CONTRACT = ["layer", "kind", "neurons", "synapses", "spikes_per_sample", "synops_per_sample",
             "neuron_updates_per_sample", "energy_model", "energy_pj_per_sample"]
@@ -77,6 +78,34 @@ def test_energy_report_says_when_active_updates_are_an_upper_bound(tmp_path):
     assert "upper bound" in md_path.read_text()
     assert next(r for r in read_csv(tmp_path / "energy_report.csv") if r["layer"] == "lif1")[
         "active_neuron_updates_per_sample"] == ""
+
+
+def test_subset_beside_the_split_gives_each_quantity_three_ways_and_says_when_the_check_failed(tmp_path):
+    net, split = counts_for(0.3, 0)
+    _, lava = counts_for(0.6, 1)                     # a subset twice as active as the split
+    subset = VerifiedSubset(lava=lava, fast=split, indices=(0, 3), precision="fixed", identical=False, spike_rse=0.05)
+    paths = write_energy_report(tmp_path, net, split, subset=subset)
+    assert [p.name for p in paths] == ["energy_report.csv", "energy_report.md", "energy_subset.csv"]
+    rows = read_csv(tmp_path / "energy_subset.csv")
+    assert list(rows[0]) == list(SUBSET_COLUMNS)
+    assert [r["layer"] for r in rows] == ["input", "fc1", "lif1", "readout", "total"] * len(ENERGY_MODELS)
+    report = {(r["energy_model"], r["layer"]): r for r in read_csv(tmp_path / "energy_report.csv")}
+    for r in rows:
+        full = report[r["energy_model"], r["layer"]]
+        assert float(r["spikes_split"]) == pytest.approx(float(full["spikes_per_sample"]))
+        assert float(r["spikes_fast_subset"]) == pytest.approx(float(full["spikes_per_sample"]))   # fast = split here
+        assert float(r["energy_pj_split"]) == pytest.approx(float(full["energy_pj_per_sample"]))
+        if r["layer"] == "lif1":
+            assert float(r["spikes_lava_subset"]) == pytest.approx(lava.row("lif1").spikes)
+        if float(r["energy_pj_split"]):
+            change = 100 * (float(r["energy_pj_lava_subset"]) / float(r["energy_pj_split"]) - 1)
+            assert float(r["energy_subset_vs_split_pct"]) == pytest.approx(change, abs=1e-5)
+    md = (tmp_path / "energy_report.md").read_text()
+    assert "**not identical**" in md and "`agreement_fixed.json`" in md and "standard error" in md and "5.0 %" in md
+    # rewritten without a subset: the side table goes, the section too
+    write_energy_report(tmp_path, net, split)
+    assert not (tmp_path / "energy_subset.csv").exists()
+    assert "Lava-verified subset" not in (tmp_path / "energy_report.md").read_text()
 
 
 def make_run(root, method: str, seed: int, rate: float, accuracy: float, agreement: bool = True):

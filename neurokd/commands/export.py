@@ -61,22 +61,39 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             np.savez_compressed(fh, **arrays)
 
 
-def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "") -> list[Path]:
-    """ENERGY REPORT HOOK: this Lava run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
+def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "",
+                       verification=None) -> list[Path]:
+    """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
 
     Counting and energy belong to :mod:`neurokd.hardware.counting` / :mod:`neurokd.hardware.report`:
     the IR gives the geometry (``geometry_from_ir``, the fixed-point weights for a fixed run), the
-    Lava result the events (``activity_from_lava``). Returns the written paths ([] when those
-    modules are not installed).
+    result the events (``activity_from_lava``). With ``verification`` (a fast-model run's
+    :class:`~neurokd.hardware.fastsim.Verification`) the samples Lava re-ran are counted too and written
+    beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). Returns the
+    written paths ([] when those modules are not installed).
     """
     try:
         from neurokd.hardware.counting import activity_from_lava, count, geometry_from_ir
-        from neurokd.hardware.report import write_energy_report
+        from neurokd.hardware.report import VerifiedSubset, write_energy_report
     except ImportError:
         return []
     geometry = geometry_from_ir(network, fixed=result.fixed)
     counts = count(geometry, activity_from_lava(geometry, result, inputs))
-    return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title)]
+    subset = None
+    if verification is not None:
+        idx = verification.indices
+        per_sample = sum(np.asarray(c, dtype=np.float64).sum(axis=1) for c in result.counts.values())
+        n, total = len(idx), result.samples
+        rse = None
+        if n and total > 1 and float(np.mean(per_sample)) > 0:
+            rse = float(np.std(per_sample, ddof=1) / np.mean(per_sample) / np.sqrt(n) * np.sqrt((total - n) / (total - 1)))
+        subset = VerifiedSubset(
+            lava=count(geometry, activity_from_lava(geometry, verification.lava, inputs[idx])),
+            fast=count(geometry, activity_from_lava(geometry, verification.fast, inputs[idx])),
+            indices=tuple(int(i) for i in idx), precision=result.precision, identical=verification.identical,
+            spike_rse=rse,
+        )
+    return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title, subset=subset)]
 
 
 def _reference(graph, x: np.ndarray, timesteps: int, keep: list[str], batch: int = 256):
@@ -98,6 +115,11 @@ def _reference(graph, x: np.ndarray, timesteps: int, keep: list[str], batch: int
             out = module.plan.outputs[0]
             logits.append(rec[out].numpy().mean(axis=0).reshape(len(xb), -1))
     return {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(logits)
+
+
+def _fmt_s(seconds: float) -> str:
+    """Seconds readable from milliseconds (the fast model) to minutes (Lava)."""
+    return f"{1000 * seconds:.1f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def _fmt_pct(v) -> str:
@@ -182,24 +204,25 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
 
     agreements: dict[str, dict] = {}
     failed = []
-    last = None
+    last = last_verification = None
     for p in precisions:
         fixed = None
         if p == "fixed":
             x_train = splits.train.tensors[0].numpy().astype(np.float64)
             fixed = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
             fileio.write_json(lava_dir / "quantization.json", fixed.report())
-        check = None
+        check = verification = None
         if engine == "fast":
             from neurokd.hardware.fastsim import run_split_fast
 
-            res, check = run_split_fast(network, x_test, precision=p, timesteps=steps, fixed=fixed,
-                                        record_steps=per_step, verify_samples=verify, seed=int(cfg.seed),
-                                        progress=progress, strict=False)
+            res, verification = run_split_fast(network, x_test, precision=p, timesteps=steps, fixed=fixed,
+                                               record_steps=per_step, verify_samples=verify, seed=int(cfg.seed),
+                                               progress=progress, strict=False)
+            check = verification.report if verification is not None else None
         else:
             res = run_lava(network, x_test, precision=p, timesteps=steps, fixed=fixed, record_steps=per_step,
                            chunk_samples=chunk_samples, progress=progress)
-        last = res
+        last, last_verification = res, verification
         spike_agree = {}
         for layer in network.spiking_layers:
             ref = ref_spikes[layer]
@@ -240,8 +263,8 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
         worst = min(spike_agree.values()) if spike_agree else 1.0
         echo(f"neurokd: {'Lava' if engine == 'lava' else 'fast model'} {p:<5} accuracy {_fmt_pct(acc_lava)} (PyTorch {_fmt_pct(acc_ref)}, student float32 "
              f"{_fmt_pct(acc_student)}); predictions agree {_fmt_pct(agreement['prediction_agreement'])}; "
-             f"identical spikes {_fmt_pct(worst)} (worst layer); {n} samples in {res.run_seconds:.1f} s "
-             f"({res.samples_per_second:.1f} samples/s, build {res.build_seconds:.1f} s)")
+             f"identical spikes {_fmt_pct(worst)} (worst layer); {n} samples in {_fmt_s(res.run_seconds)} "
+             f"({res.samples_per_second:,.1f} samples/s, build {_fmt_s(res.build_seconds)})")
         if check is not None:
             echo(f"neurokd: fast model vs Lava {p} on {check.get('samples', verify)} random samples: "
                  + ("identical" if check["identical"] else f"DIFFERENT ({check['problems'][0]})"))
@@ -251,9 +274,11 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
             failed.append(f"Lava floating_pt differs from PyTorch: identical spikes {spike_agree}")
 
     # ---- ENERGY REPORT HOOK -------------------------------------------------------------------------
-    # neurokd.hardware.report.write_energy_report (energy helper's module) writes energy_report.csv
-    # from the spikes of the last Lava run (fixed if it ran, else float).
-    written = energy_report_hook(run, network, last, x_test, title=f"{run.name} (Lava {last.precision})")
+    # energy_report.csv/.md from the spikes of the last run (fixed if it ran, else float); with
+    # --engine fast the whole split's counts, and the Lava-verified subset's beside them.
+    engine_name = "Lava" if engine == "lava" else "fast model, whole split"
+    written = energy_report_hook(run, network, last, x_test, title=f"{run.name} ({engine_name}, {last.precision})",
+                                 verification=last_verification)
     if written:
         echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
     _write_card(run, cfg, graph, command, agreements=agreements,
