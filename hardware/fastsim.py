@@ -82,7 +82,7 @@ import torch
 import torch.nn.functional as F
 
 from neurokd.errors import CheckFailed, NeurokdError
-from neurokd.hardware.ir import Layer, Network, bias_routing
+from neurokd.hardware.ir import Layer, Network, bias_routing, host_readout
 from neurokd.hardware.quantize import FORMAT, FixedNetwork, quantize
 from neurokd.hardware.result import FastResult, HardwareResult
 
@@ -523,7 +523,7 @@ def _run_chunk(plan: _Compiled, data: np.ndarray, steps: int, offset: int, count
             a_np = a.numpy().swapaxes(0, 1)                           # (B, T, n)
             if fixed:
                 a_np = plan.fixed.to_float(layer.name, a_np)
-            readout[layer.name][sl] = _host_filter(layer, a_np)
+            readout[layer.name][sl] = host_readout(layer, a_np)
 
 
 def _feedforward(unit: _Unit, values, steps: int, b: int, fixed: bool) -> torch.Tensor | None:
@@ -569,22 +569,6 @@ def _readout_input(unit: _Unit, a_ff, values, steps: int, b: int, fixed: bool) -
         if fixed:
             a = _wrap(a, LOIHI["channel_bits"])
     return a.expand(steps, b, n).contiguous()
-
-
-def _host_filter(layer: Layer, a: np.ndarray) -> np.ndarray:
-    """The backend's host-side readout: ``a + b_u`` (no neuron), or ``u = (1-du) u + a + b_u``,
-    ``v = (1-dv) v + u + b_v`` per step for a non-spiking neuron (float64)."""
-    n = layer.neuron
-    if n.kind == "none":
-        return a + n.b_u
-    u = np.zeros(a[:, 0].shape)
-    v = np.zeros(a[:, 0].shape)
-    out = np.zeros_like(a)
-    for t in range(a.shape[1]):
-        u = (1.0 - n.du) * u + a[:, t] + n.b_u
-        v = (1.0 - n.dv) * v + u + n.b_v
-        out[:, t] = v
-    return out
 
 
 def _growth(factor: int, steps: int) -> float:

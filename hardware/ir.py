@@ -1022,11 +1022,13 @@ def bias_routing(network: Network, layer: Layer) -> tuple[np.ndarray, np.ndarray
     Recurrent networks run one sample per Lava run from a zeroed state, so nothing may drive a
     layer before its window opens: every bias goes through the windowed synapse (exact for
     ``du = 1``, where ``u = a + b``); ``du < 1`` with a membrane bias (``v_leak``) is refused.
-    Readouts without neuron get their bias on the host: ``(0, 0)``.
+    Readouts (no neuron, or a non-spiking LI/CubaLI/I neuron) are integrated on the host from their
+    recorded synaptic input, biases included (:func:`host_readout`): ``(0, 0)``, so that no bias
+    reaches them twice.
     """
     n = layer.neuron
     zeros = np.zeros(layer.size)
-    if n.kind == "none":
+    if not n.spiking:
         return zeros, zeros
     if not network.recurrent:
         return n.b_v.copy(), n.b_u.copy()
@@ -1036,3 +1038,23 @@ def bias_routing(network: Network, layer: Layer) -> tuple[np.ndarray, np.ndarray
             "recurrent graph has no exact Lava form in neurokd's one-sample-per-run mode"
         )
     return zeros, n.b_u + n.b_v
+
+
+def host_readout(layer: Layer, a: np.ndarray) -> np.ndarray:
+    """A readout's value per step from its summed synaptic input ``a (N, T, size)`` (float units).
+
+    No neuron: ``a + b_u``. A non-spiking neuron (LI, CubaLI, I): ``u = (1-du) u + a + b_u``, then
+    ``v = (1-dv) v + u + b_v`` per step from zero, in float64; the value is ``v``. Both engines (Lava,
+    the fast model) record ``a`` on the chip and finish readouts here, so they finish them the same way.
+    """
+    n = layer.neuron
+    if n.kind == "none":
+        return a + n.b_u
+    u = np.zeros(a[:, 0].shape)
+    v = np.zeros(a[:, 0].shape)
+    out = np.zeros_like(a)
+    for t in range(a.shape[1]):
+        u = (1.0 - n.du) * u + a[:, t] + n.b_u
+        v = (1.0 - n.dv) * v + u + n.b_v
+        out[:, t] = v
+    return out

@@ -46,7 +46,7 @@ import numpy as np
 
 import neurokd.hardware  # noqa: F401  (makes lava importable on Python 3.11)
 from neurokd.errors import NeurokdError
-from neurokd.hardware.ir import Layer, Network, bias_routing, lava_order, lava_shape, to_lava
+from neurokd.hardware.ir import Layer, Network, bias_routing, host_readout, lava_order, lava_shape, to_lava
 from neurokd.hardware.quantize import FORMAT, FixedNetwork, quantize
 from neurokd.hardware.result import LavaResult
 
@@ -630,7 +630,7 @@ def _collect(network: Network, builder: _Builder, ring: dict, fixed, precision, 
                 a = np.array(np.load(builder.files[key]["steps"]))
             if fixed is not None:
                 a = fixed.to_float(layer.name, a)
-            readout[layer.name] = _host_neuron(layer, a)
+            readout[layer.name] = host_readout(layer, a)
     first = network.readout
     out_layer = network.layer(first)
     if out_layer.neuron.spiking:
@@ -645,19 +645,3 @@ def _collect(network: Network, builder: _Builder, ring: dict, fixed, precision, 
         spikes=spikes or None, voltages=voltages or None, delays={l.name: l.delay for l in network.layers},
         fixed=fixed,
     )
-
-
-def _host_neuron(layer: Layer, a: np.ndarray) -> np.ndarray:
-    """A readout's per-step value from its synaptic input ``a (N, T, size)``: ``u = (1-du) u + a + b_u``,
-    then ``v = (1-dv) v + u + b_v`` for a non-spiking neuron (float64)."""
-    n = layer.neuron
-    if n.kind == "none":
-        return a + n.b_u
-    u = np.zeros(a[:, 0].shape)
-    v = np.zeros(a[:, 0].shape)
-    out = np.zeros_like(a)
-    for t in range(a.shape[1]):
-        u = (1.0 - n.du) * u + a[:, t] + n.b_u
-        v = (1.0 - n.dv) * v + u + n.b_v
-        out[:, t] = v
-    return out

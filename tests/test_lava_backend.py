@@ -252,6 +252,31 @@ def test_lava_float_recurrent_and_cubalif_biases_match_reference(recurrent):
         np.testing.assert_array_equal(res.spikes[name], ref[name])
 
 
+@pytest.mark.parametrize("readout", ["li", "cubali"])
+def test_non_spiking_readout_gets_its_affine_bias_once(readout):
+    """An Affine with a bias into an LI / CubaLI output: Lava float and the fast model equal the IR's
+    equations (a bias synapse into the recorded input plus the host's own ``b_u`` would count it twice)."""
+    from neurokd.hardware.fastsim import run_fast
+
+    rng = np.random.default_rng(8)
+    out = (nir.LI(tau=np.full(3, 3e-4), r=np.full(3, 3.0), v_leak=np.zeros(3)) if readout == "li" else
+           nir.CubaLI(tau_syn=np.full(3, 4e-4), tau_mem=np.full(3, 2e-4), r=np.full(3, 2.0), v_leak=np.zeros(3)))
+    nodes = {"input": nir.Input(np.array([4])), "fc1": nir.Affine(rng.normal(size=(6, 4)), rng.normal(0, 0.3, 6)),
+             "lif1": nir.LIF(tau=np.full(6, 2e-4), r=np.full(6, 2.0), v_leak=np.zeros(6), v_threshold=np.ones(6)),
+             "fc2": nir.Affine(rng.normal(size=(3, 6)), np.array([0.5, -0.25, 1.0])), "out": out,
+             "output": nir.Output(np.array([3]))}
+    edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "out"), ("out", "output")]
+    net = ir.from_nir(nir.NIRGraph(nodes, edges, metadata={"dt": 1e-4}))
+    assert np.any(net.layer("out").neuron.b_u != 0) or np.any(net.layer("out").neuron.b_v != 0)
+    x = rng.random((4, 4)) * 2
+    ref = reference_run(net, x, timesteps=6)
+    assert 0 < ref["lif1"].sum() < ref["lif1"].size
+    lava = run_lava(net, x, precision="float", timesteps=6)
+    fast = run_fast(net, x, precision="float", timesteps=6)
+    np.testing.assert_allclose(lava.readout["out"], ref["out"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.readout["out"], ref["out"], rtol=0, atol=1e-9)
+
+
 # --------------------------------------------------------------------------------------------------
 # fixed_pt == integer re-implementation; quantisation reported
 # --------------------------------------------------------------------------------------------------
