@@ -9,6 +9,7 @@ Also here: the real-size recipes in examples/recipes load, and their data_option
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -102,6 +103,7 @@ def _interrupt_then_resume(rank: int, world: int, store: str, out: str) -> None:
         train(cfg, progress=False, on_epoch_end=stop)
     except KeyboardInterrupt:
         pass
+    gc.collect()  # the interrupted run's DDP objects go now, on this thread (see distributed.shutdown)
     if rank == 0:  # stopped after epoch 1, nothing finished yet
         assert fileio.load_torch(f"{out}/checkpoint.pt")["epoch"] == 1 and not os.path.exists(f"{out}/metrics.json")
     train(cfg, progress=False, resume=True)
