@@ -69,16 +69,13 @@ from torch.nn import functional as F
 
 from neurokd.errors import NeurokdError
 from neurokd.exporters.conventions import StepConvention, resolve_dt
+from neurokd.hardware.nir_semantics import PassThrough, flatten, int_tuple, param_array, positive_array
 
 SUPPORTED = (
     "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d", "Flatten",
     "LIF", "LI", "CubaLIF", "CubaLI", "IF", "I", "Threshold", "Delay", "NIRGraph",
 )
 NEURON_TYPES = (nir.LIF, nir.LI, nir.CubaLIF, nir.CubaLI, nir.IF, nir.I)
-
-
-class _Identity:
-    """A subgraph's own Input/Output node once the subgraph is expanded: passes its input on."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,88 +145,19 @@ class GraphPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def _flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list, list, list]:
-    """Expand subgraphs: returns (nodes, edges, input names, output names) with prefixed names."""
-    nodes: dict[str, object] = {}
-    edges: list[tuple[str, str]] = []
-    entry: dict[str, list[str]] = {}   # subgraph name -> its input node names (prefixed)
-    exit_: dict[str, list[str]] = {}
-    ins, outs = [], []
-    for name, node in graph.nodes.items():
-        if not isinstance(name, str):
-            raise NeurokdError(f"node name {name!r} is not a string")
-        full = prefix + name
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges, sub_in, sub_out = _flatten_graph(node, full + ".")
-            for k in sub_in + sub_out:
-                sub_nodes[k] = _Identity()
-            nodes.update(sub_nodes)
-            edges += sub_edges
-            entry[name], exit_[name] = sub_in, sub_out
-        else:
-            nodes[full] = node
-            if isinstance(node, nir.Input):
-                ins.append(full)
-            elif isinstance(node, nir.Output):
-                outs.append(full)
-    for edge in graph.edges:
-        if len(edge) != 2:
-            raise NeurokdError(f"edge {edge!r} does not have two ends")
-        a, b = (e.decode() if isinstance(e, bytes) else e for e in edge)
-        for end in (a, b):
-            if end not in graph.nodes and prefix + end not in nodes:
-                raise NeurokdError(f"edge ({a!r}, {b!r}) references node {end!r}, which is not in the graph")
-        srcs = exit_.get(a, [prefix + a])
-        dsts = entry.get(b, [prefix + b])
-        edges += [(s, d) for s in srcs for d in dsts]
-    return nodes, edges, ins, outs
-
-
-def _arr(node, name: str, field_: str) -> np.ndarray:
-    value = getattr(node, field_, None)
-    if value is None:
-        raise NeurokdError(f"node {name!r} ({type(node).__name__}) has no {field_}")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise NeurokdError(f"node {name!r}: {field_} is not numeric") from exc
-    if not np.all(np.isfinite(arr)):
-        raise NeurokdError(f"node {name!r} ({type(node).__name__}): {field_} holds NaN or inf")
-    return arr
-
-
-def _positive(node, name: str, field_: str) -> np.ndarray:
-    arr = _arr(node, name, field_)
-    if np.any(arr <= 0):
-        raise NeurokdError(f"node {name!r} ({type(node).__name__}): {field_} must be > 0, min is {arr.min():.4g}")
-    return arr
-
-
-def _ints(value, n: int, name: str, what: str, minimum: int) -> tuple[int, ...]:
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 1:
-        arr = np.repeat(arr, n)
-    if arr.size != n or not np.all(np.equal(np.mod(arr.astype(np.float64), 1), 0)):
-        raise NeurokdError(f"node {name!r}: {what} {value!r} must be {n} integer(s)")
-    out = tuple(int(v) for v in arr)
-    if min(out) < minimum:
-        raise NeurokdError(f"node {name!r}: {what} {out} must be >= {minimum}")
-    return out
-
-
 def _neuron_params(node, name: str) -> list[np.ndarray]:
     """Validate a neuron node's parameters; return the arrays that must fit the node's shape."""
     if isinstance(node, (nir.LIF, nir.LI)):
-        arrays = [_positive(node, name, "tau"), _arr(node, name, "r"), _arr(node, name, "v_leak")]
+        arrays = [positive_array(node, name, "tau"), param_array(node, name, "r"), param_array(node, name, "v_leak")]
     elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-        arrays = [_positive(node, name, "tau_syn"), _positive(node, name, "tau_mem"), _arr(node, name, "r"),
-                  _arr(node, name, "v_leak"), _arr(node, name, "w_in")]
+        arrays = [positive_array(node, name, "tau_syn"), positive_array(node, name, "tau_mem"), param_array(node, name, "r"),
+                  param_array(node, name, "v_leak"), param_array(node, name, "w_in")]
     else:  # IF, I
-        arrays = [_arr(node, name, "r")]
+        arrays = [param_array(node, name, "r")]
     if isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF)):
-        arrays.append(_arr(node, name, "v_threshold"))
+        arrays.append(param_array(node, name, "v_threshold"))
         if getattr(node, "v_reset", None) is not None:
-            arrays.append(_arr(node, name, "v_reset"))
+            arrays.append(param_array(node, name, "v_reset"))
     return arrays
 
 
@@ -243,7 +171,7 @@ def _fits(arr: np.ndarray, shape: tuple[int, ...]) -> bool:
 def _node_output_shape(name: str, node, in_shape: tuple[int, ...], plan_notes: list[str]) -> tuple[int, ...]:
     """Validate ``node`` on ``in_shape`` and return its output shape (one sample, no batch/time)."""
     kind = type(node).__name__
-    if isinstance(node, (_Identity,)):
+    if isinstance(node, (PassThrough,)):
         return in_shape
     if isinstance(node, nir.Output):
         declared = node.output_type.get("output") if isinstance(node.output_type, dict) else None
@@ -258,18 +186,18 @@ def _node_output_shape(name: str, node, in_shape: tuple[int, ...], plan_notes: l
             )
         return in_shape
     if isinstance(node, (nir.Affine, nir.Linear)):
-        weight = _arr(node, name, "weight")
+        weight = param_array(node, name, "weight")
         if weight.ndim != 2:
             raise NeurokdError(f"node {name!r} ({kind}): weight must be 2-D (out, in), got shape {weight.shape}")
         if in_shape != (weight.shape[1],):
             raise NeurokdError(f"node {name!r} ({kind}): weight {weight.shape} needs input ({weight.shape[1]},), gets {in_shape}")
         if isinstance(node, nir.Affine):
-            bias = _arr(node, name, "bias")
+            bias = param_array(node, name, "bias")
             if bias.shape != (weight.shape[0],):
                 raise NeurokdError(f"node {name!r} (Affine): bias shape {bias.shape} != ({weight.shape[0]},)")
         return (int(weight.shape[0]),)
     if isinstance(node, nir.Scale):
-        if not _fits(_arr(node, name, "scale"), in_shape):
+        if not _fits(param_array(node, name, "scale"), in_shape):
             raise NeurokdError(f"node {name!r} (Scale): scale shape {np.shape(node.scale)} does not fit input {in_shape}")
         return in_shape
     if isinstance(node, NEURON_TYPES):
@@ -278,11 +206,11 @@ def _node_output_shape(name: str, node, in_shape: tuple[int, ...], plan_notes: l
                 raise NeurokdError(f"node {name!r} ({kind}): parameter shape {arr.shape} does not fit its input {in_shape}")
         return in_shape
     if isinstance(node, nir.Threshold):
-        if not _fits(_arr(node, name, "threshold"), in_shape):
+        if not _fits(param_array(node, name, "threshold"), in_shape):
             raise NeurokdError(f"node {name!r} (Threshold): threshold shape does not fit its input {in_shape}")
         return in_shape
     if isinstance(node, nir.Delay):
-        delay = _arr(node, name, "delay")
+        delay = param_array(node, name, "delay")
         if np.any(delay < 0) or not _fits(delay, in_shape):
             raise NeurokdError(f"node {name!r} (Delay): delays must be >= 0 and fit the input {in_shape}")
         return in_shape
@@ -293,8 +221,8 @@ def _node_output_shape(name: str, node, in_shape: tuple[int, ...], plan_notes: l
                 f"node {name!r} (Flatten): declared input {tuple(np.asarray(declared).reshape(-1))} but receives {in_shape}"
             )
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        _arr(node, name, "weight")
-        _arr(node, name, "bias")
+        param_array(node, name, "weight")
+        param_array(node, name, "bias")
         declared = getattr(node, "input_shape", None)
         spatial = in_shape[1:]
         if declared is not None and tuple(int(d) for d in np.asarray(declared).reshape(-1)) != tuple(spatial):
@@ -411,9 +339,9 @@ def analyse_graph(graph: nir.NIRGraph, name: str = "graph") -> GraphPlan:
     """Validate ``graph`` (types, parameters, shapes, edges) and plan its execution."""
     if not isinstance(graph, nir.NIRGraph):
         raise NeurokdError(f"{name}: expected a nir.NIRGraph, got {type(graph).__name__}")
-    nodes, edges, inputs, outputs = _flatten_graph(graph)
+    nodes, edges, inputs, outputs = flatten(graph)
     for node_name, node in nodes.items():
-        if not isinstance(node, _Identity) and type(node).__name__ not in SUPPORTED:
+        if not isinstance(node, PassThrough) and type(node).__name__ not in SUPPORTED:
             raise NeurokdError(
                 f"{name}: node {node_name!r} has type {type(node).__name__}, which neurokd cannot run "
                 f"(supported: {', '.join(SUPPORTED)})"
@@ -520,7 +448,7 @@ class _Stateless(nn.Module):
 
 
 def _stateless_op(name: str, node) -> _Stateless:
-    if isinstance(node, (nir.Input, nir.Output, _Identity)):
+    if isinstance(node, (nir.Input, nir.Output, PassThrough)):
         return _Stateless(lambda m, x: x)
     if isinstance(node, (nir.Affine, nir.Linear)):
         bias = _t(node.bias) if isinstance(node, nir.Affine) and np.any(np.asarray(node.bias) != 0) else None
@@ -533,8 +461,8 @@ def _stateless_op(name: str, node) -> _Stateless:
         if weight.ndim != n + 2:
             raise NeurokdError(f"node {name!r}: {type(node).__name__} weight must be {n + 2}-D, got {weight.shape}")
         groups = int(np.asarray(node.groups).reshape(()))
-        stride = _ints(node.stride, n, name, "stride", 1)
-        dilation = _ints(node.dilation, n, name, "dilation", 1)
+        stride = int_tuple(node.stride, n, name, "stride", 1)
+        dilation = int_tuple(node.dilation, n, name, "dilation", 1)
         padding = node.padding
         if isinstance(padding, bytes):
             padding = padding.decode()
@@ -542,7 +470,7 @@ def _stateless_op(name: str, node) -> _Stateless:
             if padding not in ("same", "valid"):
                 raise NeurokdError(f"node {name!r}: padding {padding!r} must be 'same', 'valid' or integers")
         else:
-            padding = _ints(padding, n, name, "padding", 0)
+            padding = int_tuple(padding, n, name, "padding", 0)
         if groups < 1 or weight.shape[0] % groups:
             raise NeurokdError(f"node {name!r}: groups={groups} does not divide {weight.shape[0]} output channels")
         conv = F.conv1d if n == 1 else F.conv2d
@@ -553,9 +481,9 @@ def _stateless_op(name: str, node) -> _Stateless:
             lambda m, x: conv(x, m.weight, m.bias, stride, padding, dilation, groups), weight=_t(weight), bias=bias
         )
     if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
-        kernel = _ints(node.kernel_size, 2, name, "kernel_size", 1)
-        stride = _ints(node.stride, 2, name, "stride", 1)
-        padding = _ints(node.padding, 2, name, "padding", 0)
+        kernel = int_tuple(node.kernel_size, 2, name, "kernel_size", 1)
+        stride = int_tuple(node.stride, 2, name, "stride", 1)
+        padding = int_tuple(node.padding, 2, name, "padding", 0)
         if isinstance(node, nir.AvgPool2d):
             return _Stateless(lambda m, x: F.avg_pool2d(x, kernel, stride, padding, count_include_pad=True))
         area = kernel[0] * kernel[1]   # sum = average * kernel area, as neurokd.models.base.SumPool2d

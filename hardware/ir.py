@@ -496,70 +496,16 @@ def _fmt(shape) -> str:
 # Reading a NIR graph
 # --------------------------------------------------------------------------------------------------
 
-class _Pass:
-    """An Input/Output node of an expanded subgraph, or ``nir.Identity``: passes its input on."""
-
-
-def _flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list, list, list]:
-    """Expand subgraph nodes: ``(nodes, edges, inputs, outputs)`` with ``<graph>.<node>`` names."""
-    nodes: dict[str, object] = {}
-    edges: list[tuple[str, str]] = []
-    entry: dict[str, list[str]] = {}
-    exit_: dict[str, list[str]] = {}
-    ins, outs = [], []
-    for name, node in graph.nodes.items():
-        full = prefix + str(name)
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges, sub_in, sub_out = _flatten(node, full + ".")
-            for k in sub_in + sub_out:
-                sub_nodes[k] = _Pass()
-            nodes.update(sub_nodes)
-            edges += sub_edges
-            entry[str(name)], exit_[str(name)] = sub_in, sub_out
-        else:
-            nodes[full] = _Pass() if type(node).__name__ == "Identity" else node
-            if isinstance(node, nir.Input):
-                ins.append(full)
-            elif isinstance(node, nir.Output):
-                outs.append(full)
-    for edge in graph.edges:
-        if len(edge) != 2:
-            raise NeurokdError(f"NIR edge {edge!r} does not have two ends")
-        a, b = (e.decode() if isinstance(e, bytes) else str(e) for e in edge)
-        for end in (a, b):
-            if end not in graph.nodes and prefix + end not in nodes:
-                raise NeurokdError(f"NIR edge ({a!r}, {b!r}) names node {end!r}, which is not in the graph")
-        edges += [(s, d) for s in exit_.get(a, [prefix + a]) for d in entry.get(b, [prefix + b])]
-    return nodes, edges, ins, outs
-
-
-def _arr(node, name: str, field_: str) -> np.ndarray:
-    """A required NIR parameter as finite float64 (the validation :mod:`nir_semantics` applies)."""
-    return sem._f64(node, name, field_)
-
-
-def _ints(value, n: int, name: str, what: str, minimum: int) -> tuple[int, ...]:
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 1:
-        arr = np.repeat(arr, n)
-    if arr.size != n or not np.all(np.mod(arr.astype(np.float64), 1) == 0):
-        raise NeurokdError(f"NIR node {name!r}: {what} {value!r} must be {n} integer(s)")
-    out = tuple(int(v) for v in arr)
-    if min(out) < minimum:
-        raise NeurokdError(f"NIR node {name!r}: {what} {out} must be >= {minimum}")
-    return out
-
-
 def _stage(name: str, node, in_shape: tuple[int, ...]) -> Stage:
     """Validate a linear node on its input shape and describe it as a :class:`Stage`."""
     t = type(node).__name__
     if isinstance(node, (nir.Affine, nir.Linear)):
-        w = _arr(node, name, "weight")
+        w = sem.param_array(node, name, "weight")
         if w.ndim != 2:
             raise NeurokdError(f"NIR node {name!r} ({t}): weight must be 2-D (out, in), got {w.shape}")
         if in_shape != (w.shape[1],):
             raise NeurokdError(f"NIR node {name!r} ({t}): weight {w.shape} needs input ({w.shape[1]},), gets {in_shape}")
-        b = _arr(node, name, "bias") if isinstance(node, nir.Affine) else np.zeros(w.shape[0])
+        b = sem.param_array(node, name, "bias") if isinstance(node, nir.Affine) else np.zeros(w.shape[0])
         if b.shape != (w.shape[0],):
             raise NeurokdError(f"NIR node {name!r} ({t}): bias shape {b.shape} != ({w.shape[0]},)")
         return Stage(name, "dense", t, in_shape, (w.shape[0],), {"weight": w, "bias": b})
@@ -572,7 +518,7 @@ def _stage(name: str, node, in_shape: tuple[int, ...]) -> Stage:
         out = (*in_shape[:s], math.prod(in_shape[s : e + 1]), *in_shape[e + 1 :])
         return Stage(name, "flatten", t, in_shape, out, {"start_dim": start, "end_dim": end})
     if isinstance(node, nir.Scale):
-        sc = _arr(node, name, "scale")
+        sc = sem.param_array(node, name, "scale")
         try:
             np.broadcast_to(sc, in_shape)
         except ValueError:
@@ -580,7 +526,7 @@ def _stage(name: str, node, in_shape: tuple[int, ...]) -> Stage:
         return Stage(name, "scale", t, in_shape, in_shape, {"scale": sc})
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         one_d = isinstance(node, nir.Conv1d)
-        w = _arr(node, name, "weight")
+        w = sem.param_array(node, name, "weight")
         if w.ndim != (3 if one_d else 4):
             raise NeurokdError(f"NIR node {name!r} ({t}): weight must be {3 if one_d else 4}-D, got {w.shape}")
         if len(in_shape) != (2 if one_d else 3):
@@ -599,8 +545,8 @@ def _stage(name: str, node, in_shape: tuple[int, ...]) -> Stage:
             raise NeurokdError(
                 f"NIR node {name!r} ({t}): weight {w.shape} with groups={groups} does not fit {c} input channels"
             )
-        stride = _ints(node.stride, n, name, "stride", 1)
-        dilation = _ints(node.dilation, n, name, "dilation", 1)
+        stride = sem.int_tuple(node.stride, n, name, "stride", 1)
+        dilation = sem.int_tuple(node.dilation, n, name, "dilation", 1)
         k = w.shape[2:]
         padding = node.padding.decode() if isinstance(node.padding, bytes) else node.padding
         if isinstance(padding, str):
@@ -614,8 +560,8 @@ def _stage(name: str, node, in_shape: tuple[int, ...]) -> Stage:
             else:
                 raise NeurokdError(f"NIR node {name!r} ({t}): padding {padding!r} must be 'same', 'valid' or integers")
         else:
-            pads = tuple((p, p) for p in _ints(padding, n, name, "padding", 0))
-        b = _arr(node, name, "bias")
+            pads = tuple((p, p) for p in sem.int_tuple(padding, n, name, "padding", 0))
+        b = sem.param_array(node, name, "bias")
         if b.size == 1 and w.shape[0] != 1:
             b = np.full(w.shape[0], float(b.reshape(())))
         if b.shape != (w.shape[0],):
@@ -637,9 +583,9 @@ def _stage(name: str, node, in_shape: tuple[int, ...]) -> Stage:
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         if len(in_shape) != 3:
             raise NeurokdError(f"NIR node {name!r} ({t}): input must be (C, H, W), gets {in_shape}")
-        k = _ints(node.kernel_size, 2, name, "kernel_size", 1)
-        s = _ints(node.stride if node.stride is not None else node.kernel_size, 2, name, "stride", 1)
-        p = _ints(node.padding, 2, name, "padding", 0)
+        k = sem.int_tuple(node.kernel_size, 2, name, "kernel_size", 1)
+        s = sem.int_tuple(node.stride if node.stride is not None else node.kernel_size, 2, name, "stride", 1)
+        p = sem.int_tuple(node.padding, 2, name, "padding", 0)
         out = tuple((in_shape[1 + d] + 2 * p[d] - k[d]) // s[d] + 1 for d in range(2))
         if min(out) < 1:
             raise NeurokdError(f"NIR node {name!r} ({t}): window {k} does not fit input {in_shape}")
@@ -756,13 +702,13 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
 
     if not isinstance(graph, nir.NIRGraph):
         raise NeurokdError(f"{name}: expected a nir.NIRGraph, got {type(graph).__name__}")
-    nodes, edges, inputs, outputs = _flatten(graph)
+    nodes, edges, inputs, outputs = sem.flatten(graph)
     for n, node in nodes.items():
-        ok = isinstance(node, (_Pass, nir.Input, nir.Output, *LINEAR_TYPES, *sem.NEURON_KINDS))
+        ok = isinstance(node, (sem.PassThrough, nir.Input, nir.Output, *LINEAR_TYPES, *sem.NEURON_KINDS))
         if isinstance(node, nir.Delay):
-            if np.any(_arr(node, n, "delay") != 0):
+            if np.any(sem.param_array(node, n, "delay") != 0):
                 raise NeurokdError(f"{name}: node {n!r} (Delay) with non-zero delays: neurokd's Lava mapping has no delay lines yet")
-            nodes[n] = _Pass()
+            nodes[n] = sem.PassThrough()
             ok = True
         if not ok:
             raise NeurokdError(
@@ -814,7 +760,7 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
             raise NeurokdError(f"{name}: node {b!r} receives shape {shapes[a]} from {a!r} but expects {ref}")
 
     _refuse_linear_cycles(nodes, succs, name)
-    convention = resolve_dt(graph, {k: v for k, v in nodes.items() if not isinstance(v, _Pass)}, dt=dt,
+    convention = resolve_dt(graph, {k: v for k, v in nodes.items() if not isinstance(v, sem.PassThrough)}, dt=dt,
                             producer=producer, name=name)
     neurons = [n for n, node in nodes.items() if isinstance(node, tuple(sem.NEURON_KINDS))]
 

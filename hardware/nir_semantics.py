@@ -81,7 +81,53 @@ class Discrete:
     dt: float | None          # the step used (None for IF / I)
 
 
-def _f64(node, name: str, field_: str, default=None) -> np.ndarray:
+class PassThrough:
+    """An Input/Output node of an expanded subgraph, or ``nir.Identity``: passes its input on."""
+
+
+def flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list, list, list]:
+    """Expand subgraph nodes: ``(nodes, edges, inputs, outputs)`` with ``<graph>.<node>`` names.
+
+    A subgraph's own Input/Output nodes and ``nir.Identity`` become :class:`PassThrough`; every edge
+    must name nodes of its graph. Both NIR readers of neurokd (the IR and ``nir_to_torch``) start here.
+    """
+    nodes: dict[str, object] = {}
+    edges: list[tuple[str, str]] = []
+    entry: dict[str, list[str]] = {}
+    exit_: dict[str, list[str]] = {}
+    ins, outs = [], []
+    for name, node in graph.nodes.items():
+        full = prefix + str(name)
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges, sub_in, sub_out = flatten(node, full + ".")
+            for k in sub_in + sub_out:
+                sub_nodes[k] = PassThrough()
+            nodes.update(sub_nodes)
+            edges += sub_edges
+            entry[str(name)], exit_[str(name)] = sub_in, sub_out
+        else:
+            nodes[full] = PassThrough() if type(node).__name__ == "Identity" else node
+            if isinstance(node, nir.Input):
+                ins.append(full)
+            elif isinstance(node, nir.Output):
+                outs.append(full)
+    for edge in graph.edges:
+        if len(edge) != 2:
+            raise NeurokdError(f"NIR edge {edge!r} does not have two ends")
+        a, b = (e.decode() if isinstance(e, bytes) else str(e) for e in edge)
+        for end in (a, b):
+            if end not in graph.nodes and prefix + end not in nodes:
+                raise NeurokdError(f"NIR edge ({a!r}, {b!r}) names node {end!r}, which is not in the graph")
+        edges += [(s, d) for s in exit_.get(a, [prefix + a]) for d in entry.get(b, [prefix + b])]
+    return nodes, edges, ins, outs
+
+
+def param_array(node, name: str, field_: str, default=None) -> np.ndarray:
+    """A NIR node's parameter as finite float64, or one clear error naming node, type and field.
+
+    The one validation every NIR reader of neurokd applies (``neurokd.hardware.ir``,
+    ``neurokd.exporters.from_nir``); ``default`` stands in for a missing (None) field.
+    """
     value = getattr(node, field_, default)
     if value is None:
         if default is None:
@@ -94,6 +140,28 @@ def _f64(node, name: str, field_: str, default=None) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise NeurokdError(f"NIR node {name!r} ({type(node).__name__}): {field_} holds NaN or inf")
     return arr
+
+
+def positive_array(node, name: str, field_: str) -> np.ndarray:
+    """:func:`param_array` for a field that must be > 0 everywhere (time constants, resistances)."""
+    arr = param_array(node, name, field_)
+    if np.any(arr <= 0):
+        raise NeurokdError(f"NIR node {name!r} ({type(node).__name__}): {field_} must be > 0, min is {arr.min():.4g}")
+    return arr
+
+
+def int_tuple(value, n: int, name: str, what: str, minimum: int) -> tuple[int, ...]:
+    """A NIR conv/pool geometry field (stride, padding, dilation, kernel) as ``n`` integers >= ``minimum``;
+    a single value is repeated ``n`` times."""
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, n)
+    if arr.size != n or not np.all(np.mod(arr.astype(np.float64), 1) == 0):
+        raise NeurokdError(f"NIR node {name!r}: {what} {value!r} must be {n} integer(s)")
+    out = tuple(int(v) for v in arr)
+    if min(out) < minimum:
+        raise NeurokdError(f"NIR node {name!r}: {what} {out} must be >= {minimum}")
+    return out
 
 
 def _one_value(arr: np.ndarray, name: str, what: str) -> float:
@@ -135,25 +203,25 @@ def discretise(name: str, node, dt: float | None) -> Discrete:
     spiking = kind in SPIKING_KINDS
     if spiking:
         v_reset = getattr(node, "v_reset", None)
-        if v_reset is not None and np.any(_f64(node, name, "v_reset") != 0):
+        if v_reset is not None and np.any(param_array(node, name, "v_reset") != 0):
             raise NeurokdError(
-                f"NIR node {name!r}: v_reset = {np.unique(_f64(node, name, 'v_reset'))[:3]}; Lava's LIF resets to 0 only"
+                f"NIR node {name!r}: v_reset = {np.unique(param_array(node, name, 'v_reset'))[:3]}; Lava's LIF resets to 0 only"
             )
-        vth = _one_value(_f64(node, name, "v_threshold"), name, "v_threshold")
+        vth = _one_value(param_array(node, name, "v_threshold"), name, "v_threshold")
     else:
         vth = math.inf
-    r = _f64(node, name, "r")
+    r = param_array(node, name, "r")
     if kind in ("if", "i"):
         return Discrete(kind, 1.0, 0.0, vth, _f32(r), np.zeros(1), None)   # v = v + r I
-    tau = _f64(node, name, "tau_mem" if kind.startswith("cuba") else "tau")
+    tau = param_array(node, name, "tau_mem" if kind.startswith("cuba") else "tau")
     dv = _decay(dt, tau, name, "tau_mem" if kind.startswith("cuba") else "tau")
     gain = dt * r / tau                                           # dt r / tau
-    b_v = dt / tau * _f64(node, name, "v_leak")                   # (dt / tau) v_leak
+    b_v = dt / tau * param_array(node, name, "v_leak")                   # (dt / tau) v_leak
     du = 1.0
     if kind.startswith("cuba"):
-        tau_syn = _f64(node, name, "tau_syn")
+        tau_syn = param_array(node, name, "tau_syn")
         du = _decay(dt, tau_syn, name, "tau_syn")
-        gain = gain * (dt * _f64(node, name, "w_in", 1.0) / tau_syn)   # (dt w_in / tau_syn)(dt r / tau_mem)
+        gain = gain * (dt * param_array(node, name, "w_in", 1.0) / tau_syn)   # (dt w_in / tau_syn)(dt r / tau_mem)
     return Discrete(kind, du, dv, vth, _f32(gain), b_v, float(dt))
 
 
