@@ -236,14 +236,14 @@ class _Compiled:
         binarize = bits == 0
         xmax = 1.0 if binarize else xmax_src
         if syn.kind == "dense":
-            w = lava_dense_weights(fsyn.mant, int(getattr(fsyn, "num_weight_bits", 8)),
+            w = lava_dense_weights(fsyn.mant, int(fsyn.num_weight_bits),
                                    getattr(fsyn, "lava_sign_mode", None))
             exp = int(fsyn.weight_exp)
         else:
             w = np.asarray(fsyn.mant).astype(np.int64) << int(fsyn.weight_exp)   # FixedSynapse.lava_weight
             w = _wrap_np(w, 32)
             exp = 0
-        delays = getattr(fsyn, "delays", None)
+        delays = fsyn.delays
         row_delay = None
         if delays is not None and np.all(delays == delays[:, :1]):
             # One delay per target neuron (netx's axonal delays): its whole sum arrives d steps late, so
@@ -289,7 +289,7 @@ class _Compiled:
         if np.any(syn_bias != 0) and kind != "none":
             if self.is_fixed:
                 bs = fl.bias_synapse
-                col = lava_dense_weights(bs.mant.reshape(-1, 1), int(getattr(bs, "num_weight_bits", 8)))
+                col = lava_dense_weights(bs.mant.reshape(-1, 1), int(bs.num_weight_bits))
                 a = _wrap_np(_shift_np(col.reshape(-1), int(bs.weight_exp)), 32)
                 bias_a = torch.from_numpy(a.astype(np.float64))
             else:

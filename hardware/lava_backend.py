@@ -301,6 +301,10 @@ class _Builder:
 
         graded = syn.source == self.net.input_name
         if self.is_fixed:
+            if fixed_syn.delays is not None and np.any(fixed_syn.delays != 0):
+                raise NeurokdError(
+                    f"synapse {syn.name!r} has per-synapse delays (a netx DelayDense), which neurokd's Lava backend does "
+                    "not build; run this network with the fast model (run_fast) or with lava-dl's netx")
             weight, wexp = fixed_syn.lava_weight(syn), fixed_syn.lava_weight_exp
             bits = fixed_syn.num_message_bits
         else:
@@ -308,7 +312,7 @@ class _Builder:
         if syn.kind == "dense":
             kwargs = {"weights": weight, "num_message_bits": bits, "name": f"{syn.target}<-{syn.name}"}
             if self.is_fixed:
-                kwargs.update(weight_exp=int(wexp), num_weight_bits=8)
+                kwargs.update(weight_exp=int(wexp), num_weight_bits=int(fixed_syn.num_weight_bits))
             proc = self._add(Dense(**kwargs), "dense")
             self.state_vars.append((proc.a_buff, 0))
         else:

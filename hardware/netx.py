@@ -93,7 +93,7 @@ import numpy as np
 from neurokd import fileio
 from neurokd.errors import NeurokdError
 from neurokd.hardware.ir import Layer, Network, bias_routing, from_lava, lava_shape, to_lava
-from neurokd.hardware.quantize import (FORMAT, FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, _weight_report,
+from neurokd.hardware.quantize import (FORMAT, FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, weight_report,
                                        quantize, quantize_weights)
 
 #: What the netx format (lava-dl 0.6.0) fixes, in one place.
@@ -221,7 +221,7 @@ def quantize_netx(network: Network, input_sample: np.ndarray | None = None, inpu
             raise NeurokdError(f"layer {layer.name!r}: weights need exponent {exp} at scale {scale:.4g} (internal error)")
         bits = base.layers[layer.name].synapses[syn.name].num_message_bits
         q = FixedSynapse(syn.name, syn.kind, mant, 0, mode, unit, bits)
-        q.report = _weight_report(syn.weight, q)
+        q.report = weight_report(syn.weight, q)
         rep = {k: v for k, v in fl.report.items() if k not in ("scale", "limited_by", "limits", "synapses", "bias", "vth")}
         rep.update(scale=scale, limited_by=f"netx: {key}", limits=limits, synapses={syn.name: q.report},
                    netx={"scale_quantize": fl.scale, "scale_ratio": scale / fl.scale})

@@ -25,7 +25,7 @@ How netx maps a file, and what this reader makes of it (netx/hdf5.py, netx/utils
 ``dense`` / ``dense_rec``  ``optimize_weight_bits``: ``w << b`` with ``b``          mantissas ``w << b``,
                            filling 8 bits, ``weight_exp = -b``, ``num_weight_     ``weight_exp = -b``,
                            bits``; ``delay`` -> ``DelayDense`` (clipped to 62;     ``num_weight_bits``, ``delays``
-                           per row, per column or per synapse)                    (:class:`NetxSynapse`)
+                           per row, per column or per synapse)                    (:class:`FixedSynapse`)
 ``neuron`` CUBA / LOIHI    ``LIF(vth = vThMant, du = iDecay - 1, dv = vDecay,     ``FixedNeuron`` with the same
                            bias_mant = bias, bias_exp = 6)``; a dense without     integers
                            ``neuron``: iDecay 0, vDecay 4096, vThMant 1 << 17
@@ -69,15 +69,6 @@ NETX = {
     "graded_bits": 24,             # an identity synapse passes graded values unchanged
 }
 LIF_TYPES = ("CUBA", "LOIHI")
-
-
-@dataclass
-class NetxSynapse(FixedSynapse):
-    """A :class:`FixedSynapse` with what netx adds: Lava's ``num_weight_bits`` and per-synapse ``delays``
-    (``(n_out, n_in)``, ``DelayDense``), read by the fast model."""
-
-    num_weight_bits: int = 8
-    delays: np.ndarray | None = None
 
 
 @dataclass
@@ -213,7 +204,7 @@ class NetxBuilder:
         else:
             w = np.eye(size)
             syn = Synapse(f"{name}.in", self.input_name, name, "dense", w, self.input_shape, shape)
-        fs = NetxSynapse(syn.name, syn.kind, w.astype(np.int32), 0, "excitatory", 1.0, NETX["graded_bits"])
+        fs = FixedSynapse(syn.name, syn.kind, w.astype(np.int32), 0, "excitatory", 1.0, NETX["graded_bits"])
         self._add(name, "input", shape, n, fn, [(syn, fs)], message_bits)
         self.notes.append(f"layer {name}: input neuron driven directly by the data (identity synapse)")
 
@@ -230,7 +221,7 @@ class NetxBuilder:
         expect = _conv_out(in_shape, w.shape, syn)
         if tuple(expect) != tuple(shape):
             raise NeurokdError(f"{self.name}: conv layer {name}: output {tuple(expect)} != stored shape {tuple(shape)}")
-        fs = NetxSynapse(syn.name, "conv", w.astype(np.int32), 0, "mixed", 1.0, self._bits)
+        fs = FixedSynapse(syn.name, "conv", w.astype(np.int32), 0, "mixed", 1.0, self._bits)
         n, fn = self._neuron(name, neuron, tuple(shape), bias)
         self._add(name, "conv", shape, n, fn, [(syn, fs)], message_bits)
 
@@ -270,7 +261,7 @@ class NetxBuilder:
                 delays = None
         cfg = neuron if neuron is not None else NETX["default_neuron"]
         syn = Synapse(f"{name}.dense", src, name, "dense", w.astype(np.float64) * 2.0 ** weight_exp, in_shape, (n_out,))
-        fs = NetxSynapse(syn.name, "dense", w.astype(np.int32), int(weight_exp), "mixed", 1.0, self._bits,
+        fs = FixedSynapse(syn.name, "dense", w.astype(np.int32), int(weight_exp), "mixed", 1.0, self._bits,
                          num_weight_bits=int(num_weight_bits), delays=delays)
         syns = [(syn, fs)]
         if w_rec is not None:
@@ -278,7 +269,7 @@ class NetxBuilder:
                 raise NeurokdError(f"{self.name}: layer {name}: recurrent dense with delays is not modelled")
             rec = Synapse(f"{name}.rec", name, name, "dense", w_rec.astype(np.float64) * 2.0 ** weight_exp, (n_out,),
                           (n_out,), recurrent=True)
-            syns.append((rec, NetxSynapse(rec.name, "dense", w_rec.astype(np.int32), int(weight_exp), "mixed", 1.0,
+            syns.append((rec, FixedSynapse(rec.name, "dense", w_rec.astype(np.int32), int(weight_exp), "mixed", 1.0,
                                           0, num_weight_bits=int(num_weight_bits))))
         if delays is not None:
             self.notes.append(f"layer {name}: synaptic delays up to {int(delays.max())} steps (DelayDense)")

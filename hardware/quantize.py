@@ -79,7 +79,10 @@ class FixedSynapse:
     """One connection in integers: ``mant`` (same layout as :attr:`Synapse.weight`), ``weight_exp``.
 
     The effective integer weight is ``mant * 2^weight_exp`` (units of the target's ``a``);
-    ``unit = S_target / S_source`` maps float weights to it.
+    ``unit = S_target / S_source`` maps float weights to it. ``num_weight_bits``: Lava Dense's
+    weight precision (8 for what :func:`quantize` makes; netx files may use fewer, the low bits are
+    then truncated). ``delays``: per-synapse delays ``(n_out, n_in)`` in steps (netx ``DelayDense``),
+    None for none.
     """
 
     name: str
@@ -90,6 +93,8 @@ class FixedSynapse:
     unit: float
     num_message_bits: int = 0
     report: dict = field(default_factory=dict)
+    num_weight_bits: int = 8
+    delays: np.ndarray | None = None
 
     @property
     def effective(self) -> np.ndarray:
@@ -269,7 +274,8 @@ def layer_scale(layer: Layer, unit_in: dict[str, float], max_in: dict[str, float
     return s0, key, limits
 
 
-def _weight_report(w: np.ndarray, q: FixedSynapse) -> dict:
+def weight_report(w: np.ndarray, q: FixedSynapse) -> dict:
+    """How well ``q`` holds the float weights ``w``: mantissa range used, zeros from rounding, errors."""
     eff = q.effective / q.unit
     nz = w != 0
     lo, hi = _mant_range(q.sign_mode)
@@ -332,14 +338,14 @@ def quantize(network: Network, input_sample: np.ndarray | None = None, input_bit
             mant, exp, mode = quantize_weights(syn.weight, unit, allow_negative_exp=syn.kind == "dense")
             bits = input_bits if (syn.source == network.input_name and graded) else 0
             q = FixedSynapse(syn.name, syn.kind, mant, exp, mode, unit, bits)
-            q.report = _weight_report(syn.weight, q)
+            q.report = weight_report(syn.weight, q)
             fsyn[syn.name] = q
             rep["synapses"][syn.name] = q.report
         bias_syn = None
         if np.any(syn_bias != 0):
             mant, exp, mode = quantize_weights(syn_bias.reshape(-1, 1), scale)
             bias_syn = FixedSynapse(f"{layer.name}.bias", "dense", mant, exp, mode, scale)
-            bias_syn.report = _weight_report(syn_bias.reshape(-1, 1), bias_syn)
+            bias_syn.report = weight_report(syn_bias.reshape(-1, 1), bias_syn)
             rep["bias_synapse"] = bias_syn.report
         neuron = None
         n = layer.neuron
