@@ -32,39 +32,36 @@ OPSET = 18
 
 
 class StudentStep(nn.Module):
-    """One time step of a :class:`Student`, membrane potentials in and out (see module docstring)."""
+    """One time step of a :class:`Student`, membrane potentials in and out (see module docstring);
+    residual branches are added at their neuron's input, as in ``Student.run``."""
 
     def __init__(self, student: Student) -> None:
         super().__init__()
-        self.net = student.net
+        self.student = student
         self.lif_names = student.spiking_layers()
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor):
-        h = x
-        new_states = []
-        k = 0
-        for name, layer in self.net.named_children():
-            if isinstance(layer, LIF):
-                v = layer.effective_beta() * states[k] + h
-                s = (v > layer.effective_threshold()).to(v.dtype)
-                new_states.append(v * (1.0 - s))
-                h = s
-                k += 1
-            else:
-                h = layer(h)
+        new_states: list[torch.Tensor] = []
+
+        def neuron(_name: str, layer: LIF, current: torch.Tensor) -> torch.Tensor:
+            v = layer.effective_beta() * states[len(new_states)] + current
+            s = (v > layer.effective_threshold()).to(v.dtype)
+            new_states.append(v * (1.0 - s))
+            return s
+
+        h = self.student.walk(x, neuron)
         return (h, *new_states)
 
     def initial_states(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Zero membranes with the right shapes for a batch ``x``."""
-        shapes = []
-        h = x
+        shapes: list[torch.Size] = []
+
+        def neuron(_name: str, _layer: LIF, current: torch.Tensor) -> torch.Tensor:
+            shapes.append(current.shape)
+            return torch.zeros_like(current)
+
         with torch.no_grad():
-            for _, layer in self.net.named_children():
-                if isinstance(layer, LIF):
-                    shapes.append(h.shape)
-                    h = torch.zeros_like(h)
-                else:
-                    h = layer(h)
+            self.student.walk(x, neuron)
         return [torch.zeros(s) for s in shapes]
 
 

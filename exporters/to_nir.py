@@ -1,7 +1,9 @@
 """A trained neurokd student as a NIR graph: exact parameters, batch norm folded, conventions in metadata.
 
 ``student_to_nir(student, dt)`` maps ``Student.net`` layer by layer. Node names are the student's
-layer names, plus ``input`` and ``output``; the edges form a chain ``input -> ... -> output``.
+layer names, plus ``input`` and ``output``; the edges form a chain ``input -> ... -> output``, plus
+for each residual branch (``Student.shortcuts``) a path ``source -> branch layers -> neuron`` (an
+identity branch is one edge ``source -> neuron``), summed at that neuron's input as NIR defines.
 The graph carries no batch dimension; every shape is one sample's.
 
 =====================================  ======================================================================
@@ -123,7 +125,14 @@ def fold_batchnorm(student: Student) -> Student:
     network the NIR graph describes: :func:`student_to_nir` exports exactly its parameters.
     """
     folded = copy.deepcopy(student).eval()
-    layers = list(folded.net.named_children())
+    for seq in (folded.net, *folded.shortcuts.values()):
+        _fold_sequential(seq)
+    return folded
+
+
+def _fold_sequential(seq: nn.Sequential) -> None:
+    """Fold every batch norm of ``seq`` into the layer before it, in place (see :func:`fold_batchnorm`)."""
+    layers = list(seq.named_children())
     for i, (name, layer) in enumerate(layers):
         if not isinstance(layer, nn.modules.batchnorm._BatchNorm):
             continue
@@ -137,10 +146,9 @@ def fold_batchnorm(student: Student) -> Student:
                 f"preceding {' or '.join(t.__name__ for t in targets)}"
             )
         prev_name, prev = layers[i - 1]
-        setattr(folded.net, prev_name, _folded_layer(prev, layer, prev_name, name))
-        setattr(folded.net, name, nn.Identity())
-        layers = list(folded.net.named_children())
-    return folded
+        setattr(seq, prev_name, _folded_layer(prev, layer, prev_name, name))
+        setattr(seq, name, nn.Identity())
+        layers = list(seq.named_children())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,19 +296,20 @@ def student_to_nir(student: Student, dt: float = 1e-4) -> nir.NIRGraph:
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise NeurokdError(f"dt must be a finite number > 0 (seconds), got {dt!r}")
     dt = float(dt)
-    net = fold_batchnorm(student).net
+    folded = fold_batchnorm(student)
+    net = folded.net
     names = [name for name, _ in net.named_children()]
+    names += [name for seq in folded.shortcuts.values() for name, _ in seq.named_children()]
     for reserved in ("input", "output"):
         if reserved in names:
             raise NeurokdError(f"layer name {reserved!r} is reserved for the NIR graph's {reserved} node; rename the layer")
 
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(student.input_shape)})}
     edges: list[tuple[str, str]] = []
-    last = "input"
-    device = next(net.parameters(), torch.zeros(())).device
-    x = torch.zeros(1, *student.input_shape, device=device)
-    with torch.no_grad():
-        for name, layer in net.named_children():
+
+    def chain(seq, x: torch.Tensor, last: str) -> tuple[torch.Tensor, str]:
+        """Nodes and edges for the layers of ``seq`` from node ``last``; returns the output and last node."""
+        for name, layer in seq:
             in_shape = tuple(int(d) for d in x.shape[1:])
             node = _layer_node(name, layer, in_shape, dt)
             if not isinstance(layer, LIF):
@@ -313,6 +322,23 @@ def student_to_nir(student: Student, dt: float = 1e-4) -> nir.NIRGraph:
             nodes[name] = node
             edges.append((last, name))
             last = name
+        return x, last
+
+    device = next(net.parameters(), torch.zeros(())).device
+    x = torch.zeros(1, *student.input_shape, device=device)
+    seen = {"input": x}
+    last = "input"
+    with torch.no_grad():
+        for name, layer in net.named_children():
+            if name in folded.shortcuts:              # a residual branch summed at this neuron's input
+                src = folded.shortcut_from[name]
+                y, branch_end = chain(folded.shortcuts[name].named_children(), seen[src], src)
+                if tuple(y.shape) != tuple(x.shape):
+                    raise NeurokdError(f"shortcut into {name!r} gives shape {tuple(y.shape[1:])}, the layer "
+                                       f"receives {tuple(x.shape[1:])}")
+                edges.append((branch_end, name))
+            x, last = chain([(name, layer)], x, last)
+            seen[name] = x
     if last == "input":
         raise NeurokdError("the student has no exportable layer")
     out_shape = np.array([int(d) for d in x.shape[1:]])

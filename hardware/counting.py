@@ -101,6 +101,7 @@ class Connection:
     groups: int = 1
     delay: int = 0
     label: str | None = None  # the row's kind in reports when it differs from ``kind`` (e.g. "pool+conv")
+    structure: np.ndarray | None = None  # dense: which pairs are connected (a convolution multiplied out); None: all
 
     def __post_init__(self) -> None:
         if self.kind not in CONNECTION_KINDS:
@@ -125,7 +126,9 @@ class Connection:
             c = self.input_shape[0]
             return np.ones((c, 1, *_tuple(self.kernel_size, len(self.spatial))), dtype=bool)
         w = np.asarray(self.weight)
-        return np.ones(w.shape, dtype=bool) if structural else (w != 0)
+        if structural:
+            return np.ones(w.shape, dtype=bool) if self.structure is None else np.asarray(self.structure, dtype=bool)
+        return w != 0
 
     def strides(self) -> tuple[int, ...]:
         """Stride per spatial dim (default: 1 for conv, the window size for pool)."""
@@ -301,6 +304,8 @@ def conv_fanout(
 def fanout(conn: Connection, structural: bool = False) -> np.ndarray:
     """Fan-out of every presynaptic position of ``conn``, shaped like ``conn.input_shape``."""
     if conn.kind == "dense":
+        if structural and conn.structure is not None:
+            return dense_fanout(conn.structure).reshape(conn.input_shape)
         return dense_fanout(conn.weight, structural).reshape(conn.input_shape)
     return conv_fanout(
         conn.kernel_mask(structural),
@@ -808,7 +813,7 @@ def geometry_from_ir(network, input_spiking: bool | None = None, weight_bytes: i
                           delay=1 if syn.recurrent else 0)
             weight = syn.weight if fixed is None else fixed.layers[lay.name].synapses[syn.name].mant
             if syn.kind == "dense":
-                conn = Connection(input_shape=(syn.n_in,), weight=weight, **common)
+                conn = Connection(input_shape=(syn.n_in,), weight=weight, structure=syn.structure, **common)
             else:
                 conn = Connection(input_shape=_chw(tuple(syn.in_shape)), weight=weight, stride=tuple(syn.stride),
                                   padding=tuple(syn.padding), dilation=tuple(syn.dilation), groups=syn.groups, **common)

@@ -23,6 +23,9 @@ readout: the linear nodes that feed an Output node without a neuron) with
   buffered ``a_out``), so ``delay = 1 + delay(feedforward source)``, the input being 0. Computed
   here once; the backends align spike trains, readouts and ``LIFReset`` phases with it. A
   recurrent synapse arrives one step late in Lava, which is exactly NIR's ``W_rec s[t-1]``.
+  Branches that merge at a neuron after paths of different depth (a residual shortcut): the
+  layer's delay is one more than its deepest source's, and each shallower synapse waits the
+  difference in a Lava ``DelayDense`` (:attr:`Synapse.delay`).
 
 Layouts (PyTorch is the reference; Lava's is derived on demand):
 
@@ -52,7 +55,7 @@ from: a spike reaches every neuron the composed kernel connects it to
 
 Everything is validated before any Lava process exists: unsupported node types, cycles that
 do not pass through a spiking neuron, recurrent edges spanning layers of different delays,
-branches that merge with different delays, mismatched shapes, NaN/inf, ``tau <= 0``, ``dt/tau > 1``,
+mismatched shapes, NaN/inf, ``tau <= 0``, ``dt/tau > 1``,
 ``v_reset != 0``, non-spiking neurons that feed other layers -> :class:`NeurokdError` naming the
 node and the reason.
 """
@@ -72,6 +75,9 @@ LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.SumPool2d, n
                 nir.Scale)
 #: Largest dense matrix (entries) neurokd builds when it multiplies out a chain of linear nodes.
 MAX_DENSE_ENTRIES = 1 << 25
+#: Longest extra synaptic delay (steps) a Loihi 2 ``DelayDense`` holds (6 bits; lava-nc's fixed-point model
+#: refuses more than 63, and lava-dl's netx clips to 62).
+MAX_SYNAPSE_DELAY = 62
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,6 +231,14 @@ class Synapse:
     ``(C, H, W)`` (``(C, L)`` as ``(C, 1, L)``). ``stride``, ``padding``, ``dilation``: ``(H, W)``
     pairs (padding symmetric). Float64, discretisation gain included. ``bias`` is the chain's
     bias as it reaches the target (per target neuron); the layer adds it to ``b_u`` or ``b_v``.
+
+    ``delay``: Lava steps from a source spike to its arrival, 1 for a ``Dense``/``Conv``. A
+    feed-forward synapse whose source is shallower than the layer's other sources (a residual
+    shortcut) gets ``delay = layer.delay - source.delay > 1`` and is run as a Lava ``DelayDense``
+    (``delays = delay - 1``), so that every input of step ``k`` arrives together, as in NIR where a
+    neuron sums its inputs of the same step. Such a synapse is always ``dense``: a convolution is
+    multiplied out, and ``structure`` (bool, like ``weight``) keeps which pairs the convolution
+    connects, for structural counts.
     """
 
     name: str
@@ -243,6 +257,7 @@ class Synapse:
     bias: np.ndarray | None = None
     gain: np.ndarray | float = 1.0
     delay: int = 1
+    structure: np.ndarray | None = None
 
     # -- sizes and layouts ------------------------------------------------------------------------
     @property
@@ -301,7 +316,10 @@ class Synapse:
     def fanout(self, structural: bool = False) -> np.ndarray:
         """Synapses leaving each source neuron (flat (C, H, W) order): non-zero weights, or all
         connected pairs with ``structural=True`` (borders, stride, padding and groups exact)."""
-        mask = np.ones_like(self.weight) if structural else (self.weight != 0).astype(np.float64)
+        if structural:
+            mask = np.ones_like(self.weight) if self.structure is None else self.structure.astype(np.float64)
+        else:
+            mask = (self.weight != 0).astype(np.float64)
         if self.kind == "dense":
             return mask.sum(axis=0).astype(np.int64)
         c, h, wd = self.conv_in_chw
@@ -821,6 +839,9 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
             if len(ops) > 1 or (ops and ops[0].kind == "pool"):
                 notes.append(f"layer {layer.name!r}: NIR nodes {' -> '.join(st.name for st in syn.stages)} run as one "
                              f"Lava {'Conv' if syn.kind == 'conv' else 'Dense'} {tuple(syn.weight.shape)}")
+            if syn.delay > 1:
+                notes.append(f"layer {layer.name!r}: {syn.name!r} from {syn.source!r} waits {syn.delay - 1} step(s) "
+                             f"in a Lava DelayDense {tuple(syn.weight.shape)} to meet the deeper path")
     if isinstance(graph.metadata, dict) and "timesteps" in graph.metadata:
         timesteps = int(np.asarray(graph.metadata["timesteps"]).reshape(()))
     else:
@@ -938,14 +959,17 @@ def _order_layers(layers: dict[str, Layer], input_name: str, hint: list[str], gn
         ff = layer.feedforward
         if not ff:
             raise NeurokdError(f"{gname}: layer {lname!r} has only recurrent inputs")
-        ds = {syn.source: delay[syn.source] for syn in ff}
-        if len(set(ds.values())) > 1:
-            raise NeurokdError(
-                f"{gname}: layer {lname!r} merges inputs that reach it after different Lava delays {ds}; "
-                "neurokd inserts no delay lines yet"
-            )
-        delay[lname] = next(iter(ds.values())) + 1
+        delay[lname] = max(delay[syn.source] for syn in ff) + 1
         layer.delay = delay[lname]
+        for syn in ff:                      # a shallower source waits in a DelayDense (Synapse docstring)
+            syn.delay = delay[lname] - delay[syn.source]
+            if syn.delay - 1 > MAX_SYNAPSE_DELAY:
+                raise NeurokdError(
+                    f"{gname}: layer {lname!r} merges {syn.source!r} with sources {syn.delay - 1} layers deeper; "
+                    f"Loihi's synaptic delays reach {MAX_SYNAPSE_DELAY} steps"
+                )
+            if syn.delay > 1 and syn.kind != "dense":
+                _as_dense(syn, f"{gname}: layer {lname!r}")
     for lname in order:
         for syn in layers[lname].recurrent:
             if delay[syn.source] != delay[lname]:
@@ -957,6 +981,21 @@ def _order_layers(layers: dict[str, Layer], input_name: str, hint: list[str], gn
             if not layers[syn.source].neuron.spiking:
                 raise NeurokdError(f"{gname}: recurrent edge from non-spiking {syn.source!r}")
     return [layers[n] for n in order]
+
+
+def _as_dense(syn: Synapse, where: str) -> None:
+    """Multiply a convolution synapse out into its dense matrix (rows: outputs), in place, keeping
+    which pairs it connects in ``syn.structure``."""
+    if syn.n_in * syn.n_out > MAX_DENSE_ENTRIES:
+        raise NeurokdError(
+            f"{where}: the delayed synapse {syn.name!r} ({syn.n_in} -> {syn.n_out}) is too large to run as a dense "
+            "DelayDense matrix; shorten the shortcut or make both paths equally deep"
+        )
+    eye = np.eye(syn.n_in).reshape(syn.n_in, *syn.in_shape)
+    weight = syn.apply(eye).reshape(syn.n_in, -1).T
+    structure = syn.apply(eye, np.ones_like(syn.weight)).reshape(syn.n_in, -1).T != 0
+    syn.kind, syn.weight, syn.structure = "dense", np.ascontiguousarray(weight), np.ascontiguousarray(structure)
+    syn.stride, syn.padding, syn.dilation, syn.groups = (1, 1), (0, 0), (1, 1), 1
 
 
 def bias_routing(network: Network, layer: Layer) -> tuple[np.ndarray, np.ndarray]:

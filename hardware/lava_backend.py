@@ -1,14 +1,16 @@
 """Run a :class:`~neurokd.hardware.ir.Network` in Lava on CPU, many samples per Lava run.
 
 ``run_lava(network, x, precision="float"|"fixed")`` builds Lava processes from the IR (``Dense``,
-``Conv``, ``LIF``/``LIFReset``), compiles once, streams every sample through, and returns a
+``Conv``, ``DelayDense`` for residual shortcuts, ``LIF``/``LIFReset``), compiles once, streams every sample through, and returns a
 :class:`LavaResult`: spike counts per layer per sample per neuron, per-step spike trains on
 request, readout per step and logits in float units, predictions, timings. Processes are always
 stopped in ``finally`` (also on Ctrl-C).
 
 Streaming (feed-forward graphs). Sample ``n`` step ``k`` leaves the source at Lava step
 ``t = n T + k + 1``; a layer of delay ``d`` (:attr:`Layer.delay`: one step per ``Dense``/``Conv``)
-integrates it at ``t + d``. Each layer is a ``LIFReset`` with ``reset_interval = T`` and
+integrates it at ``t + d``; a layer that merges a shallower source (a residual shortcut) receives
+that source through a ``DelayDense`` holding it ``d - d_source - 1`` extra steps, so all its inputs
+of sample step ``k`` arrive together (:attr:`neurokd.hardware.ir.Synapse.delay`). Each layer is a ``LIFReset`` with ``reset_interval = T`` and
 ``reset_offset = (d + 1) mod T``: Lava zeroes ``u`` and ``v`` before integrating at steps with
 ``time_step mod T == reset_offset`` (``lava/proc/lif/models.py``, pinned in
 ``tests/test_lava_backend.py``), i.e. exactly when the layer's first input of each sample arrives.
@@ -233,7 +235,8 @@ class _Builder:
                  period: int, streaming: bool, workdir: Path, record_steps, record_voltage, frames: int,
                  io: str) -> None:
         from lava.proc.conv.models import PyConvModelFixed, PyConvModelFloat
-        from lava.proc.dense.models import PyDenseModelBitAcc, PyDenseModelFloat
+        from lava.proc.dense.models import (PyDelayDenseModelBitAcc, PyDelayDenseModelFloat, PyDenseModelBitAcc,
+                                            PyDenseModelFloat)
         from lava.proc.lif.models import (PyLifModelBitAcc, PyLifModelFloat, PyLifResetModelBitAcc,
                                           PyLifResetModelFloat)
 
@@ -245,6 +248,7 @@ class _Builder:
             "lif": PyLifModelBitAcc if self.is_fixed else PyLifModelFloat,
             "lifreset": PyLifResetModelBitAcc if self.is_fixed else PyLifResetModelFloat,
             "dense": PyDenseModelBitAcc if self.is_fixed else PyDenseModelFloat,
+            "delaydense": PyDelayDenseModelBitAcc if self.is_fixed else PyDelayDenseModelFloat,
             "conv": PyConvModelFixed if self.is_fixed else PyConvModelFloat,
             "source": PySampleSourceFixed if self.is_fixed else PySampleSourceFloat,
             "recorder": PySpikeRecorderFixed if self.is_fixed else PySpikeRecorderFloat,
@@ -295,9 +299,10 @@ class _Builder:
         return self.bias_sources[offset]
 
     def _connection(self, syn, fixed_syn):
-        """A Lava Dense or Conv for ``syn`` (float weights, or the FixedSynapse's integers)."""
+        """A Lava Dense, DelayDense (``syn.delay > 1``) or Conv for ``syn`` (float weights, or the
+        FixedSynapse's integers)."""
         from lava.proc.conv.process import Conv
-        from lava.proc.dense.process import Dense
+        from lava.proc.dense.process import DelayDense, Dense
 
         graded = syn.source == self.net.input_name
         if self.is_fixed:
@@ -313,7 +318,11 @@ class _Builder:
             kwargs = {"weights": weight, "num_message_bits": bits, "name": f"{syn.target}<-{syn.name}"}
             if self.is_fixed:
                 kwargs.update(weight_exp=int(wexp), num_weight_bits=int(fixed_syn.num_weight_bits))
-            proc = self._add(Dense(**kwargs), "dense")
+            if syn.delay > 1:           # a residual shortcut waits for the deeper path (ir.Synapse.delay)
+                delays = np.full(np.shape(weight), syn.delay - 1, dtype=int)    # lava checks dtype == int
+                proc = self._add(DelayDense(delays=delays, **kwargs), "delaydense")
+            else:
+                proc = self._add(Dense(**kwargs), "dense")
             self.state_vars.append((proc.a_buff, 0))
         else:
             proc = self._add(Conv(weight=weight, weight_exp=0, input_shape=syn.lava_in_shape,

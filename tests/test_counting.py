@@ -296,3 +296,20 @@ def test_a_fixed_point_network_is_counted_with_its_integer_weights():
     assert fixed_geo.connections[0].synapses == np.count_nonzero(fixed.layers["lif1"].synapses["fc1"].mant)
     assert fixed_geo.connections[0].synapses < float_geo.connections[0].synapses
     assert footprint(fixed_geo) < footprint(float_geo)  # 1-byte weights
+
+
+def test_a_delayed_conv_shortcut_counts_the_convolutions_synapses_not_a_full_dense_matrix():
+    """The IR runs a resnet's 1x1-conv shortcut as a dense DelayDense; its structural synapses stay the
+    convolution's (one per input channel x output channel x output position), not n_in x n_out."""
+    from neurokd.exporters.to_nir import student_to_nir
+    from neurokd.hardware import ir
+    from neurokd.hardware.counting import geometry_from_ir
+    from neurokd.models import build_student
+
+    torch.manual_seed(0)
+    student = build_student("resnet1d", (3, 10), 4, timesteps=2, stem=4, channels=(4, 6)).eval()
+    network = ir.from_nir(student_to_nir(student))
+    conn = next(c for c in geometry_from_ir(network).connections if c.name == "sc5")
+    assert conn.kind == "dense" and conn.weight.shape == (6 * 5, 4 * 10)
+    assert conn.structural_synapses == 6 * 4 * 5
+    assert conn.synapses == int(np.count_nonzero(student.shortcuts["lif5"].sc5.weight.detach().numpy())) * 5

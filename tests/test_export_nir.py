@@ -24,7 +24,7 @@ def _randomise(student: Student, seed: int) -> Student:
     """Random beta/threshold per LIF layer and random eval statistics per batch norm."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for layer in student.net.children():
+        for layer in student.modules():           # the layers, then the residual branches
             if isinstance(layer, LIF):
                 layer.beta.fill_(float(torch.rand((), generator=g)) * 0.9 + 0.05)
                 layer.threshold.fill_(float(torch.rand((), generator=g)) * 0.8 + 0.2)
@@ -74,6 +74,16 @@ def test_conv1d_batchnorm_student_replays_spikes_exactly(tmp_path):
     student = _randomise(Student(Topology(layers, (4, 20), 5), timesteps=12), seed=3)
     module = _roundtrip(student, tmp_path)
     assert not any(name.startswith("bn") for name in module.plan.nodes)
+    _assert_replays_exactly(student, module, torch.rand(16, 4, 20) * 3)
+
+
+def test_resnet1d_student_with_identity_and_conv_shortcuts_replays_spikes_exactly(tmp_path):
+    torch.manual_seed(4)
+    student = _randomise(build_student("resnet1d", (4, 20), 5, timesteps=10, stem=6, channels=(6, 8)), seed=5)
+    graph = student_to_nir(student, dt=DT)
+    assert {("lif1", "lif3"), ("lif3", "sc5"), ("sc5", "lif5"), ("conv5", "lif5")} <= set(graph.edges)
+    assert "scbn5" not in graph.nodes                       # the branch's batch norm is folded into sc5
+    module = _roundtrip(student, tmp_path)
     _assert_replays_exactly(student, module, torch.rand(16, 4, 20) * 3)
 
 

@@ -304,6 +304,37 @@ def test_fast_model_matches_lava_on_an_exported_conv1d_student_in_both_precision
 
 
 @pytest.mark.lava
+def test_resnet_shortcuts_wait_in_lava_delay_synapses_and_the_fast_model_agrees():
+    """A resnet1d student (identity shortcut, strided 1x1-conv shortcut): Lava floating_pt gives the
+    student's own spikes in float64 (so the DelayDense delays the shortcuts by exactly the right step),
+    and the fast model equals Lava in both precisions."""
+    from neurokd.hardware.lava_backend import run_lava
+
+    torch.manual_seed(3)
+    student = build_student("resnet1d", (4, 20), 3, timesteps=5, threshold=0.6, stem=6, channels=(6, 8)).eval()
+    with torch.no_grad():
+        for m in student.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.3, 1.0)
+                m.weight.uniform_(0.8, 1.6)
+    network = ir.from_nir(student_to_nir(student, dt=1e-4))
+    assert {s.name: s.delay for s in network.layer("lif5").synapses} == {"sc5": 2, "conv5": 1}
+    x = np.random.default_rng(5).normal(size=(4, 4, 20))
+    with torch.no_grad():
+        _, spikes, _ = student.double().run(torch.tensor(x))
+    for precision in ("float", "fixed"):
+        lava = run_lava(network, x, precision=precision, record_steps=True)
+        fast = run_fast(network, x, precision=precision, record_steps=True, fixed=lava.fixed)
+        _spiking_everywhere(fast, network, low=0.005)
+        assert_same(network, fast, lava, exact_readout=precision == "fixed")
+        if precision == "float":
+            for name in network.spiking_layers:
+                np.testing.assert_array_equal(lava.spikes[name], spikes[name].numpy().swapaxes(0, 1).reshape(
+                    lava.spikes[name].shape), err_msg=name)
+
+
+@pytest.mark.lava
 def test_fast_fixed_reproduces_lavas_conv_wrap_u_wrap_and_v_saturation(conv_net):
     """Weight exponents pushed up until the 24-bit conv clamp wraps, u wraps and v saturates at
     -(2^23 - 1): spikes and membrane voltages stay identical to Lava's."""

@@ -229,12 +229,60 @@ W = np.ones((3, 3))
     ({"fc1": affine(W), "a": lif(3), "fc2": affine(W), "b": lif(3), "back": affine(W)},
      [("input", "fc1"), ("fc1", "a"), ("a", "fc2"), ("fc2", "b"), ("b", "back"), ("back", "a"), ("b", "output")],
      "recurrent edge 'b' -> 'a'"),
-    ({"fc1": affine(W), "a": lif(3), "fc2": affine(W), "b": lif(3), "skip": affine(W)},
-     [("input", "fc1"), ("fc1", "a"), ("a", "fc2"), ("fc2", "b"), ("input", "skip"), ("skip", "b"), ("b", "output")],
-     "different Lava delays"),
 ])
 def test_bad_graphs_are_refused_naming_the_node(nodes, edges, match):
     with pytest.raises(NeurokdError, match=match):
+        ir.from_nir(_graph(nodes, edges))
+
+
+def test_a_shortcut_from_a_shallower_source_waits_the_difference_in_a_delay_synapse():
+    """input -> fc1 -> a -> fc2 -> b and input -> skip -> b: b sums step k of both paths, so in Lava
+    the skip (one Dense) waits one extra step behind fc1 -> a -> fc2 (two)."""
+    nodes = {"fc1": affine(W), "a": lif(3), "fc2": affine(W), "b": lif(3), "skip": affine(W * 0.5)}
+    edges = [("input", "fc1"), ("fc1", "a"), ("a", "fc2"), ("fc2", "b"), ("input", "skip"), ("skip", "b"),
+             ("b", "output")]
+    net = ir.from_nir(_graph(nodes, edges))
+    b = net.layer("b")
+    assert [l.delay for l in net.layers] == [1, 2] and b.delay == 2
+    assert {s.name: s.delay for s in b.synapses} == {"skip": 2, "fc2": 1}
+    assert any("'skip' from 'input' waits 1 step(s) in a Lava DelayDense" in n for n in net.notes)
+
+
+def test_a_delayed_convolution_shortcut_is_multiplied_out_keeping_its_structure():
+    """A strided 1x1 Conv1d shortcut becomes a dense matrix equal to the convolution, with the
+    convolution's connected pairs (not all pairs) as its structure."""
+    rng = np.random.default_rng(0)
+    c, n = 2, 6
+    conv = lambda cin, cout, k, s, p: nir.Conv1d(input_shape=n, weight=rng.normal(size=(cout, cin, k)), stride=s,
+                                                 padding=p, dilation=1, groups=1, bias=np.zeros(cout))
+    nodes = {"c1": conv(1, c, 3, 1, 1), "a": lif((c, n)), "c2": conv(c, c, 3, 1, 1), "b": lif((c, n)),
+             "c3": conv(c, 3, 3, 2, 1), "d": lif((3, 3)), "sc": conv(c, 3, 1, 2, 0)}
+    nodes["input"] = nir.Input(np.array([1, n]))
+    edges = [("input", "c1"), ("c1", "a"), ("a", "c2"), ("c2", "b"), ("b", "c3"), ("c3", "d"), ("a", "sc"),
+             ("sc", "d"), ("d", "output")]
+    graph = nir.NIRGraph({**nodes, "output": nir.Output(np.array([3, 3]))}, edges, metadata={"dt": 1e-4},
+                         type_check=False)
+    net = ir.from_nir(graph)
+    (sc,) = [s for s in net.layer("d").synapses if s.name == "sc"]
+    assert sc.kind == "dense" and sc.delay == 2 and sc.weight.shape == (9, 12)   # d: 3 steps deep, a: 1
+    x = rng.random((4, c, n))
+    expected = F.conv1d(torch.tensor(x), torch.tensor(nodes["sc"].weight), stride=2).numpy().reshape(4, -1)
+    np.testing.assert_allclose(sc.apply(x).reshape(4, -1), expected, rtol=1e-12, atol=1e-12)
+    # each input channel position read by the stride-2 1x1 kernel reaches the 3 output channels; the rest none
+    np.testing.assert_array_equal(sc.fanout(structural=True).reshape(c, n), np.tile([3, 0, 3, 0, 3, 0], (c, 1)))
+    assert int(sc.structure.sum()) == 3 * c * 3 and sc.structure.size == 9 * 12
+
+
+def test_a_shortcut_deeper_than_loihis_synaptic_delays_is_refused():
+    n = ir.MAX_SYNAPSE_DELAY + 2
+    nodes = {"skip": affine(W)}
+    edges = [("input", "skip"), ("skip", f"l{n - 1}"), (f"l{n - 1}", "output")]
+    prev = "input"
+    for i in range(n):
+        nodes[f"f{i}"], nodes[f"l{i}"] = affine(W), lif(3)
+        edges += [(prev, f"f{i}"), (f"f{i}", f"l{i}")]
+        prev = f"l{i}"
+    with pytest.raises(NeurokdError, match=f"Loihi's synaptic delays reach {ir.MAX_SYNAPSE_DELAY} steps"):
         ir.from_nir(_graph(nodes, edges))
 
 

@@ -27,6 +27,7 @@ CASES = [
     ("conv1d", (10, 49), {"channels": (4, 6), "hidden": 0}),
     ("vgg", (3, 32, 32), {"width": 0.125}),
     ("vgg", (3, 8, 8), {"cfg": (8, "P", 16, "P"), "hidden": 12}),
+    ("resnet1d", (10, 49), {"stem": 4, "channels": (4, 8), "kernel": 3}),
 ]
 
 
@@ -72,6 +73,37 @@ def test_conv1d_names_and_strided_downsampling():
     assert spikes["lif3"].shape == (3, 2, 8, 13) and spikes["lif4"].shape == (3, 2, 16)
 
 
+def test_resnet1d_blocks_add_their_shortcut_before_the_second_neuron():
+    """Identity shortcut when a block keeps the shape, a strided 1x1 conv + batch norm when it does not;
+    the student's lif3 input is bn3(conv3(s2)) + s1, checked against the layers applied by hand."""
+    teacher, student = _pair("resnet1d", (10, 49), stem=4, channels=(4, 8), kernel=3)
+    assert student.shortcut_from == {"lif3": "lif1", "lif5": "lif3"}
+    assert len(student.shortcuts["lif3"]) == 0
+    assert [n for n, _ in student.shortcuts["lif5"].named_children()] == ["sc5", "scbn5"]
+    assert student.shortcuts["lif5"].sc5.stride == (2,) and student.shortcuts["lif5"].sc5.kernel_size == (1,)
+    student.eval()
+    net, x = student.net, torch.rand(2, 10, 49) * 3
+    with torch.no_grad():
+        for lif in student.spiking_layers():
+            getattr(net, lif).threshold.fill_(0.3)          # so that every layer spikes
+        _, spikes, _ = student.run(x)
+        T = student.timesteps
+        flat = lambda s: s.reshape(T * 2, *s.shape[2:])
+        current = net.bn3(net.conv3(flat(spikes["lif2"]))) + flat(spikes["lif1"])
+        assert torch.equal(net.lif3(current.reshape(T, 2, *current.shape[1:])), spikes["lif3"])
+        sc = student.shortcuts["lif5"]
+        current = net.bn5(net.conv5(flat(spikes["lif4"]))) + sc(flat(spikes["lif3"]))
+        assert torch.equal(net.lif5(current.reshape(T, 2, *current.shape[1:])), spikes["lif5"])
+        teacher.eval()
+        h1 = torch.relu(teacher.net.bn1(teacher.net.conv1(x)))
+        h2 = torch.relu(teacher.net.bn2(teacher.net.conv2(h1)))
+        h3 = torch.relu(teacher.net.bn3(teacher.net.conv3(h2)) + h1)
+        h4 = torch.relu(teacher.net.bn4(teacher.net.conv4(h3)))
+        h5 = torch.relu(teacher.net.bn5(teacher.net.conv5(h4)) + teacher.shortcuts["lif5"](h3))
+        torch.testing.assert_close(teacher(x), teacher.net.readout(h5.flatten(1)), rtol=0, atol=0)
+    assert float(spikes["lif3"].mean()) > 0 and float(spikes["lif5"].mean()) > 0
+
+
 def test_vgg11_default_cfg_has_eight_convs_five_avg_pools():
     teacher = build_teacher("vgg", (3, 32, 32), 10, width=0.0625)
     convs = [m for m in teacher.net if isinstance(m, nn.Conv2d)]
@@ -82,7 +114,11 @@ def test_vgg11_default_cfg_has_eight_convs_five_avg_pools():
 
 
 def test_bad_sizes_are_neurokd_errors():
-    assert {"mlp", "conv1d", "vgg"} <= set(MODELS)
+    assert {"mlp", "conv1d", "resnet1d", "vgg"} <= set(MODELS)
+    with pytest.raises(NeurokdError, match="odd kernel"):
+        build_teacher("resnet1d", (10, 49), 10, kernel=2)
+    with pytest.raises(NeurokdError, match="one per block"):
+        build_teacher("resnet1d", (10, 49), 10, channels=(4, 4), strides=(1,))
     with pytest.raises(NeurokdError):
         build_teacher("conv1d", (64,), 10)
     with pytest.raises(NeurokdError):

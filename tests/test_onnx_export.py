@@ -36,6 +36,23 @@ def test_student_step_onnx_run_T_times_gives_student_logits(tmp_path):
     assert 0 < float(spikes["lif1"].mean()) < 1  # the check exercised real spiking
 
 
+def test_resnet_teacher_and_student_step_onnx_carry_the_residual_branches(tmp_path):
+    """Identity and 1x1-conv shortcuts: both graphs must add them (a graph without them would
+    differ from PyTorch far beyond 1e-5)."""
+    torch.manual_seed(2)
+    sizes = {"stem": 4, "channels": (4, 6), "kernel": 3}
+    teacher = build_teacher("resnet1d", (3, 12), 5, **sizes).eval()
+    student = build_student("resnet1d", (3, 12), 5, timesteps=4, threshold=0.5, **sizes).eval()
+    x = torch.rand(6, 3, 12) * 2
+    rt = export_teacher(teacher, tmp_path / "teacher.onnx", x)
+    rs = export_student_step(student, tmp_path / "student_step.onnx", x)
+    assert rt["max_abs_diff"] < 1e-5 and rs["max_abs_diff"] < 1e-5
+    assert rs["state_inputs"] == [f"v_lif{i}" for i in range(1, 6)]
+    with torch.no_grad():
+        _, spikes, _ = student.run(x)
+    assert all(0 < float(s.mean()) < 1 for s in spikes.values())
+
+
 def test_corrupt_onnx_file_is_refused_with_one_line(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model")

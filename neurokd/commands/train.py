@@ -30,7 +30,7 @@ _KNOBS = [
                  help="Dataset folder (not needed for digits)."),
     click.option("--data-options", default=None,
                  help="Dataset loader options as TOML pairs separated by ';', e.g. 'words = \"35\"; unknown_silence = true'."),
-    click.option("--model", default=None, help="Model name: mlp, conv1d, vgg (default: the dataset's)."),
+    click.option("--model", default=None, help="Model name: mlp, conv1d, resnet1d, vgg (default: the dataset's)."),
     click.option("--model-options", default=None,
                  help="Model sizes as TOML pairs separated by ';', e.g. 'hidden = [256, 128]'."),
     click.option("--timesteps", "-T", type=int, default=None, help="SNN time steps T."),

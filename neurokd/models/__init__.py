@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from neurokd.errors import NeurokdError
-from neurokd.models.base import NEURON, Student, SumPool2d, Teacher, Topology
+from neurokd.models.base import INPUT, NEURON, Student, SumPool2d, Teacher, Topology
 from neurokd.models.neurons import LIF
 
 MODELS: dict[str, Callable[..., Topology]] = {}
@@ -53,5 +53,5 @@ def build_student(
 
 from neurokd.models import zoo as _zoo  # noqa: E402,F401  (registers the built-in models)
 
-__all__ = ["MODELS", "DEFAULT_MODEL", "NEURON", "LIF", "Student", "Teacher", "Topology", "SumPool2d",
+__all__ = ["MODELS", "DEFAULT_MODEL", "INPUT", "NEURON", "LIF", "Student", "Teacher", "Topology", "SumPool2d",
            "register", "topology", "build_teacher", "build_student"]

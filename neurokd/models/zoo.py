@@ -1,13 +1,15 @@
-"""The built-in topologies: an MLP for digits, a 1-D conv net for MFCC keywords, a VGG for CIFAR-10.
+"""The built-in topologies: an MLP for digits, a 1-D conv net and a 1-D ResNet for MFCC keywords, a VGG
+for CIFAR-10.
 
-Every builder returns a :class:`~neurokd.models.base.Topology`: a flat, sequential list of named
-layers made only of exportable pieces (``Linear``, ``Conv1d``/``Conv2d``, ``BatchNorm1d``/``2d``
-folded into the preceding layer at export, ``AvgPool2d``, ``Flatten``, and :data:`NEURON`).
-There are no residual connections: the exporter maps sequential graphs.
+Every builder returns a :class:`~neurokd.models.base.Topology`: a list of named layers made only of
+exportable pieces (``Linear``, ``Conv1d``/``Conv2d``, ``BatchNorm1d``/``2d`` folded into the
+preceding layer at export, ``AvgPool2d``, ``Flatten``, and :data:`NEURON`), plus, for the ResNet,
+residual branches summed at a neuron's input (``Topology.shortcuts``).
 
 Layer names follow one scheme the exporters and reports rely on: weight layers ``conv<i>`` /
 ``fc<i>``, their batch norms ``bn<i>``, their neurons ``lif<i>`` (same ``i``), pools ``pool<k>``,
-``flatten``, and the non-spiking ``readout``.
+``flatten``, and the non-spiking ``readout``; a residual branch into ``lif<i>`` is ``sc<i>`` (its
+convolution) and ``scbn<i>`` (its batch norm).
 """
 
 from __future__ import annotations
@@ -141,3 +143,63 @@ def vgg(
     layers.append(("readout", nn.Linear(n_in, num_classes)))
     info = {"cfg": [c if isinstance(c, str) else int(c) for c in cfg], "width": width, "kernel": kernel, "hidden": hidden}
     return Topology(layers, tuple(input_shape), num_classes, info)
+
+
+@register("resnet1d")
+def resnet1d(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    stem: int = 16,
+    channels: tuple[int, ...] = (16, 32, 64),
+    strides: tuple[int, ...] | None = None,
+    kernel: int = 3,
+) -> Topology:
+    """A small spiking 1-D ResNet for MFCC input ``(n_mfcc, frames)``: the GSC student of Louis et al.
+
+    Stem ``Conv1d(k) -> BatchNorm1d -> neuron``, then one basic block per entry of ``channels``::
+
+        s_mid = neuron(bn_a(conv_a(s_in)))                     # conv_a: kernel k, stride s_i
+        s_out = neuron(bn_b(conv_b(s_mid)) + shortcut(s_in))   # conv_b: kernel k, stride 1
+
+    ``shortcut`` is the identity when the block keeps the shape, else ``Conv1d(1, stride s_i) ->
+    BatchNorm1d`` (``sc<i>``, ``scbn<i>``). The sum sits before the neuron (hard reset to zero), so
+    the residual is a second synapse into that neuron, which is how NIR graphs and Loihi express it.
+    Then ``Flatten`` and a ``Linear`` readout. Default strides: 1 for the first block, 2 after it.
+    On Loihi the shortcut reaches its neuron one step before the two-convolution path; the hardware
+    side delays it by that step (a Lava ``DelayDense``), see :mod:`neurokd.hardware.ir`.
+    """
+    if len(input_shape) != 2:
+        raise NeurokdError(f"model resnet1d expects input (channels, frames), e.g. MFCC (10, 49); got {tuple(input_shape)}")
+    channels = tuple(int(c) for c in channels)
+    if not channels or min(channels) < 1 or int(stem) < 1 or kernel < 1 or kernel % 2 == 0:
+        raise NeurokdError(f"model resnet1d needs positive channel counts and an odd kernel; got stem {stem}, "
+                           f"channels {channels}, kernel {kernel}")
+    if strides is None:
+        strides = (1,) + (2,) * (len(channels) - 1)
+    strides = tuple(int(s) for s in strides)
+    if len(strides) != len(channels) or min(strides) < 1:
+        raise NeurokdError(f"model resnet1d: strides {strides} must be >= 1, one per block ({len(channels)})")
+    c_in, length = int(input_shape[0]), int(input_shape[1])
+    pad = kernel // 2
+    layers: list = [("conv1", nn.Conv1d(c_in, int(stem), kernel, padding=pad, bias=False)),
+                    ("bn1", nn.BatchNorm1d(int(stem))), ("lif1", NEURON)]
+    shortcuts: dict = {}
+    c_in, i, last = int(stem), 1, "lif1"
+    for c_out, s in zip(channels, strides):
+        a, b = i + 1, i + 2
+        layers += [
+            (f"conv{a}", nn.Conv1d(c_in, c_out, kernel, stride=s, padding=pad, bias=False)),
+            (f"bn{a}", nn.BatchNorm1d(c_out)),
+            (f"lif{a}", NEURON),
+            (f"conv{b}", nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False)),
+            (f"bn{b}", nn.BatchNorm1d(c_out)),
+            (f"lif{b}", NEURON),
+        ]
+        branch = [] if (s == 1 and c_in == c_out) else [
+            (f"sc{b}", nn.Conv1d(c_in, c_out, 1, stride=s, bias=False)), (f"scbn{b}", nn.BatchNorm1d(c_out))]
+        shortcuts[f"lif{b}"] = (last, branch)
+        length = _conv_out(length, kernel, s, pad)             # >= 1: odd kernel, padding k // 2
+        c_in, i, last = c_out, b, f"lif{b}"
+    layers += [("flatten", nn.Flatten()), ("readout", nn.Linear(c_in * length, num_classes))]
+    info = {"stem": int(stem), "channels": list(channels), "strides": list(strides), "kernel": kernel}
+    return Topology(layers, tuple(input_shape), num_classes, info, shortcuts)
