@@ -17,6 +17,8 @@ Usage::
     python benchmarks/kd_activity.py                              # digits, 6 methods x 3 seeds
     python benchmarks/kd_activity.py --data-dir /path/to/skws      # + synth-kws
     python benchmarks/kd_activity.py --sweep                      # + the KD-alone sweep on digits
+    python benchmarks/kd_activity.py --data-dir /path/to/skws --kws-model resnet1d --skip-digits --no-timing
+                                                                  # the spiking ResNet on synth-kws only
 
 Runs are kept under ``--out`` (default ``runs/bench-kd-activity``) and reused by a rerun with the
 same settings; a rerun with other settings needs another ``--out``.
@@ -45,7 +47,7 @@ def _knobs(args) -> dict:
 
 
 def run_tables(args) -> dict[str, list[dict]]:
-    datasets = [("digits", None)]
+    datasets = [] if args.skip_digits else [("digits", None)]
     if args.data_dir:
         datasets.append(("synth-kws", args.data_dir))
     else:
@@ -56,6 +58,8 @@ def run_tables(args) -> dict[str, list[dict]]:
         print(f"\n== {name}: methods {args.methods}, seeds {args.seeds} -> {out}", flush=True)
         t0 = time.perf_counter()
         extra = {"data_dir": data_dir} if data_dir else {}
+        if data_dir and args.kws_model:
+            extra["model"] = args.kws_model
         rows = run_study(name, parse_list(args.methods, "methods"), parse_list(args.seeds, "seeds", int), out,
                          progress=False, log=lambda msg: None, device=args.device, **extra, **_knobs(args))
         from neurokd.study import summary_mean
@@ -159,6 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--timing-epochs", type=int, default=15)
     p.add_argument("--sweep", action="store_true", help="also sweep KD alone over temperature, alpha, teacher")
     p.add_argument("--no-timing", action="store_true")
+    p.add_argument("--kws-model", help="model of the synth-kws runs (default: the dataset's, conv1d), e.g. resnet1d")
+    p.add_argument("--skip-digits", action="store_true", help="run only the synth-kws table")
     for k in KNOBS:
         p.add_argument("--" + k.replace("_", "-"), type=int if k in ("epochs", "teacher_epochs", "timesteps") else float)
     args = p.parse_args(argv)

@@ -8,7 +8,8 @@ The student is exported as ONE time step with its membrane state as explicit inp
     (x, v_1, ..., v_L) -> (readout_t, v_1', ..., v_L')
 
 Each LIF layer ``k`` computes, as :class:`neurokd.models.neurons.LIF` does,
-``v = beta_k * v_k + I``, ``s = (v > theta_k)``, ``v_k' = v * (1 - s)``. A runtime calls it
+``v = beta_k * v_k + I``, ``s = (v > theta_k)``, ``v_k' = v * (1 - s)`` (``v - theta_k s`` for a
+soft-reset student). A runtime calls it
 ``T`` times with the same ``x`` (direct encoding), feeding the states back, starting from zeros,
 and averages ``readout_t`` over the ``T`` steps to get the logits. This is the meaningful
 single-step graph for a stateful SNN on a non-neuromorphic accelerator.
@@ -46,7 +47,7 @@ class StudentStep(nn.Module):
         def neuron(_name: str, layer: LIF, current: torch.Tensor) -> torch.Tensor:
             v = layer.effective_beta() * states[len(new_states)] + current
             s = (v > layer.effective_threshold()).to(v.dtype)
-            new_states.append(v * (1.0 - s))
+            new_states.append(layer.after_spike(v, s, layer.effective_threshold()))
             return s
 
         h = self.student.walk(x, neuron)

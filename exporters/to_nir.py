@@ -29,6 +29,7 @@ student layer (eval mode)              NIR node (parameters copied bit for bit u
 ``LIF(beta, theta)``, ``beta < 1``     ``LIF(tau = dt/(1-beta), r = tau/dt, v_leak = 0, v_threshold = theta,
                                        v_reset = 0)``, float64 arrays shaped like the layer's output
 ``LIF`` with ``beta = 1``              ``IF(r = 1, v_threshold = theta, v_reset = 0)``
+``LIF(reset="subtract")``              refused (no NIR or Lava form; see :class:`~neurokd.models.neurons.LIF`)
 ``Dropout`` / ``Identity``             no node (identity at inference)
 =====================================  ======================================================================
 
@@ -211,6 +212,11 @@ def _layer_node(name: str, layer: nn.Module, in_shape: tuple[int, ...], dt: floa
     if isinstance(layer, (nn.Identity, nn.Dropout)):
         return None
     if isinstance(layer, LIF):
+        if layer.reset != "zero":
+            raise NeurokdError(
+                f"layer {name!r}: reset by subtraction has no NIR form (NIR neurons reset to v_reset) and Loihi's LIF "
+                "in Lava resets to zero; retrain with --reset zero to export this student"
+            )
         return _neuron_node(layer, in_shape, dt)
     if isinstance(layer, nn.Linear):
         if len(in_shape) != 1:

@@ -73,6 +73,7 @@ class TrainConfig:
     threshold: float = 1.0
     learn_beta: bool = False
     learn_threshold: bool = False
+    reset: str = "zero"  # LIF reset: "zero" (Loihi's, exportable) or "subtract" (soft reset, training only)
     teacher: str = "auto"  # "auto" (train one), "none" (methods without KD only), or a run folder with teacher.pt
     teacher_epochs: int | None = None
     seed: int = 0
@@ -144,6 +145,8 @@ class TrainConfig:
             bad(f"beta (LIF decay) must be in [0, 1], got {self.beta}")
         if not self.threshold > 0:
             bad(f"threshold must be > 0, got {self.threshold}")
+        if self.reset not in ("zero", "subtract"):
+            bad(f"reset must be zero or subtract, got {self.reset!r}")
         if self.optimizer not in OPTIMIZERS:
             bad(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:

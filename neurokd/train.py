@@ -134,7 +134,7 @@ def build_models(cfg: TrainConfig, input_shape, num_classes: int, which: str = "
             torch.manual_seed(cfg.seed)
             student = build_student(cfg.model, input_shape, num_classes, cfg.timesteps, beta=cfg.beta,
                                     threshold=cfg.threshold, learn_beta=cfg.learn_beta,
-                                    learn_threshold=cfg.learn_threshold, **opts)
+                                    learn_threshold=cfg.learn_threshold, reset=cfg.reset, **opts)
     except TypeError as exc:
         raise NeurokdError(f"model {cfg.model!r} does not take model_options {opts}: {exc}") from exc
     except (ValueError, RuntimeError) as exc:

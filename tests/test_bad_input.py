@@ -220,6 +220,7 @@ def test_simulation_too_large_for_memory_is_refused_before_lava_starts(capsys, t
     (["--temperature", "0"], "temperature"),
     (["--method", "magic"], "magic"),
     (["--dataset", "imagenet"], "imagenet"),
+    (["--reset", "soft"], "reset must be zero or subtract"),
 ])
 def test_option_out_of_range_is_refused(capsys, tmp_path, args, fragment):
     code, _, err = run_cli(capsys, "train", "--out", str(tmp_path / "r"), *args)
@@ -279,6 +280,18 @@ def test_malicious_checkpoint_is_refused_without_running_it(capsys, tmp_path, ti
     code, _, err = run_cli(capsys, "eval", str(run))
     assert_one_line_error(code, err, "student.pt")
     assert not marker.exists(), "the checkpoint was executed"
+
+
+def test_exporting_a_soft_reset_student_is_refused_naming_the_layer(capsys, tmp_path):
+    run = tmp_path / "soft"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--method", "baseline", "--teacher", "none", "--epochs", "1", "-T", "2", "--reset", "subtract",
+              "--model-options", "hidden = [8]", "--out", str(run), "--quiet"])
+    assert info.value.code == 0
+    assert 'reset = "subtract"' in (run / "config.toml").read_text()
+    code, _, err = run_cli(capsys, "export", str(run))
+    assert_one_line_error(code, err, "layer 'lif1': reset by subtraction has no NIR form")
+    assert not (run / "model.nir").exists()
 
 
 def test_run_folder_without_config_says_what_is_missing(capsys, tmp_path):

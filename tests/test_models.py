@@ -104,6 +104,27 @@ def test_resnet1d_blocks_add_their_shortcut_before_the_second_neuron():
     assert float(spikes["lif3"].mean()) > 0 and float(spikes["lif5"].mean()) > 0
 
 
+@pytest.mark.parametrize("beta", [0.5, 1.0])
+def test_soft_reset_lif_subtracts_the_threshold_in_the_same_step(beta):
+    """v[t] = beta v[t-1] + I[t]; spike if v > theta; then v -= theta (zero reset: v = 0), checked
+    step by step against a plain loop, with an input that crosses threshold twice in one step."""
+    current = torch.tensor([[0.7], [0.9], [2.5], [0.3], [0.3], [-0.4]])
+    for reset in ("zero", "subtract"):
+        lif = LIF(beta=beta, threshold=1.0, reset=reset)
+        v, expected = 0.0, []
+        for i in current[:, 0].tolist():
+            v = beta * v + i
+            s = float(v > 1.0)
+            v = (v - s) if reset == "subtract" else v * (1 - s)
+            expected.append(s)
+        assert lif(current)[:, 0].tolist() == expected
+    soft = LIF(beta=beta, reset="subtract")(current)[:, 0].tolist()
+    hard = LIF(beta=beta, reset="zero")(current)[:, 0].tolist()
+    assert sum(soft) > sum(hard)          # the charge kept above threshold fires again
+    with pytest.raises(ValueError, match="reset"):
+        LIF(reset="soft")
+
+
 def test_vgg11_default_cfg_has_eight_convs_five_avg_pools():
     teacher = build_teacher("vgg", (3, 32, 32), 10, width=0.0625)
     convs = [m for m in teacher.net if isinstance(m, nn.Conv2d)]

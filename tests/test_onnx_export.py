@@ -53,6 +53,18 @@ def test_resnet_teacher_and_student_step_onnx_carry_the_residual_branches(tmp_pa
     assert all(0 < float(s.mean()) < 1 for s in spikes.values())
 
 
+def test_soft_reset_student_step_onnx_subtracts_the_threshold(tmp_path):
+    torch.manual_seed(3)
+    student = build_student("mlp", (64,), 10, timesteps=6, beta=0.8, threshold=0.5, reset="subtract")
+    x = torch.rand(7, 64) * 2
+    report = export_student_step(student, tmp_path / "student_step.onnx", x)
+    assert report["max_abs_diff"] < 1e-5
+    hard = build_student("mlp", (64,), 10, timesteps=6, beta=0.8, threshold=0.5)
+    hard.load_state_dict(student.state_dict())
+    with torch.no_grad():
+        assert not torch.equal(student(x), hard(x))      # the two resets differ on this input
+
+
 def test_corrupt_onnx_file_is_refused_with_one_line(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model")

@@ -48,6 +48,8 @@ _KNOBS = [
     click.option("--threshold", type=float, default=None, help="LIF threshold (> 0)."),
     click.option("--learn-beta/--fixed-beta", default=None, help="Train the LIF decay."),
     click.option("--learn-threshold/--fixed-threshold", default=None, help="Train the LIF threshold."),
+    click.option("--reset", default=None, help="LIF reset: zero (default; Loihi's, exportable) or subtract (soft "
+                 "reset, as SpikingJelly; training and PyTorch reports only, no NIR/Lava form)."),
     click.option("--optimizer", default=None, help="adam (default) or sgd."),
     click.option("--schedule", default=None, help="cosine (default), step or none."),
     click.option("--teacher-epochs", type=int, default=None),

@@ -43,10 +43,12 @@ def build_student(
     threshold: float = 1.0,
     learn_beta: bool = False,
     learn_threshold: bool = False,
+    reset: str = "zero",
     **sizes,
 ) -> Student:
     def neuron() -> LIF:
-        return LIF(beta=beta, threshold=threshold, learn_beta=learn_beta, learn_threshold=learn_threshold)
+        return LIF(beta=beta, threshold=threshold, learn_beta=learn_beta, learn_threshold=learn_threshold,
+                   reset=reset)
 
     return Student(topology(name, input_shape, num_classes, **sizes), timesteps, neuron)
 

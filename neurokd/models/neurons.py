@@ -11,14 +11,25 @@ from snntorch import surrogate
 from torch import nn
 
 
+RESETS = ("zero", "subtract")
+
+
 class LIF(nn.Module):
-    r"""Leaky integrate-and-fire neuron with reset to zero, run over a whole sequence.
+    r"""Leaky integrate-and-fire neuron with reset to zero (or by subtraction), run over a whole sequence.
 
     For every neuron and time step ``t = 0 .. T-1`` (with ``v[-1] = 0``)::
 
         v[t] = beta * v[t-1] + I[t]        # I[t]: this step's synaptic input, the layer bias included
         s[t] = 1 if v[t] > theta else 0    # strict comparison
         v[t] = 0 where s[t] = 1            # reset to zero in the same step
+        (reset="subtract": v[t] = v[t] - theta where s[t] = 1, in the same step)
+
+    ``reset="subtract"`` (soft reset) keeps the charge above threshold, the reset SpikingJelly's
+    LIF uses and the one Louis et al. train their CIFAR-10 VGG with; the subtracted threshold is
+    decayed with the rest of ``v`` at the next step (snnTorch's ``reset_delay=True`` instead
+    subtracts it undecayed one step later). It is a training-side model only: NIR neurons reset
+    to ``v_reset`` and Lava's LIF (Loihi) resets to zero, so such a student has no exact hardware
+    image and the exporters refuse it, naming the layer.
 
     Lava (``lava.proc.lif``, ``floating_pt``) computes ``u[t] = u[t-1](1 - du) + a_in[t]``,
     ``v[t] = v[t-1](1 - dv) + u[t] + bias``, fires on ``v > vth`` and sets ``v = 0``. With
@@ -44,8 +55,12 @@ class LIF(nn.Module):
         learn_beta: bool = False,
         learn_threshold: bool = False,
         spike_grad=None,
+        reset: str = "zero",
     ) -> None:
         super().__init__()
+        if reset not in RESETS:
+            raise ValueError(f"LIF reset must be one of {RESETS}, got {reset!r}")
+        self.reset = reset
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"LIF beta must be in [0, 1], got {beta}")
         if threshold <= 0:
@@ -70,9 +85,16 @@ class LIF(nn.Module):
         for t in range(current.shape[0]):
             v = beta * v + current[t]
             s = self.spike_grad(v - theta).to(v.dtype)  # snntorch surrogates return float32
-            v = v * (1.0 - s.detach())  # reset without gradient, as snntorch does
+            v = self.after_spike(v, s, theta)
             spikes.append(s)
         return torch.stack(spikes)
 
+    def after_spike(self, v: torch.Tensor, s: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """The membrane after this step's reset (no gradient through the reset, as snnTorch does)."""
+        if self.reset == "subtract":
+            return v - s.detach() * theta
+        return v * (1.0 - s.detach())
+
     def extra_repr(self) -> str:
-        return f"beta={float(self.effective_beta()):.4g}, threshold={float(self.effective_threshold()):.4g}"
+        r = "" if self.reset == "zero" else f", reset={self.reset}"
+        return f"beta={float(self.effective_beta()):.4g}, threshold={float(self.effective_threshold()):.4g}{r}"
