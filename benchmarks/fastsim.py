@@ -1,6 +1,7 @@
 """Throughput and agreement of the fast hardware model against Lava fixed_pt and a plain PyTorch forward.
 
-For the digits MLP student and a synth-kws conv1d student (briefly trained here with cross-entropy, so
+For the digits MLP student, a synth-kws conv1d student and a synth-kws resnet1d student (residual
+shortcuts, run in Lava through DelayDense) (briefly trained here with cross-entropy, so
 spike rates are those of a working network), prints one table: samples/s in Lava ``fixed_pt`` (a subset
 of the test split, one compile), in the fast model (the whole test split), their ratio, the spike
 agreement of the fast model with Lava on that subset (every spike of every layer, per step), and
@@ -146,6 +147,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cifar-width", type=float, default=0.25, help="VGG-11 channel multiplier of the image student")
     ap.add_argument("--cifar-train", type=int, default=2000, help="training samples for the image student's one epoch")
     ap.add_argument("--cifar-lava-samples", type=int, default=2, help="Lava samples of the image row (0: no image row)")
+    ap.add_argument("--no-resnet", action="store_true", help="leave out the synth-kws resnet1d row")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -166,6 +168,10 @@ def main(argv=None) -> int:
         conv = build_student("conv1d", kws.input_shape, kws.num_classes, timesteps=8)
         accs["synth-kws conv1d"] = train_briefly(conv, kws, args.epochs, 2e-3, args.seed)
         rows.append(bench("synth-kws conv1d", conv, kws, max(8, args.lava_samples // 3), args.repeats))
+        if not args.no_resnet:                    # residual shortcuts: Lava DelayDense, one step behind
+            res = build_student("resnet1d", kws.input_shape, kws.num_classes, timesteps=8)
+            accs["synth-kws resnet1d"] = train_briefly(res, kws, args.epochs, 2e-3, args.seed)
+            rows.append(bench("synth-kws resnet1d", res, kws, max(8, args.lava_samples // 3), args.repeats))
 
     if args.cifar_lava_samples > 0:
         if args.cifar:

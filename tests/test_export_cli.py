@@ -199,6 +199,7 @@ def test_export_engine_fast_runs_the_split_and_verifies_a_subset_in_lava(run_dir
         ag = json.loads((run / name).read_text())
         assert ag["engine"] == "fast" and ag["samples"] == 60
         assert ag["fast_vs_lava"]["identical"] is True
+        assert ag["fast_samples_per_second"] > 0 and not any(k.startswith("lava_sample") for k in ag)
     assert json.loads((run / "agreement.json").read_text())["spike_agreement"] == {"lif1": 1.0, "lif2": 1.0}
 
     # energy: the whole split from the fast model, the Lava-verified subset beside it
