@@ -497,7 +497,7 @@ class Network:
                         {"name": s.name, "kind": s.kind, "source": s.source, "recurrent": s.recurrent,
                          "weight_shape": list(s.weight.shape), "stages": [st.name for st in s.stages],
                          "stride": list(s.stride), "padding": list(s.padding), "dilation": list(s.dilation),
-                         "groups": s.groups}
+                         "groups": s.groups, "delay": s.delay}
                         for s in l.synapses
                     ],
                 }

@@ -137,6 +137,7 @@ def _architecture(summary: Any) -> list[str]:
             f"{s.get('kind')} `{s.get('name')}` from `{s.get('source')}`"
             + (f" ({' + '.join(s['stages'])})" if len(s.get("stages") or []) > 1 else "")
             + (" recurrent" if s.get("recurrent") else "")
+            + (f" waiting {s['delay'] - 1} step(s) in a DelayDense" if (s.get("delay") or 1) > 1 else "")
             for s in layer.get("synapses", [])
         )
         rows.append([f"`{layer.get('name')}`", n.get("kind", ""), str(tuple(layer.get("shape", ()))), syns or "",

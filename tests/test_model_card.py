@@ -97,3 +97,13 @@ def test_model_card_says_what_has_not_run_instead_of_failing(run_pieces, tmp_pat
     # A single agreement.json (float) is accepted as it is written by export.
     one = model_card(agreement=run_pieces["agreement"]["float"])
     assert "| Lava floating_pt | 96.11 % |" in one and "| Lava fixed_pt | not run |" in one
+
+
+def test_model_card_names_the_shortcuts_that_wait_in_a_delay_synapse():
+    torch.manual_seed(0)
+    student = build_student("resnet1d", (3, 10), 4, timesteps=2, stem=4, channels=(4, 6)).eval()
+    network = ir.from_nir(student_to_nir(student, dt=1e-4))
+    text = model_card(network_summary=network.to_dict())
+    row = next(line for line in text.splitlines() if line.startswith("| `lif5`"))
+    assert "dense `sc5` from `lif3` waiting 1 step(s) in a DelayDense" in row
+    assert "conv `conv5` from `lif4`;" not in row and "conv `conv5` from `lif4` waiting" not in row
