@@ -103,18 +103,25 @@ def epoch_timing(args, repeats: int = 3) -> dict:
 
 
 def kd_sweep(args) -> list[dict]:
-    """KD alone vs baseline on digits for temperatures, alphas and two teacher strengths."""
+    """KD alone vs baseline for temperatures, alphas and two teacher strengths (digits, or synth-kws
+    with ``--sweep-dataset synth-kws``)."""
     from neurokd.data import load
     from neurokd.train import train, train_teacher_run
 
-    out = Path(args.out) / "sweep"
+    dataset = args.sweep_dataset
+    data_dir = args.data_dir if dataset == "synth-kws" else None
+    if dataset == "synth-kws" and not data_dir:
+        raise SystemExit("--sweep-dataset synth-kws needs --data-dir")
+    out = Path(args.out) / ("sweep" if dataset == "digits" else f"sweep-{dataset}")
     seeds = parse_list(args.seeds, "seeds", int)
-    temps, alphas = [1.0, 2.0, 4.0, 8.0], [0.5, 0.9]
-    teacher_epochs = {"weak": 5, "full": None}
+    temps, alphas = parse_list(args.sweep_temps, "temperatures", float), parse_list(args.sweep_alphas, "alphas", float)
+    teacher_epochs = {"weak": args.weak_teacher_epochs, "full": None}
+    extra = {"data_dir": data_dir, **({"model": args.kws_model} if data_dir and args.kws_model else {})}
     results = []
     for seed in seeds:
-        splits = load("digits", None, seed)
-        base = make_config(dataset="digits", seed=seed, device=args.device, **_knobs(args))
+        splits = load(dataset, data_dir, seed)
+        base = make_config(dataset=dataset, seed=seed, device=args.device, **{k: v for k, v in extra.items() if v},
+                           **_knobs(args))
         runs = {}
         b_dir = out / f"baseline-s{seed}"
         runs["baseline"] = _run_or_read(train, base.replace(method="baseline", teacher="none", out=str(b_dir)),
@@ -132,7 +139,7 @@ def kd_sweep(args) -> list[dict]:
                                     "alpha": a, "seed": seed, "acc": m["test_accuracy"],
                                     "act": m["activity"]["total"], "base_acc": runs["baseline"]["test_accuracy"],
                                     "base_act": runs["baseline"]["activity"]["total"]})
-    print("\n== KD alone vs baseline on digits (mean over seeds): what decides whether KD lowers activity")
+    print(f"\n== KD alone vs baseline on {dataset} (mean over seeds): what decides whether KD lowers activity")
     print(f"{'teacher':<8} {'teacher acc %':>13} {'T':>4} {'alpha':>5} {'acc %':>7} {'d acc pts':>9} "
           f"{'activity':>8} {'d activity %':>12}")
     keys = dict.fromkeys((r["teacher"], r["T"], r["alpha"]) for r in results)
@@ -165,12 +172,18 @@ def main(argv=None) -> int:
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--kws-model", help="model of the synth-kws runs (default: the dataset's, conv1d), e.g. resnet1d")
     p.add_argument("--skip-digits", action="store_true", help="run only the synth-kws table")
+    p.add_argument("--sweep-dataset", default="digits", choices=["digits", "synth-kws"], help="dataset of --sweep")
+    p.add_argument("--sweep-temps", default="1,2,4,8", help="KD temperatures of --sweep")
+    p.add_argument("--sweep-alphas", default="0.5,0.9", help="KD alphas of --sweep")
+    p.add_argument("--weak-teacher-epochs", type=int, default=5, help="epochs of the under-trained teacher")
+    p.add_argument("--skip-tables", action="store_true", help="no method tables (e.g. only --sweep)")
     for k in KNOBS:
         p.add_argument("--" + k.replace("_", "-"), type=int if k in ("epochs", "teacher_epochs", "timesteps") else float)
     args = p.parse_args(argv)
     print(f"neurokd benchmark kd_activity: torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"activity unit: {ACT_UNIT.replace('_', ' ')}")
-    run_tables(args)
+    if not args.skip_tables:
+        run_tables(args)
     if not args.no_timing:
         epoch_timing(args)
     if args.sweep:
