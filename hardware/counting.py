@@ -625,7 +625,9 @@ class TeacherCounts:
 
     ``macs[layer]`` for dense and conv layers = their structural synapses (every weight times
     every input position it reads, borders exact: dense hardware skips no zero); ``adds[layer]``
-    for pooling = its structural synapses. Activation functions and biases are not charged.
+    for pooling = its structural synapses, and ``adds["<layer>:sum"]`` for a layer that sums
+    several branches (a residual shortcut) = ``(branches - 1) * neurons``. Activation functions and
+    biases are not charged.
     """
 
     macs: dict[str, int]
@@ -825,6 +827,8 @@ def geometry_from_ir(network, input_spiking: bool | None = None, weight_bytes: i
                     footprint_bytes += weight_bytes * (np.asarray(st.params["weight"]).size + np.asarray(st.params["bias"]).size)
                 elif what == "add":
                     adds[st.name] = n
+        if len(lay.feedforward) > 1:            # the ANN adds its branches (residual sum) before the ReLU
+            adds[f"{lay.name}:sum"] = (len(lay.feedforward) - 1) * lay.size
         neuron = lay.neuron
         layers.append(Population(pop_name[lay.name], "readout" if neuron.kind == "none" else neuron.kind,
                                  tuple(lay.shape), spiking=bool(neuron.spiking), stateful=True))

@@ -313,3 +313,5 @@ def test_a_delayed_conv_shortcut_counts_the_convolutions_synapses_not_a_full_den
     assert conn.kind == "dense" and conn.weight.shape == (6 * 5, 4 * 10)
     assert conn.structural_synapses == 6 * 4 * 5
     assert conn.synapses == int(np.count_nonzero(student.shortcuts["lif5"].sc5.weight.detach().numpy())) * 5
+    # the ReLU teacher adds each shortcut to its block's output: one add per neuron of lif3 and lif5
+    assert teacher_ops(geometry_from_ir(network)).adds == {"lif3:sum": 4 * 10, "lif5:sum": 6 * 5}
