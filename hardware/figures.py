@@ -116,7 +116,10 @@ def _grouped_bars(ax, layers: list[str], methods: list[str], values: dict, cmap,
             if hx:
                 ax.bar(hx, hm, width, fill=False, hatch="////", edgecolor="0.2", linewidth=0.0)
     ax.set_xticks(range(len(layers)))
-    ax.set_xticklabels(layers)
+    # a 3.5 in column holds about 40 characters of labels side by side; more are set at an angle
+    crowded = sum(len(name) + 1 for name in layers) > 40
+    ax.set_xticklabels(layers, rotation=45 if crowded else 0, ha="right" if crowded else "center",
+                       rotation_mode="anchor")
 
 
 def activity_per_layer(runs: Sequence, out: Path, stem: str) -> dict[str, Path]:

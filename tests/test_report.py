@@ -202,3 +202,24 @@ def test_run_energy_report_from_the_exported_student_names_its_layers(tmp_path):
     assert [r["layer"] for r in rows] == ["input", "fc1", "lif1", "fc2", "lif2", "readout", "readout.out", "total", "teacher"]
     assert rows[-1]["macs_per_sample"] == str(8 * 6 + 6 * 5 + 5 * 3)
     assert float(rows[1]["macs_per_sample"]) == pytest.approx(3 * 6 * float((x != 0).sum()) / 4)  # dense, no zero weights
+
+
+def test_per_layer_bars_set_crowded_layer_names_at_an_angle():
+    """Eleven connection names side by side overlap in a 3.5 in column: they are rotated; three are not."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neurokd.hardware.figures import _cmap, _grouped_bars
+
+    for layers, angle in ((["fc1", "fc2", "readout"], 0.0),
+                          (["conv1", "conv2", "lif3.identity", "conv3", "conv4", "sc5", "conv5", "conv6", "sc7",
+                            "conv7", "readout"], 45.0)):
+        fig, ax = plt.subplots(figsize=(3.5, 2.5))
+        values = {("kd-lr", name): [float(i + 1)] for i, name in enumerate(layers)}
+        _grouped_bars(ax, layers, ["kd-lr"], values, _cmap())
+        labels = ax.get_xticklabels()
+        assert [t.get_text() for t in labels] == layers
+        assert {t.get_rotation() for t in labels} == {angle}
+        plt.close(fig)
