@@ -335,6 +335,38 @@ def test_resnet_shortcuts_wait_in_lava_delay_synapses_and_the_fast_model_agrees(
 
 
 @pytest.mark.lava
+@pytest.mark.parametrize("precision", ["float", "fixed"])
+def test_a_shortcut_into_a_recurrent_network_is_delayed_in_per_sample_runs_too(precision):
+    """A recurrent layer makes Lava run one sample per run (T + max delay steps, buffers zeroed in
+    between, biases through windowed synapses); a graded-input shortcut (input -> skip -> b, beside
+    input -> fc1 -> a -> fc2 -> b) must still reach b on the step of its sibling: Lava equals the IR's
+    delay-free equations and the fast model."""
+    from neurokd.hardware.lava_backend import run_lava
+
+    rng = np.random.default_rng(7)
+    nodes = {"input": nir.Input(np.array([5])),
+             "fc1": nir.Affine(weight=rng.normal(size=(8, 5)) * 2.5, bias=np.full(8, 0.3)),
+             "a": _lif(8, 3e-4, 0.6), "rec": nir.Affine(weight=rng.normal(size=(8, 8)) * 0.5, bias=np.zeros(8)),
+             "fc2": nir.Affine(weight=rng.normal(size=(6, 8)) * 1.0, bias=np.zeros(6)),
+             "skip": nir.Affine(weight=rng.normal(size=(6, 5)) * 0.8, bias=np.full(6, 0.1)),
+             "b": _lif(6, 3e-4, 0.5), "output": nir.Output(np.array([6]))}
+    edges = [("input", "fc1"), ("fc1", "a"), ("a", "rec"), ("rec", "a"), ("a", "fc2"), ("fc2", "b"),
+             ("input", "skip"), ("skip", "b"), ("b", "output")]
+    network = ir.from_nir(nir.NIRGraph(nodes, edges, metadata={"dt": 1e-4}, type_check=False))
+    assert network.recurrent and {s.name: s.delay for s in network.layer("b").feedforward} == {"fc2": 1, "skip": 2}
+    x = rng.random((4, 7, 5)) * 1.5
+    lava = run_lava(network, x, precision=precision, record_steps=True)
+    fast = run_fast(network, x, precision=precision, record_steps=True, fixed=lava.fixed)
+    assert lava.mode == "per-sample"
+    _spiking_everywhere(fast, network)
+    assert_same(network, fast, lava, exact_readout=precision == "fixed")
+    if precision == "float":
+        ref = reference_run(network, x)
+        for name in network.spiking_layers:
+            np.testing.assert_array_equal(lava.spikes[name], ref[name], err_msg=name)
+
+
+@pytest.mark.lava
 def test_fast_fixed_reproduces_lavas_conv_wrap_u_wrap_and_v_saturation(conv_net):
     """Weight exponents pushed up until the 24-bit conv clamp wraps, u wraps and v saturates at
     -(2^23 - 1): spikes and membrane voltages stay identical to Lava's."""
