@@ -14,7 +14,7 @@ import json
 import math
 import statistics
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -519,6 +519,16 @@ class Stat:
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
 
+def separate_models(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """Runs of one dataset trained with different models are not seeds of one setting: their dataset
+    is relabelled ``<dataset>-<model>`` (e.g. ``synth-kws-conv1d``, ``synth-kws-resnet1d``) for the
+    tables and figures, so each model is averaged and compared with its own baseline."""
+    used: dict[str, set] = {}
+    for r in runs:
+        used.setdefault(r.dataset, set()).add(r.model)
+    return [replace(r, dataset=f"{r.dataset}-{r.model}") if len(used[r.dataset]) > 1 else r for r in runs]
+
+
 def group_stats(runs: Sequence[RunRecord], models: Sequence[str]) -> list[dict]:
     """Per (dataset, method), in order of appearance: n seeds and a :class:`Stat` per quantity."""
     groups: dict[tuple[str, str], list[RunRecord]] = {}
@@ -689,6 +699,7 @@ def summarize_runs(
                                    f"(it has {', '.join(r.models)})")
     out = Path(out_dir)
     header, rows = summary_rows(runs, models)
+    runs = separate_models(runs)
     groups = order_groups(group_stats(runs, models), baseline)
     paths = {"summary.csv": out / "summary.csv", "summary.md": out / "summary.md", "summary.tex": out / "summary.tex"}
     fileio.write_csv(paths["summary.csv"], header, rows)
@@ -702,4 +713,4 @@ def summarize_runs(
 
 
 __all__ = ["ENERGY_COLUMNS", "energy_rows", "energy_markdown", "write_energy_report", "write_run_energy_report", "RunRecord", "read_run",
-           "expand_run_dirs", "summary_rows", "group_stats", "order_groups", "summary_markdown", "summary_tex", "summarize_runs"]
+           "expand_run_dirs", "summary_rows", "separate_models", "group_stats", "order_groups", "summary_markdown", "summary_tex", "summarize_runs"]

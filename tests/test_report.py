@@ -108,11 +108,12 @@ def test_subset_beside_the_split_gives_each_quantity_three_ways_and_says_when_th
     assert "Lava-verified subset" not in (tmp_path / "energy_report.md").read_text()
 
 
-def make_run(root, method: str, seed: int, rate: float, accuracy: float, agreement: bool = True):
-    run = root / f"digits-{method}-s{seed}"
+def make_run(root, method: str, seed: int, rate: float, accuracy: float, agreement: bool = True, model: str = "mlp"):
+    run = root / f"digits-{model}-{method}-s{seed}"
     net, c = counts_for(rate, seed)
     write_energy_report(run, net, c)
-    fileio.write_text(run / "config.toml", f'dataset = "digits"\nmethod = "{method}"\nseed = {seed}\ntimesteps = 4\n')
+    fileio.write_text(run / "config.toml", f'dataset = "digits"\nmodel = "{model}"\nmethod = "{method}"\n'
+                                           f'seed = {seed}\ntimesteps = 4\n')
     lif_rate = c.row("lif1").spikes / c.row("lif1").neuron_updates
     fileio.write_json(run / "metrics.json", {
         "dataset": "digits", "method": method, "seed": seed, "timesteps": 4, "test_accuracy": accuracy,
@@ -153,6 +154,23 @@ def test_report_command_writes_summary_tables_and_figures(tmp_path, capsys):
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
     assert (out / "accuracy_energy_loihi_digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_of_two_models_on_one_dataset_are_not_averaged_as_seeds(tmp_path):
+    """conv1d and resnet1d runs of one dataset: two settings, each with its own baseline, not one
+    group of 'seeds'."""
+    runs = tmp_path / "runs"
+    for model, shift in (("conv1d", 0.0), ("resnet1d", 0.02)):
+        make_run(runs, "baseline", 0, 0.5, 0.90 + shift, model=model)
+        make_run(runs, "kd-lr", 0, 0.2 + shift, 0.91 + shift, model=model)
+    paths = summarize_runs([runs], tmp_path / "out", models=["45nm"], figures=True)
+    md = (tmp_path / "out" / "summary.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| digits-")]
+    assert [line.split(" | ")[:3] for line in table] == [
+        ["| digits-conv1d", "baseline", "1"], ["| digits-conv1d", "kd-lr", "1"],
+        ["| digits-resnet1d", "baseline", "1"], ["| digits-resnet1d", "kd-lr", "1"]]
+    assert {r["dataset"] for r in read_csv(paths["summary.csv"])} == {"digits"}     # the CSV keeps the run's own
+    assert (tmp_path / "out" / "synops_layers_digits-resnet1d.png").is_file()
 
 
 def test_a_folder_of_runs_stands_for_its_runs_and_tables_only_skip_figures(tmp_path):
