@@ -536,6 +536,14 @@ def group_stats(runs: Sequence[RunRecord], models: Sequence[str]) -> list[dict]:
         groups.setdefault((r.dataset, r.method), []).append(r)
     out = []
     for (dataset, method), rs in groups.items():
+        seen: dict[int, RunRecord] = {}
+        for r in rs:
+            if r.seed in seen:
+                raise NeurokdError(
+                    f"runs {seen[r.seed].path} and {r.path} are both {method} seed {r.seed} on {dataset}: a method's "
+                    "runs are averaged as seeds, so they must differ in seed; report other settings separately"
+                )
+            seen[r.seed] = r
         g = {
             "dataset": dataset, "method": method, "seeds": len(rs),
             "accuracy": Stat([r.accuracy for r in rs]),

@@ -173,6 +173,14 @@ def test_runs_of_two_models_on_one_dataset_are_not_averaged_as_seeds(tmp_path):
     assert (tmp_path / "out" / "synops_layers_digits-resnet1d.png").is_file()
 
 
+def test_two_runs_of_one_method_and_seed_are_refused_not_averaged(tmp_path):
+    """Two kd-lr seed-0 runs (e.g. two temperatures) are not two seeds: the report says so in one line."""
+    make_run(tmp_path / "a", "kd-lr", 0, 0.2, 0.91)
+    make_run(tmp_path / "b", "kd-lr", 0, 0.3, 0.92)
+    with pytest.raises(NeurokdError, match="both kd-lr seed 0 on digits"):
+        summarize_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "out", models=["45nm"], figures=False)
+
+
 def test_a_folder_of_runs_stands_for_its_runs_and_tables_only_skip_figures(tmp_path):
     runs = tmp_path / "runs"
     make_run(runs, "baseline", 0, 0.5, 0.9)
