@@ -146,3 +146,26 @@ def test_bad_sizes_are_neurokd_errors():
         build_teacher("vgg", (3, 8, 8), 10)  # five pools do not fit 8x8
     with pytest.raises(NeurokdError):
         build_teacher("nope", (64,), 10)
+
+
+def test_the_custom_model_example_registers_a_residual_topology_that_exports():
+    """examples/custom_model.py: a user's own topology with a shortcut builds a teacher and a student,
+    and its NIR graph reaches the IR with the shortcut delayed one step."""
+    import importlib.util
+    from pathlib import Path
+
+    from neurokd.exporters.to_nir import student_to_nir
+    from neurokd.hardware import ir
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_model.py"
+    spec = importlib.util.spec_from_file_location("neurokd_example_custom_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        assert "resmlp" in MODELS
+        teacher, student = _pair("resmlp", (64,), width=16)
+        assert teacher(torch.rand(2, 64)).shape == (2, 5)
+        network = ir.from_nir(student_to_nir(student.eval()))
+        assert {s.name: s.delay for s in network.layer("lif3").synapses} == {"lif3.identity": 2, "fc3": 1}
+    finally:
+        MODELS.pop("resmlp", None)
