@@ -54,8 +54,8 @@ def conv1d(
     ``[Conv1d(k, stride s_i, padding k//2, no bias) -> BatchNorm1d -> neuron] x len(channels)``,
     then ``Flatten``, an optional hidden ``Linear -> neuron`` (``hidden=0`` leaves it out) and a
     ``Linear`` readout. Time is downsampled by strided convolutions, not pooling; the default
-    strides are 1 for the first block and 2 after it. Sequential only: no residual connections
-    (the exporter maps sequential graphs).
+    strides are 1 for the first block and 2 after it. Sequential (see :func:`resnet1d` for the residual
+    variant).
     """
     if len(input_shape) != 2:
         raise NeurokdError(f"model conv1d expects input (channels, frames), e.g. MFCC (10, 49); got {tuple(input_shape)}")
@@ -109,7 +109,8 @@ def vgg(
     Each integer ``c`` in ``cfg`` is ``Conv2d(round(c * width), k, padding k//2, no bias) ->
     BatchNorm2d -> neuron``; each ``"P"`` is ``AvgPool2d(2)`` (average pooling, exportable as a
     scaled sum pool). Then ``Flatten``, an optional hidden ``Linear -> neuron`` (``hidden`` > 0)
-    and a ``Linear`` readout. Sequential only: no residual connections.
+    and a ``Linear`` readout. Sequential: an image ResNet's identity shortcuts would need per-channel
+    delay lines on Loihi (a dense ``DelayDense`` of a 32x32 feature map is too large).
     """
     if len(input_shape) != 3:
         raise NeurokdError(f"model vgg expects image input (channels, height, width); got {tuple(input_shape)}")
