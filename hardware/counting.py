@@ -102,6 +102,7 @@ class Connection:
     delay: int = 0
     label: str | None = None  # the row's kind in reports when it differs from ``kind`` (e.g. "pool+conv")
     structure: np.ndarray | None = None  # dense: which pairs are connected (a convolution multiplied out); None: all
+    delays: np.ndarray | None = None     # dense: extra whole-step delay per synapse (NIR Delay nodes), on top of ``delay``
 
     def __post_init__(self) -> None:
         if self.kind not in CONNECTION_KINDS:
@@ -426,7 +427,7 @@ def activity_from_rasters(geometry: Geometry, rasters: Mapping[str, object], cou
             if any(c.source not in arrays for c in incoming):
                 continue
             hit = np.zeros((T, B, p.size), dtype=bool)
-            for c in incoming:
+            for c in (part for conn in incoming for part in _delay_parts(conn)):
                 src = arrays[c.source] != 0
                 if c.delay >= T:
                     continue
@@ -439,6 +440,15 @@ def activity_from_rasters(geometry: Geometry, rasters: Mapping[str, object], cou
                 hit |= arrays[p.name].reshape(T, B, p.size) != 0
             active[p.name] = int(hit.sum())
     return Activity(int(B), int(T), events, active)
+
+
+def _delay_parts(conn: Connection) -> list[Connection]:
+    """A connection with per-synapse ``delays`` as one connection per distinct delay (weights masked)."""
+    if conn.delays is None or not np.any(conn.delays):
+        return [conn]
+    d = np.asarray(conn.delays)
+    return [replace(conn, weight=np.where(d == k, conn.weight, 0), delays=None, delay=conn.delay + int(k))
+            for k in np.unique(d)]
 
 
 def _derive_pool_outputs(geometry: Geometry, arrays: dict[str, np.ndarray]) -> None:
@@ -815,7 +825,8 @@ def geometry_from_ir(network, input_spiking: bool | None = None, weight_bytes: i
                           delay=1 if syn.recurrent else 0)
             weight = syn.weight if fixed is None else fixed.layers[lay.name].synapses[syn.name].mant
             if syn.kind == "dense":
-                conn = Connection(input_shape=(syn.n_in,), weight=weight, structure=syn.structure, **common)
+                conn = Connection(input_shape=(syn.n_in,), weight=weight, structure=syn.structure, delays=syn.delays,
+                                  **common)
             else:
                 conn = Connection(input_shape=_chw(tuple(syn.in_shape)), weight=weight, stride=tuple(syn.stride),
                                   padding=tuple(syn.padding), dilation=tuple(syn.dilation), groups=syn.groups, **common)

@@ -12,7 +12,7 @@ Alignment: every Lava ``Dense``/``Conv`` delivers one step late, and the backend
 input step ``k``, each sample starting from zeroed state). This model computes the delay-corrected
 trains directly: a layer at step ``k`` integrates its sources' output of step ``k``; a recurrent synapse
 brings the step ``k - 1`` spikes (Lava's one-step ``Dense`` buffer, NIR's ``W_rec s[t-1]``); a synapse
-with delay ``d`` (lava-dl netx ``DelayDense``) brings step ``k - d``.
+with delay ``d`` (lava-dl netx ``DelayDense``, a NIR ``Delay`` node) brings step ``k - d``.
 
 What it reproduces, rule by rule (lava-nc 0.10.0 sources; ANCHORS.md section 3):
 
@@ -211,6 +211,19 @@ class _Unit:
     scale_v: float = 1.0            # fixed: float v = v_int / scale_v
 
 
+def _delay_groups(delays: np.ndarray | None, w: np.ndarray) -> tuple[np.ndarray | None, list]:
+    """``(row_delay, [(delay, weights), ...])`` of a connection with per-synapse ``delays`` (steps).
+
+    One delay per target neuron (netx's axonal delays, a Delay node after the weights): its whole sum
+    arrives ``d`` steps late, so one product, then a shift in time per target (the exponent acts on the
+    same sum). Otherwise one connection per distinct delay, as Lava's DelayDense sums them."""
+    if delays is None or not np.any(delays):
+        return None, [(0, w)]
+    if np.all(delays == delays[:, :1]):
+        return delays[:, 0].astype(np.int64), [(0, w)]
+    return None, [(int(k), np.where(delays == k, w, 0)) for k in np.unique(delays)]
+
+
 class _Compiled:
     """The network as tensors for one precision and one input range."""
 
@@ -229,9 +242,15 @@ class _Compiled:
                     n_out=syn.n_out, stride=tuple(syn.stride), padding=tuple(syn.padding),
                     dilation=tuple(syn.dilation), groups=int(syn.groups))
         if not self.is_fixed:
-            w = syn.weight.astype(np.float64)
-            wt = torch.from_numpy(np.ascontiguousarray(w.T if syn.kind == "dense" else w))
-            return [_Conn(weight=wt, dtype=torch.float64, **base)]
+            row_delay, groups = _delay_groups(syn.delays, syn.weight.astype(np.float64))
+            out = []
+            for k, wk in groups:
+                wt = torch.from_numpy(np.ascontiguousarray(wk.T if syn.kind == "dense" else wk))
+                c = _Conn(weight=wt, dtype=torch.float64, delay=k, **base)
+                if row_delay is not None and np.any(row_delay):
+                    c.row_delay = torch.from_numpy(row_delay)
+                out.append(c)
+            return out
         bits = int(getattr(fsyn, "num_message_bits", 0))
         binarize = bits == 0
         xmax = 1.0 if binarize else xmax_src
@@ -243,16 +262,7 @@ class _Compiled:
             w = np.asarray(fsyn.mant).astype(np.int64) << int(fsyn.weight_exp)   # FixedSynapse.lava_weight
             w = _wrap_np(w, 32)
             exp = 0
-        delays = fsyn.delays
-        row_delay = None
-        if delays is not None and np.all(delays == delays[:, :1]):
-            # One delay per target neuron (netx's axonal delays): its whole sum arrives d steps late, so
-            # one product, then a shift in time per column (the exponent acts on the same sum).
-            row_delay, groups = delays[:, 0].astype(np.int64), [(0, w)]
-        elif delays is not None:
-            groups = [(int(k), np.where(delays == k, w, 0)) for k in np.unique(delays)]
-        else:
-            groups = [(0, w)]
+        row_delay, groups = _delay_groups(fsyn.delays, w)
         out = []
         for k, wk in groups:
             absw = np.abs(wk).astype(np.float64)
@@ -538,8 +548,9 @@ def _feedforward(unit: _Unit, values, steps: int, b: int, fixed: bool) -> torch.
             src = src.expand(steps, *src.shape[1:])
             ts = steps
         y = _apply(c, src.reshape(ts * b, *src.shape[2:]), fixed).reshape(ts, b, -1)
-        if c.delay:
-            y = torch.cat([torch.zeros(c.delay, b, y.shape[2], dtype=y.dtype), y[: steps - c.delay]], 0)
+        if c.delay:                          # y[t - d]; zero before the sample starts (and all of it for d >= T)
+            d = min(c.delay, steps)
+            y = torch.cat([torch.zeros(d, b, y.shape[2], dtype=y.dtype), y[: steps - d]], 0)
         if c.row_delay is not None:          # y[t - d_o] for target o; zero before the sample starts
             d = int(c.row_delay.max())
             padded = torch.cat([torch.zeros(d, b, y.shape[2], dtype=y.dtype), y], 0)

@@ -25,7 +25,8 @@ readout: the linear nodes that feed an Output node without a neuron) with
   recurrent synapse arrives one step late in Lava, which is exactly NIR's ``W_rec s[t-1]``.
   Branches that merge at a neuron after paths of different depth (a residual shortcut): the
   layer's delay is one more than its deepest source's, and each shallower synapse waits the
-  difference in a Lava ``DelayDense`` (:attr:`Synapse.delay`).
+  difference in a Lava ``DelayDense`` (:attr:`Synapse.delay`). NIR ``Delay`` nodes in a chain are
+  the graph's own synaptic delays (:attr:`Synapse.delays`), also run in a ``DelayDense``.
 
 Layouts (PyTorch is the reference; Lava's is derived on demand):
 
@@ -72,7 +73,7 @@ from neurokd.errors import NeurokdError
 from neurokd.hardware import nir_semantics as sem
 
 LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Flatten,
-                nir.Scale)
+                nir.Scale, nir.Delay)
 #: Largest dense matrix (entries) neurokd builds when it multiplies out a chain of linear nodes.
 MAX_DENSE_ENTRIES = 1 << 25
 #: Longest extra synaptic delay (steps) a Loihi 2 ``DelayDense`` holds (6 bits; lava-nc's fixed-point model
@@ -186,7 +187,8 @@ class Stage:
     """One NIR linear node inside a synapse, kept as the file states it (for reports and SynOps).
 
     ``kind``: ``dense`` (Affine/Linear), ``conv`` (Conv1d/Conv2d), ``pool`` (SumPool2d/AvgPool2d),
-    ``flatten``, ``scale``. ``params`` holds the node's parameters as float64 arrays / int tuples:
+    ``flatten``, ``scale``, ``delay`` (NIR Delay: ``params["delay"]`` in seconds per element; it moves
+    values in time, not in space, so :meth:`apply` passes them through). ``params`` holds the node's parameters as float64 arrays / int tuples:
     ``weight``, ``bias`` (dense, conv); ``kernel_size``, ``stride``, ``padding`` (``((lo, hi), (lo, hi))``),
     ``dilation``, ``groups``; ``mode`` (``sum``/``avg``) for pool; ``scale``. Shapes are PyTorch/NIR.
     """
@@ -202,7 +204,7 @@ class Stage:
         """``x (B, *in_shape)`` -> ``(B, *out_shape)`` in float64."""
         b = x.shape[0]
         p = self.params
-        if self.kind == "flatten":
+        if self.kind in ("flatten", "delay"):
             return x.reshape(b, *self.out_shape)
         if self.kind == "scale":
             return x * p["scale"]
@@ -239,6 +241,12 @@ class Synapse:
     neuron sums its inputs of the same step. Such a synapse is always ``dense``: a convolution is
     multiplied out, and ``structure`` (bool, like ``weight``) keeps which pairs the convolution
     connects, for structural counts.
+
+    ``delays``: the graph's own synaptic delays (NIR ``Delay`` nodes in the chain), whole steps per
+    synapse ``(n_out, n_in)``, or None. Unlike ``delay`` they change what the network computes: the
+    target integrates at step ``k`` what the source sent at ``k - delays``. Such a synapse is dense
+    (a ``DelayDense`` holding ``delay - 1 + delays``), and the network runs one sample per Lava run
+    (:attr:`Network.per_sample`), since a streamed delay line would carry one sample into the next.
     """
 
     name: str
@@ -258,6 +266,7 @@ class Synapse:
     gain: np.ndarray | float = 1.0
     delay: int = 1
     structure: np.ndarray | None = None
+    delays: np.ndarray | None = None
 
     # -- sizes and layouts ------------------------------------------------------------------------
     @property
@@ -433,6 +442,12 @@ class Network:
         return any(s.recurrent for layer in self.layers for s in layer.synapses)
 
     @property
+    def per_sample(self) -> bool:
+        """Lava must run one sample per run from zeroed state: recurrent edges or the graph's own delays
+        would otherwise carry one sample's activity into the next."""
+        return self.recurrent or any(s.delays is not None for l in self.layers for s in l.synapses)
+
+    @property
     def max_delay(self) -> int:
         return max((layer.delay for layer in self.layers), default=0)
 
@@ -535,6 +550,15 @@ def _stage(name: str, node, in_shape: tuple[int, ...]) -> Stage:
             raise NeurokdError(f"NIR node {name!r} (Flatten): dims {start}..{end} do not fit input {in_shape}")
         out = (*in_shape[:s], math.prod(in_shape[s : e + 1]), *in_shape[e + 1 :])
         return Stage(name, "flatten", t, in_shape, out, {"start_dim": start, "end_dim": end})
+    if isinstance(node, nir.Delay):
+        d = sem.param_array(node, name, "delay")
+        try:
+            d = np.broadcast_to(d, in_shape).astype(np.float64)
+        except ValueError:
+            raise NeurokdError(f"NIR node {name!r} (Delay): delay shape {d.shape} does not fit input {in_shape}") from None
+        if np.any(d < 0):
+            raise NeurokdError(f"NIR node {name!r} (Delay): delays must be >= 0")
+        return Stage(name, "delay", t, in_shape, in_shape, {"delay": d})
     if isinstance(node, nir.Scale):
         sc = sem.param_array(node, name, "scale")
         try:
@@ -619,7 +643,7 @@ def _symmetric(pads) -> bool:
 
 def _compose(stages: list[Stage], in_shape: tuple[int, ...], out_shape: tuple[int, ...], where: str) -> dict:
     """The chain ``stages`` as one Lava connection: ``{kind, weight, stride, padding, dilation, groups}``."""
-    ops = [s for s in stages if s.kind != "flatten"]
+    ops = [s for s in stages if s.kind not in ("flatten", "delay")]
     size_in, size_out = math.prod(in_shape), math.prod(out_shape)
     if len(ops) == 1 and ops[0].kind == "dense":
         return {"kind": "dense", "weight": ops[0].params["weight"].copy()}
@@ -723,15 +747,12 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
     nodes, edges, inputs, outputs = sem.flatten(graph)
     for n, node in nodes.items():
         ok = isinstance(node, (sem.PassThrough, nir.Input, nir.Output, *LINEAR_TYPES, *sem.NEURON_KINDS))
-        if isinstance(node, nir.Delay):
-            if np.any(sem.param_array(node, n, "delay") != 0):
-                raise NeurokdError(f"{name}: node {n!r} (Delay) with non-zero delays: neurokd's Lava mapping has no delay lines yet")
+        if isinstance(node, nir.Delay) and np.all(sem.param_array(node, n, "delay") == 0):
             nodes[n] = sem.PassThrough()
-            ok = True
         if not ok:
             raise NeurokdError(
                 f"{name}: node {n!r} is a {type(node).__name__}, which neurokd cannot map to Lava (supported: Affine, "
-                "Linear, Scale, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, LIF, IF, CubaLIF, LI, CubaLI, I)"
+                "Linear, Scale, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Delay, LIF, IF, CubaLIF, LI, CubaLI, I)"
             )
     if len(inputs) != 1:
         raise NeurokdError(f"{name}: the graph has {len(inputs)} Input nodes; neurokd runs graphs with exactly one")
@@ -807,7 +828,7 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
     order_hint = list(nodes)
     for n in neurons:
         disc = sem.discretise(n, nodes[n], convention.per_node.get(n, convention.dt))
-        layers[n] = _make_layer(n, shapes[n], disc, chains_into(n), stage_of, shapes, name)
+        layers[n] = _make_layer(n, shapes[n], disc, chains_into(n), stage_of, shapes, name, convention.dt)
     out_layers: list[str] = []
     for o in outputs:
         for src, chain in chains_into(o):
@@ -818,7 +839,8 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
                 continue
             rname = chain[-1]
             zero = sem.Discrete("none", 1.0, 0.0, math.inf, np.ones(1), np.zeros(1), None)
-            layers[rname] = _make_layer(rname, shapes[rname], zero, [(src, chain)], stage_of, shapes, name)
+            layers[rname] = _make_layer(rname, shapes[rname], zero, [(src, chain)], stage_of, shapes, name,
+                                        convention.dt)
             out_layers.append(rname)
             order_hint.append(rname)
     for lname in out_layers:
@@ -835,10 +857,13 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
     notes = [f"dt {convention.dt} ({convention.source})"]
     for layer in ordered:
         for syn in layer.synapses:
-            ops = [st for st in syn.stages if st.kind != "flatten"]
+            ops = [st for st in syn.stages if st.kind not in ("flatten", "delay")]
             if len(ops) > 1 or (ops and ops[0].kind == "pool"):
                 notes.append(f"layer {layer.name!r}: NIR nodes {' -> '.join(st.name for st in syn.stages)} run as one "
                              f"Lava {'Conv' if syn.kind == 'conv' else 'Dense'} {tuple(syn.weight.shape)}")
+            if syn.delays is not None:
+                notes.append(f"layer {layer.name!r}: {syn.name!r} carries the graph's delays of "
+                             f"{int(syn.delays.min())}-{int(syn.delays.max())} steps (Lava DelayDense; one sample per run)")
             if syn.delay > 1:
                 notes.append(f"layer {layer.name!r}: {syn.name!r} from {syn.source!r} waits {syn.delay - 1} step(s) "
                              f"in a Lava DelayDense {tuple(syn.weight.shape)} to meet the deeper path")
@@ -877,7 +902,43 @@ def _refuse_linear_cycles(nodes: dict, succs: dict, gname: str) -> None:
             visit(n, [])
 
 
-def _make_layer(lname: str, shape, disc: "sem.Discrete", chains, stage_of, shapes, gname: str) -> Layer:
+def _delay_steps(stages: list[Stage], n_in: int, n_out: int, dt: float | None, where: str) -> np.ndarray | None:
+    """The chain's NIR Delay nodes as whole steps per synapse ``(n_out, n_in)``, or None without any.
+
+    A Delay before every weight node delays each source neuron (a column), after them each target
+    neuron (a row); between two weight nodes only a uniform delay has a per-synapse form."""
+    delays = None
+    for i, st in enumerate(stages):
+        if st.kind != "delay":
+            continue
+        d = st.params["delay"].reshape(-1)
+        if not np.any(d):
+            continue
+        if dt is None:
+            raise NeurokdError(f"{where}: Delay {st.name!r} needs the graph's time step dt")
+        steps = d / dt
+        whole = np.round(steps)
+        if np.any(np.abs(steps - whole) > 1e-6 * np.maximum(1.0, whole)):
+            raise NeurokdError(f"{where}: Delay {st.name!r}: delays {np.unique(d)[:4]} s are not whole multiples of "
+                               f"dt = {dt} s")
+        whole = whole.astype(np.int64)
+        before = any(x.kind not in ("flatten", "delay", "scale") for x in stages[:i])
+        after = any(x.kind not in ("flatten", "delay", "scale") for x in stages[i + 1:])
+        if np.all(whole == whole[0]):
+            term = np.full((n_out, n_in), whole[0])
+        elif not before and whole.size == n_in:
+            term = np.broadcast_to(whole[None, :], (n_out, n_in))
+        elif not after and whole.size == n_out:
+            term = np.broadcast_to(whole[:, None], (n_out, n_in))
+        else:
+            raise NeurokdError(f"{where}: Delay {st.name!r} with per-neuron delays sits between two weight nodes; "
+                               "neurokd maps per-neuron delays on a chain's source or target side")
+        delays = term.copy() if delays is None else delays + term
+    return delays
+
+
+def _make_layer(lname: str, shape, disc: "sem.Discrete", chains, stage_of, shapes, gname: str,
+                dt: float | None = None) -> Layer:
     where = f"{gname}: layer {lname!r}"
     for what, arr in (("input gain", disc.gain), ("v_leak", disc.b_v)):
         try:
@@ -909,6 +970,13 @@ def _make_layer(lname: str, shape, disc: "sem.Discrete", chains, stage_of, shape
             syn.padding = tuple(int(v) for v in composed["padding"])
             syn.dilation = tuple(int(v) for v in composed["dilation"])
             syn.groups = int(composed["groups"])
+        syn.delays = _delay_steps(stages, syn.n_in, syn.n_out, dt, where)
+        if syn.delays is not None:
+            if int(syn.delays.max()) > MAX_SYNAPSE_DELAY:
+                raise NeurokdError(f"{where}: delays up to {int(syn.delays.max())} steps; Loihi's synaptic delays "
+                                   f"reach {MAX_SYNAPSE_DELAY}")
+            if syn.kind != "dense":
+                _as_dense(syn, where)
         synapses.append(syn)
     b_v = np.broadcast_to(disc.b_v, shape).reshape(-1).astype(np.float64)
     if disc.du == 1.0:               # u[t] = a[t] + b_u exactly: the bias can sit on v
@@ -1015,7 +1083,7 @@ def bias_routing(network: Network, layer: Layer) -> tuple[np.ndarray, np.ndarray
     zeros = np.zeros(layer.size)
     if not n.spiking:
         return zeros, zeros
-    if not network.recurrent:
+    if not network.per_sample:
         return n.b_v.copy(), n.b_u.copy()
     if np.any(n.b_v != 0) and n.du != 1.0:
         raise NeurokdError(

@@ -18,8 +18,8 @@ What a layer did before that (the previous sample, or pipeline filling) is wiped
 that step is its source's step 0, so samples run back to back with no gap: one run of
 ``N T + max_delay`` steps, in chunks of samples for the progress bar (one compile).
 
-Recurrent graphs (a recurrent Dense carries the last spikes of one sample into the next, which
-no reset phase can cut): one Lava run of ``T + max_delay`` steps per sample, every ``u``, ``v`` and
+Recurrent graphs, and graphs with their own synaptic delays (a recurrent Dense or a DelayDense
+carries the last spikes of one sample into the next, which no reset phase can cut): one Lava run of ``T + max_delay`` steps per sample, every ``u``, ``v`` and
 connection buffer zeroed with ``Var.set`` in between, biases fed through windowed synapses
 (:func:`~neurokd.hardware.ir.bias_routing`), still one compile.
 
@@ -306,10 +306,11 @@ class _Builder:
 
         graded = syn.source == self.net.input_name
         if self.is_fixed:
-            if fixed_syn.delays is not None and np.any(fixed_syn.delays != 0):
+            ours = None if fixed_syn.delays is None or not np.any(fixed_syn.delays) else fixed_syn.delays
+            if (ours is None) != (syn.delays is None) or (ours is not None and not np.array_equal(ours, syn.delays)):
                 raise NeurokdError(
-                    f"synapse {syn.name!r} has per-synapse delays (a netx DelayDense), which neurokd's Lava backend does "
-                    "not build; run this network with the fast model (run_fast) or with lava-dl's netx")
+                    f"synapse {syn.name!r}: the fixed-point network's per-synapse delays differ from the network's; "
+                    "quantise this network (neurokd.hardware.quantize) instead of editing its delays")
             weight, wexp = fixed_syn.lava_weight(syn), fixed_syn.lava_weight_exp
             bits = fixed_syn.num_message_bits
         else:
@@ -318,8 +319,10 @@ class _Builder:
             kwargs = {"weights": weight, "num_message_bits": bits, "name": f"{syn.target}<-{syn.name}"}
             if self.is_fixed:
                 kwargs.update(weight_exp=int(wexp), num_weight_bits=int(fixed_syn.num_weight_bits))
-            if syn.delay > 1:           # a residual shortcut waits for the deeper path (ir.Synapse.delay)
+            if syn.delay > 1 or syn.delays is not None:    # a shortcut waits for the deeper path; the graph's delays
                 delays = np.full(np.shape(weight), syn.delay - 1, dtype=int)    # lava checks dtype == int
+                if syn.delays is not None:
+                    delays = delays + syn.lava_weight(syn.delays.astype(np.float64)).astype(int)   # Lava's order
                 proc = self._add(DelayDense(delays=delays, **kwargs), "delaydense")
             else:
                 proc = self._add(Dense(**kwargs), "dense")
@@ -524,7 +527,7 @@ def run_lava(
         fixed = None
         data = frames
     x_lava = to_lava(data, network.input_shape)
-    streaming = not network.recurrent
+    streaming = not network.per_sample
     if io == "ringbuffer" and not streaming:
         raise NeurokdError("io='ringbuffer' runs all samples in one Lava run; recurrent graphs need one run per sample")
     period = steps if streaming else steps + network.max_delay

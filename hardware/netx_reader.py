@@ -260,7 +260,8 @@ class NetxBuilder:
             if not np.any(delays):
                 delays = None
         cfg = neuron if neuron is not None else NETX["default_neuron"]
-        syn = Synapse(f"{name}.dense", src, name, "dense", w.astype(np.float64) * 2.0 ** weight_exp, in_shape, (n_out,))
+        syn = Synapse(f"{name}.dense", src, name, "dense", w.astype(np.float64) * 2.0 ** weight_exp, in_shape, (n_out,),
+                      delays=delays)
         fs = FixedSynapse(syn.name, "dense", w.astype(np.int32), int(weight_exp), "mixed", 1.0, self._bits,
                          num_weight_bits=int(num_weight_bits), delays=delays)
         syns = [(syn, fs)]

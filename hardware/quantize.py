@@ -337,7 +337,8 @@ def quantize(network: Network, input_sample: np.ndarray | None = None, input_bit
             unit = scale / unit_in[syn.source]
             mant, exp, mode = quantize_weights(syn.weight, unit, allow_negative_exp=syn.kind == "dense")
             bits = input_bits if (syn.source == network.input_name and graded) else 0
-            q = FixedSynapse(syn.name, syn.kind, mant, exp, mode, unit, bits)
+            q = FixedSynapse(syn.name, syn.kind, mant, exp, mode, unit, bits,
+                             delays=None if syn.delays is None else syn.delays.copy())
             q.report = weight_report(syn.weight, q)
             fsyn[syn.name] = q
             rep["synapses"][syn.name] = q.report

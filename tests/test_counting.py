@@ -315,3 +315,19 @@ def test_a_delayed_conv_shortcut_counts_the_convolutions_synapses_not_a_full_den
     assert conn.synapses == int(np.count_nonzero(student.shortcuts["lif5"].sc5.weight.detach().numpy())) * 5
     # the ReLU teacher adds each shortcut to its block's output: one add per neuron of lif3 and lif5
     assert teacher_ops(geometry_from_ir(network)).adds == {"lif3:sum": 4 * 10, "lif5:sum": 6 * 5}
+
+
+def test_active_updates_follow_per_synapse_delays():
+    """Two inputs into two neurons, synapse delays [[0, 2], [1, 0]]: a spike of input 0 at t = 0 reaches
+    neuron 0 at t = 0 and neuron 1 at t = 1; a spike of input 1 at t = 1 reaches neuron 0 at t = 3 and
+    neuron 1 at t = 1. SynOps count every spike x fan-out (the work happens at the spike)."""
+    from neurokd.hardware.counting import activity_from_rasters, count
+
+    conn = Connection("fc", "dense", "in", "out", (2,), weight=np.ones((2, 2)), delays=np.array([[0, 2], [1, 0]]))
+    geometry = Geometry((Population("in", "lif", (2,), spiking=True, stateful=False), conn,
+                         Population("out", "lif", (2,), spiking=True, stateful=True)))
+    spikes_in = np.zeros((5, 1, 2))
+    spikes_in[0, 0, 0] = spikes_in[1, 0, 1] = 1
+    act = activity_from_rasters(geometry, {"in": spikes_in, "out": np.zeros((5, 1, 2))})
+    assert act.active_updates["out"] == 3    # (t0, n0), (t1, n1) hit twice counts once, (t3, n0)
+    assert count(geometry, act).row("fc").synops == 4

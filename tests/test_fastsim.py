@@ -366,6 +366,81 @@ def test_a_shortcut_into_a_recurrent_network_is_delayed_in_per_sample_runs_too(p
             np.testing.assert_array_equal(lava.spikes[name], ref[name], err_msg=name)
 
 
+def delay_graph(seed: int = 8) -> nir.NIRGraph:
+    """NIR Delay nodes on both sides of the weights: input -> fc1 -> Delay (per target neuron, 0-3 steps)
+    -> a -> Delay (per source neuron) -> fc2 -> b, plus a uniform 2-step Delay on a graded shortcut
+    input -> skip -> Delay -> b."""
+    rng = np.random.default_rng(seed)
+    dt = 1e-4
+    nodes = {"input": nir.Input(np.array([6])),
+             "fc1": nir.Affine(weight=rng.normal(size=(10, 6)) * 1.5, bias=np.full(10, 0.2)),
+             "d1": nir.Delay(delay=rng.integers(0, 4, 10) * dt), "a": _lif(10, 3e-4, 0.6),
+             "d2": nir.Delay(delay=rng.integers(0, 3, 10) * dt),
+             "fc2": nir.Affine(weight=rng.normal(size=(4, 10)) * 1.2, bias=np.zeros(4)),
+             "skip": nir.Affine(weight=rng.normal(size=(4, 6)) * 0.6, bias=np.zeros(4)),
+             "d3": nir.Delay(delay=np.full(4, 2 * dt)), "b": _lif(4, 3e-4, 0.4), "output": nir.Output(np.array([4]))}
+    edges = [("input", "fc1"), ("fc1", "d1"), ("d1", "a"), ("a", "d2"), ("d2", "fc2"), ("fc2", "b"),
+             ("input", "skip"), ("skip", "d3"), ("d3", "b"), ("b", "output")]
+    return nir.NIRGraph(nodes, edges, metadata={"dt": dt}, type_check=False)
+
+
+def test_nir_delay_nodes_become_synaptic_delays_that_the_fast_model_follows():
+    """The fast model (float64) gives nir_to_torch's spikes (its Delay is the reference) on every layer."""
+    from neurokd.exporters.from_nir import nir_to_torch
+
+    graph = delay_graph()
+    network = ir.from_nir(graph)
+    assert network.per_sample and not network.recurrent
+    b = {s.name: s for s in network.layer("b").synapses}
+    a = network.layer("a").synapses[0]
+    np.testing.assert_array_equal(a.delays, np.repeat(np.round(graph.nodes["d1"].delay / 1e-4)[:, None], 6, 1))
+    np.testing.assert_array_equal(b["fc2"].delays, np.repeat(np.round(graph.nodes["d2"].delay / 1e-4)[None, :], 4, 0))
+    assert np.all(b["d3"].delays == 2) and b["d3"].delay == 2             # shortcut: one step behind the deeper path
+    x = np.random.default_rng(1).random((5, 9, 6)) * 1.5
+    fast = run_fast(network, x, precision="float", record_steps=True)
+    with torch.no_grad():
+        rec = nir_to_torch(graph).double()(torch.tensor(x.swapaxes(0, 1)), record=True)
+    _spiking_everywhere(fast, network)
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(fast.spikes[name], rec[name].numpy().swapaxes(0, 1).astype(bool), err_msg=name)
+    without = run_fast(ir.from_nir(delay_graph_without_delays()), x, precision="float", record_steps=True)
+    assert not np.array_equal(without.spikes["b"], fast.spikes["b"])         # the delays change the result
+
+
+def delay_graph_without_delays() -> nir.NIRGraph:
+    g = delay_graph()
+    for n in ("d1", "d2", "d3"):
+        g.nodes[n] = nir.Delay(delay=np.zeros_like(g.nodes[n].delay))
+    return g
+
+
+def test_a_per_neuron_delay_between_two_weight_nodes_or_off_the_step_grid_is_refused():
+    rng = np.random.default_rng(0)
+    nodes = {"input": nir.Input(np.array([4])), "f1": nir.Linear(weight=rng.normal(size=(5, 4))),
+             "d": nir.Delay(delay=np.arange(5) * 1e-4), "f2": nir.Linear(weight=rng.normal(size=(3, 5))),
+             "l": _lif(3, 3e-4, 1.0), "output": nir.Output(np.array([3]))}
+    edges = [("input", "f1"), ("f1", "d"), ("d", "f2"), ("f2", "l"), ("l", "output")]
+    with pytest.raises(NeurokdError, match="between two weight nodes"):
+        ir.from_nir(nir.NIRGraph(nodes, edges, metadata={"dt": 1e-4}, type_check=False))
+    nodes["d"] = nir.Delay(delay=np.full(5, 1.5e-4))
+    with pytest.raises(NeurokdError, match="not whole multiples of dt"):
+        ir.from_nir(nir.NIRGraph(nodes, edges, metadata={"dt": 1e-4}, type_check=False))
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("precision", ["float", "fixed"])
+def test_lava_runs_nir_delays_in_delay_dense_one_sample_per_run_like_the_fast_model(precision):
+    from neurokd.hardware.lava_backend import run_lava
+
+    network = ir.from_nir(delay_graph())
+    x = np.random.default_rng(1).random((5, 9, 6)) * 1.5
+    lava = run_lava(network, x, precision=precision, record_steps=True)
+    fast = run_fast(network, x, precision=precision, record_steps=True, fixed=lava.fixed)
+    assert lava.mode == "per-sample"
+    _spiking_everywhere(fast, network)
+    assert_same(network, fast, lava, exact_readout=precision == "fixed")
+
+
 @pytest.mark.lava
 def test_fast_fixed_reproduces_lavas_conv_wrap_u_wrap_and_v_saturation(conv_net):
     """Weight exponents pushed up until the 24-bit conv clamp wraps, u wraps and v saturates at

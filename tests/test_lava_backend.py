@@ -364,14 +364,15 @@ def test_bad_inputs_are_refused_before_any_lava_process_starts(mlp):
     assert not multiprocessing.active_children()
 
 
-def test_per_synapse_delays_are_refused_not_dropped(mlp, mlp_fixed):
-    """A FixedSynapse with netx DelayDense delays: the Lava backend builds no DelayDense, so it says so."""
+def test_fixed_delays_that_the_network_lacks_are_refused_not_dropped(mlp, mlp_fixed):
+    """A FixedSynapse given delays its network's synapse does not have: the backend says so rather than
+    running either."""
     import copy
 
     _, net, x = mlp
     fx = copy.deepcopy(mlp_fixed.fixed)
     syn = next(iter(fx.layers[net.spiking_layers[0]].synapses.values()))
     syn.delays = np.ones_like(syn.mant, dtype=np.int64)
-    with pytest.raises(NeurokdError, match="per-synapse delays"):
+    with pytest.raises(NeurokdError, match="per-synapse delays differ from the network's"):
         run_lava(net, x[:2], precision="fixed", fixed=fx)
     assert not multiprocessing.active_children()
