@@ -1,4 +1,5 @@
-"""Read a lava-dl netx network (``.net`` HDF5) into neurokd's IR and fixed-point form, for the fast model.
+"""Read a lava-dl netx network (``.net`` HDF5) into neurokd's IR and fixed-point form, for the fast model
+and neurokd's own Lava build (``run_lava(net.network, x, precision="fixed", fixed=net.fixed)``).
 
 ``read_netx(path)`` returns a :class:`NetxNetwork`: the :class:`~neurokd.hardware.ir.Network` and its
 :class:`~neurokd.hardware.quantize.FixedNetwork` holding exactly the integers that

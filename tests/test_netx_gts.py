@@ -61,6 +61,25 @@ def test_ntidigits_gts_every_output_spike_of_3000_steps_with_axonal_delays(gts):
     assert res.run_seconds < 20
 
 
+@pytest.mark.lava
+def test_ntidigits_axonal_delays_run_in_neurokds_lava_backend_like_the_recording(gts):
+    """The same network through neurokd's own Lava build (DelayDense for the delays, one sample per
+    run): its first 500 steps equal the fast model's spikes in every layer and lava-dl's recording."""
+    from neurokd.hardware.lava_backend import run_lava
+
+    net = read_netx(gts / "ntidigits" / "ntidigits.net", num_layers=5)
+    assert net.network.per_sample
+    inp, out = np.load(gts / "ntidigits" / "input.npy"), np.load(gts / "ntidigits" / "output.npy")
+    x = net.input_from_lava(inp)[:, :500]
+    lava = run_lava(net.network, x, precision="fixed", fixed=net.fixed, record_steps=True)
+    fast = net.run(x, record_steps=True)
+    for name in ("2", "3", "4"):
+        np.testing.assert_array_equal(lava.spikes[name], fast.spikes[name], err_msg=name)
+    mine = lava.spikes["4"][0].T                                   # (242, 500)
+    assert mine.sum() > 1000
+    np.testing.assert_array_equal(mine[:, :-4], out[:, 4:500])
+
+
 def test_tinynet_gts_input_conv_conv_spikes_and_currents(gts):
     """tiny.net: an input LIF driven by its bias (the image), two strided convs with channel biases."""
     net = read_netx(gts.parent / "tiny.net", input_bias=np.load(gts / "tinynet" / "input_bias.npy"))
