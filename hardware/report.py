@@ -371,6 +371,7 @@ class RunRecord:
     spikes_per_sample: float | None
     energy_rows: list[dict]
     models: list[str] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
 
     def total(self, model: str) -> dict:
         return next(r for r in self.energy_rows if r["energy_model"] == model and r["layer"] == "total")
@@ -458,6 +459,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
         spikes_per_sample=_float(metrics.get("spikes_per_sample")),
         energy_rows=rows,
         models=models,
+        config=config,
     )
 
 
@@ -519,14 +521,43 @@ class Stat:
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
 
-def separate_models(runs: Sequence[RunRecord]) -> list[RunRecord]:
-    """Runs of one dataset trained with different models are not seeds of one setting: their dataset
-    is relabelled ``<dataset>-<model>`` (e.g. ``synth-kws-conv1d``, ``synth-kws-resnet1d``) for the
-    tables and figures, so each model is averaged and compared with its own baseline."""
+#: Config keys that do not make two runs different settings (seeds of one setting differ in these).
+_NOT_A_SETTING = ("seed", "out", "teacher", "device", "amp", "data_dir", "dataset", "method", "model")
+
+
+def separate_settings(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """Relabel runs so that only seeds of one setting are averaged together (tables and figures).
+
+    Runs of one dataset trained with different models get the dataset ``<dataset>-<model>`` (e.g.
+    ``synth-kws-conv1d``, ``synth-kws-resnet1d``): each model has its own baseline. Runs of one method
+    whose configs differ in anything but the seed (and paths, device) get the method
+    ``<method> (key=value, ...)`` naming what differs, e.g. ``kd (temperature=4.0)``, still compared
+    with the dataset's baseline."""
     used: dict[str, set] = {}
     for r in runs:
         used.setdefault(r.dataset, set()).add(r.model)
-    return [replace(r, dataset=f"{r.dataset}-{r.model}") if len(used[r.dataset]) > 1 else r for r in runs]
+    runs = [replace(r, dataset=f"{r.dataset}-{r.model}") if len(used[r.dataset]) > 1 else r for r in runs]
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault((r.dataset, r.method), []).append(r)
+    out = []
+    for r in runs:
+        rs = groups[(r.dataset, r.method)]
+        keys = sorted({k for x in rs for k in x.config} - set(_NOT_A_SETTING))
+        varying = [k for k in keys if len({repr(x.config.get(k)) for x in rs}) > 1]
+        if varying:
+            label = ", ".join(f"{k}={_setting_value(r.config.get(k))}" for k in varying)
+            r = replace(r, method=f"{r.method} ({label})")
+        out.append(r)
+    return out
+
+
+def _setting_value(v) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_setting_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_setting_value(x) for x in v) + "]"
+    return "-" if v is None else str(v)
 
 
 def group_stats(runs: Sequence[RunRecord], models: Sequence[str]) -> list[dict]:
@@ -540,8 +571,8 @@ def group_stats(runs: Sequence[RunRecord], models: Sequence[str]) -> list[dict]:
         for r in rs:
             if r.seed in seen:
                 raise NeurokdError(
-                    f"runs {seen[r.seed].path} and {r.path} are both {method} seed {r.seed} on {dataset}: a method's "
-                    "runs are averaged as seeds, so they must differ in seed; report other settings separately"
+                    f"runs {seen[r.seed].path} and {r.path} are both {method} seed {r.seed} on {dataset} with the same "
+                    "settings: the same run twice; report one of them"
                 )
             seen[r.seed] = r
         g = {
@@ -707,7 +738,7 @@ def summarize_runs(
                                    f"(it has {', '.join(r.models)})")
     out = Path(out_dir)
     header, rows = summary_rows(runs, models)
-    runs = separate_models(runs)
+    runs = separate_settings(runs)
     groups = order_groups(group_stats(runs, models), baseline)
     paths = {"summary.csv": out / "summary.csv", "summary.md": out / "summary.md", "summary.tex": out / "summary.tex"}
     fileio.write_csv(paths["summary.csv"], header, rows)
@@ -721,4 +752,4 @@ def summarize_runs(
 
 
 __all__ = ["ENERGY_COLUMNS", "energy_rows", "energy_markdown", "write_energy_report", "write_run_energy_report", "RunRecord", "read_run",
-           "expand_run_dirs", "summary_rows", "separate_models", "group_stats", "order_groups", "summary_markdown", "summary_tex", "summarize_runs"]
+           "expand_run_dirs", "summary_rows", "separate_settings", "group_stats", "order_groups", "summary_markdown", "summary_tex", "summarize_runs"]

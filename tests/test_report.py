@@ -173,12 +173,25 @@ def test_runs_of_two_models_on_one_dataset_are_not_averaged_as_seeds(tmp_path):
     assert (tmp_path / "out" / "synops_layers_digits-resnet1d.png").is_file()
 
 
-def test_two_runs_of_one_method_and_seed_are_refused_not_averaged(tmp_path):
-    """Two kd-lr seed-0 runs (e.g. two temperatures) are not two seeds: the report says so in one line."""
-    make_run(tmp_path / "a", "kd-lr", 0, 0.2, 0.91)
-    make_run(tmp_path / "b", "kd-lr", 0, 0.3, 0.92)
-    with pytest.raises(NeurokdError, match="both kd-lr seed 0 on digits"):
-        summarize_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "out", models=["45nm"], figures=False)
+def test_runs_of_one_method_with_other_settings_are_separate_rows_named_by_what_differs(tmp_path):
+    """kd-lr at two temperatures (seeds 0 and 1 each) plus a baseline: two kd-lr rows, each averaging its
+    two seeds and compared with the one baseline; the same run twice is refused in one line."""
+    for seed in (0, 1):
+        make_run(tmp_path / "base", "baseline", seed, 0.5, 0.90)
+        for temp in (1.0, 4.0):
+            run = make_run(tmp_path / f"t{temp:g}", "kd-lr", seed, 0.2 * temp, 0.91)
+            (run / "config.toml").write_text((run / "config.toml").read_text() + f"temperature = {temp}\n")
+    summarize_runs([tmp_path / "base", tmp_path / "t1", tmp_path / "t4"], tmp_path / "out", models=["45nm"],
+                   figures=False)
+    rows = [line.split(" | ")[:3] for line in (tmp_path / "out" / "summary.md").read_text().splitlines()
+            if line.startswith("| digits |")]
+    assert rows == [["| digits", "baseline", "2"], ["| digits", "kd-lr (temperature=1.0)", "2"],
+                    ["| digits", "kd-lr (temperature=4.0)", "2"]]
+    twice = tmp_path / "twice"
+    make_run(twice / "a", "kd-lr", 0, 0.2, 0.91)
+    make_run(twice / "b", "kd-lr", 0, 0.2, 0.91)
+    with pytest.raises(NeurokdError, match="both kd-lr seed 0 on digits with the same settings"):
+        summarize_runs([twice / "a", twice / "b"], tmp_path / "out2", models=["45nm"], figures=False)
 
 
 def test_a_folder_of_runs_stands_for_its_runs_and_tables_only_skip_figures(tmp_path):
