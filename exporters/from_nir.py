@@ -69,7 +69,7 @@ from torch.nn import functional as F
 
 from neurokd.errors import NeurokdError
 from neurokd.exporters.conventions import StepConvention, resolve_dt
-from neurokd.hardware.nir_semantics import PassThrough, flatten, int_tuple, param_array, positive_array
+from neurokd.hardware.nir_semantics import PassThrough, delay_steps, flatten, int_tuple, param_array, positive_array
 
 SUPPORTED = (
     "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d", "Flatten",
@@ -558,16 +558,7 @@ class _Delay(nn.Module):
     def __init__(self, name: str, node, shape: tuple[int, ...], dt: float | None) -> None:
         super().__init__()
         delay = np.broadcast_to(np.asarray(node.delay, dtype=np.float64), shape)
-        if np.all(delay == 0):
-            steps = np.zeros(shape)
-        else:
-            if dt is None:
-                raise NeurokdError(f"node {name!r} (Delay) needs a time step dt")
-            steps = delay / dt
-        rounded = np.round(steps)
-        if np.any(np.abs(steps - rounded) > 1e-6 * np.maximum(1.0, rounded)):
-            raise NeurokdError(f"node {name!r} (Delay): delays {np.unique(delay)[:4]} are not whole multiples of dt={dt}")
-        self.register_buffer("steps", torch.tensor(rounded.astype(np.int64)))
+        self.register_buffer("steps", torch.tensor(delay_steps(delay, dt, name)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:        # x: (T, B, *shape)
         T = x.shape[0]

@@ -911,17 +911,9 @@ def _delay_steps(stages: list[Stage], n_in: int, n_out: int, dt: float | None, w
     for i, st in enumerate(stages):
         if st.kind != "delay":
             continue
-        d = st.params["delay"].reshape(-1)
-        if not np.any(d):
+        whole = sem.delay_steps(st.params["delay"], dt, st.name).reshape(-1)
+        if not np.any(whole):
             continue
-        if dt is None:
-            raise NeurokdError(f"{where}: Delay {st.name!r} needs the graph's time step dt")
-        steps = d / dt
-        whole = np.round(steps)
-        if np.any(np.abs(steps - whole) > 1e-6 * np.maximum(1.0, whole)):
-            raise NeurokdError(f"{where}: Delay {st.name!r}: delays {np.unique(d)[:4]} s are not whole multiples of "
-                               f"dt = {dt} s")
-        whole = whole.astype(np.int64)
         before = any(x.kind not in ("flatten", "delay", "scale") for x in stages[:i])
         after = any(x.kind not in ("flatten", "delay", "scale") for x in stages[i + 1:])
         if np.all(whole == whole[0]):
@@ -971,12 +963,6 @@ def _make_layer(lname: str, shape, disc: "sem.Discrete", chains, stage_of, shape
             syn.dilation = tuple(int(v) for v in composed["dilation"])
             syn.groups = int(composed["groups"])
         syn.delays = _delay_steps(stages, syn.n_in, syn.n_out, dt, where)
-        if syn.delays is not None:
-            if int(syn.delays.max()) > MAX_SYNAPSE_DELAY:
-                raise NeurokdError(f"{where}: delays up to {int(syn.delays.max())} steps; Loihi's synaptic delays "
-                                   f"reach {MAX_SYNAPSE_DELAY}")
-            if syn.kind != "dense":
-                _as_dense(syn, where)
         synapses.append(syn)
     b_v = np.broadcast_to(disc.b_v, shape).reshape(-1).astype(np.float64)
     if disc.du == 1.0:               # u[t] = a[t] + b_u exactly: the bias can sit on v
@@ -1031,12 +1017,14 @@ def _order_layers(layers: dict[str, Layer], input_name: str, hint: list[str], gn
         layer.delay = delay[lname]
         for syn in ff:                      # a shallower source waits in a DelayDense (Synapse docstring)
             syn.delay = delay[lname] - delay[syn.source]
-            if syn.delay - 1 > MAX_SYNAPSE_DELAY:
+            own = 0 if syn.delays is None else int(syn.delays.max())
+            if syn.delay - 1 + own > MAX_SYNAPSE_DELAY:
                 raise NeurokdError(
-                    f"{gname}: layer {lname!r} merges {syn.source!r} with sources {syn.delay - 1} layers deeper; "
-                    f"Loihi's synaptic delays reach {MAX_SYNAPSE_DELAY} steps"
+                    f"{gname}: layer {lname!r}: {syn.name!r} from {syn.source!r} would wait {syn.delay - 1 + own} steps "
+                    f"({syn.delay - 1} to meet deeper sources, {own} of the graph's own delays); Loihi's synaptic "
+                    f"delays reach {MAX_SYNAPSE_DELAY} steps"
                 )
-            if syn.delay > 1 and syn.kind != "dense":
+            if (syn.delay > 1 or syn.delays is not None) and syn.kind != "dense":
                 _as_dense(syn, f"{gname}: layer {lname!r}")
     for lname in order:
         for syn in layers[lname].recurrent:

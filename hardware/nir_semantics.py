@@ -164,6 +164,22 @@ def int_tuple(value, n: int, name: str, what: str, minimum: int) -> tuple[int, .
     return out
 
 
+def delay_steps(delay: np.ndarray, dt: float | None, name: str) -> np.ndarray:
+    """A NIR ``Delay`` node's delays (seconds) as whole steps of ``dt`` (int64, same shape), the rule
+    both readers (PyTorch and the hardware IR) use: ``d = delay / dt``, which must be whole."""
+    delay = np.asarray(delay, dtype=np.float64)
+    if not np.any(delay):
+        return np.zeros(delay.shape, dtype=np.int64)
+    if dt is None:
+        raise NeurokdError(f"NIR node {name!r} (Delay) needs a time step dt")
+    steps = delay / dt
+    whole = np.round(steps)
+    if np.any(np.abs(steps - whole) > 1e-6 * np.maximum(1.0, whole)):
+        raise NeurokdError(f"NIR node {name!r} (Delay): delays {np.unique(delay)[:4]} s are not whole multiples "
+                           f"of dt = {dt} s")
+    return whole.astype(np.int64)
+
+
 def _one_value(arr: np.ndarray, name: str, what: str) -> float:
     """Lava keeps ``du``, ``dv`` and ``vth`` once per population: all neurons must agree."""
     values = np.unique(arr)
