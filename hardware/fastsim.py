@@ -243,14 +243,9 @@ class _Compiled:
                     dilation=tuple(syn.dilation), groups=int(syn.groups))
         if not self.is_fixed:
             row_delay, groups = _delay_groups(syn.delays, syn.weight.astype(np.float64))
-            out = []
-            for k, wk in groups:
-                wt = torch.from_numpy(np.ascontiguousarray(wk.T if syn.kind == "dense" else wk))
-                c = _Conn(weight=wt, dtype=torch.float64, delay=k, **base)
-                if row_delay is not None and np.any(row_delay):
-                    c.row_delay = torch.from_numpy(row_delay)
-                out.append(c)
-            return out
+            base["row_delay"] = None if row_delay is None else torch.from_numpy(row_delay)
+            return [_Conn(weight=torch.from_numpy(np.ascontiguousarray(wk.T if syn.kind == "dense" else wk)),
+                          dtype=torch.float64, delay=k, **base) for k, wk in groups]
         bits = int(getattr(fsyn, "num_message_bits", 0))
         binarize = bits == 0
         xmax = 1.0 if binarize else xmax_src
@@ -263,6 +258,7 @@ class _Compiled:
             w = _wrap_np(w, 32)
             exp = 0
         row_delay, groups = _delay_groups(fsyn.delays, w)
+        base["row_delay"] = None if row_delay is None else torch.from_numpy(row_delay)
         out = []
         for k, wk in groups:
             absw = np.abs(wk).astype(np.float64)
@@ -280,8 +276,6 @@ class _Compiled:
                       conv_wrap=syn.kind == "conv" and raw >= 2 ** 23, int32_cast=syn.kind == "conv" and raw >= _I32,
                       channel_wrap=after >= _I32, delay=k, bound=min(after, _I32) if syn.kind == "dense" else
                       min(raw, float(2 ** 23)), **base)
-            if row_delay is not None and np.any(row_delay):
-                c.row_delay = torch.from_numpy(row_delay)
             out.append(c)
         return out
 

@@ -322,7 +322,7 @@ class _Builder:
             if syn.delay > 1 or syn.delays is not None:    # a shortcut waits for the deeper path; the graph's delays
                 delays = np.full(np.shape(weight), syn.delay - 1, dtype=int)    # lava checks dtype == int
                 if syn.delays is not None:
-                    delays = delays + syn.lava_weight(syn.delays.astype(np.float64)).astype(int)   # Lava's order
+                    delays = delays + syn.lava_weight(syn.delays)                 # in Lava's neuron order
                 proc = self._add(DelayDense(delays=delays, **kwargs), "delaydense")
             else:
                 proc = self._add(Dense(**kwargs), "dense")
