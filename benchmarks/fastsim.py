@@ -33,9 +33,9 @@ from torch.utils.data import TensorDataset
 import neurokd.hardware  # noqa: F401  (lava on Python 3.11)
 from neurokd.data import load
 from neurokd.exporters.to_nir import student_to_nir
-from neurokd.hardware import ir
-from neurokd.hardware.fastsim import run_fast
-from neurokd.hardware.quantize import quantize
+from neurokd.hardware.network import ir
+from neurokd.hardware.engines.fastsim import run_fast
+from neurokd.hardware.network.quantize import quantize
 from neurokd.models import build_student
 
 
@@ -92,7 +92,7 @@ def best_of(fn, repeats: int) -> float:
 
 
 def bench(name: str, student, splits, lava_samples: int, repeats: int, dt: float = 1e-4) -> dict:
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     x_test = splits.test.tensors[0].numpy().astype(np.float64)
     x_train = splits.train.tensors[0].numpy().astype(np.float64)

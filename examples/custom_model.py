@@ -42,7 +42,7 @@ def main(argv=None) -> None:
     from neurokd.commands.export import export_run
     from neurokd.config import make_config
     from neurokd.exporters.from_nir import read_nir
-    from neurokd.hardware import ir
+    from neurokd.hardware.network import ir
     from neurokd.train import train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -16,7 +16,7 @@ from pathlib import Path
 from neurokd.commands.export import export_run
 from neurokd.config import TrainConfig
 from neurokd.exporters.from_nir import read_nir
-from neurokd.hardware import ir
+from neurokd.hardware.network import ir
 from neurokd.train import train
 
 run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/digits-example")

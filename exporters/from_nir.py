@@ -69,7 +69,7 @@ from torch.nn import functional as F
 
 from neurokd.errors import NeurokdError
 from neurokd.exporters.conventions import StepConvention, resolve_dt
-from neurokd.hardware.nir_semantics import PassThrough, delay_steps, flatten, int_tuple, param_array, positive_array
+from neurokd.hardware.network.nir_semantics import PassThrough, delay_steps, flatten, int_tuple, param_array, positive_array
 
 SUPPORTED = (
     "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d", "Flatten",

@@ -1,8 +1,18 @@
-"""neurokd.hardware: NIR -> Lava processes, Loihi fixed-point quantisation, a fast model of the same
-hardware, SynOps / neuron-update counting, energy models and reports.
+"""neurokd.hardware: a NIR graph on a model of Loihi, and what it costs.
 
-Importing this package makes ``import lava`` work on Python 3.11 (see :mod:`.lava_compat`).
-It never imports a torch model: the NIR graph is its only input.
+One folder per stage, one file per step:
+
+- :mod:`.network`: the network form the hardware runs (NIR semantics, the IR, fixed-point quantisation);
+- :mod:`.engines`: who runs it (Lava's CPU simulation, neurokd's bit-exact fast model, their result);
+- :mod:`.formats`: deployment files (lava-dl netx, written and read);
+- :mod:`.cost`: counting (spikes, SynOps, neuron updates) and energy models;
+- :mod:`.reports`: one run's energy report and model card, and the comparison of finished runs.
+
+Dependency direction (checked by ``tests/test_layout.py``): network imports no engine; engines
+import no cost or report code; nothing here imports the training side's models.
+
+Importing this package makes ``import lava`` work on Python 3.11 (see :mod:`.lava_compat`); it does
+not import Lava itself.
 """
 
 from neurokd.hardware import lava_compat as _lava_compat

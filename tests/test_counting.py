@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.counting import (
+from neurokd.hardware.cost.counting import (
     Activity,
     Connection,
     Geometry,
@@ -251,8 +251,8 @@ def conv_pool_nir_graph():
 
 
 def test_geometry_from_ir_counts_the_connections_lava_runs():
-    from neurokd.hardware import ir
-    from neurokd.hardware.counting import geometry_from_ir
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.cost.counting import geometry_from_ir
 
     network = ir.from_nir(conv_pool_nir_graph())
     geometry = geometry_from_ir(network)
@@ -281,9 +281,9 @@ def test_a_fixed_point_network_is_counted_with_its_integer_weights():
     import torch
 
     from neurokd.exporters.to_nir import student_to_nir
-    from neurokd.hardware import ir
-    from neurokd.hardware.counting import geometry_from_ir
-    from neurokd.hardware.quantize import quantize
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.cost.counting import geometry_from_ir
+    from neurokd.hardware.network.quantize import quantize
     from neurokd.models import build_student
 
     torch.manual_seed(0)
@@ -302,8 +302,8 @@ def test_a_delayed_conv_shortcut_counts_the_convolutions_synapses_not_a_full_den
     """The IR runs a resnet's 1x1-conv shortcut as a dense DelayDense; its structural synapses stay the
     convolution's (one per input channel x output channel x output position), not n_in x n_out."""
     from neurokd.exporters.to_nir import student_to_nir
-    from neurokd.hardware import ir
-    from neurokd.hardware.counting import geometry_from_ir
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.cost.counting import geometry_from_ir
     from neurokd.models import build_student
 
     torch.manual_seed(0)
@@ -321,7 +321,7 @@ def test_active_updates_follow_per_synapse_delays():
     """Two inputs into two neurons, synapse delays [[0, 2], [1, 0]]: a spike of input 0 at t = 0 reaches
     neuron 0 at t = 0 and neuron 1 at t = 1; a spike of input 1 at t = 1 reaches neuron 0 at t = 3 and
     neuron 1 at t = 1. SynOps count every spike x fan-out (the work happens at the spike)."""
-    from neurokd.hardware.counting import activity_from_rasters, count
+    from neurokd.hardware.cost.counting import activity_from_rasters, count
 
     conn = Connection("fc", "dense", "in", "out", (2,), weight=np.ones((2, 2)), delays=np.array([[0, 2], [1, 0]]))
     geometry = Geometry((Population("in", "lif", (2,), spiking=True, stateful=False), conn,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.counting import Connection, Geometry, Population, activity_from_counts, activity_from_rasters, count, teacher_ops
-from neurokd.hardware.energy import ENERGY_MODELS, SOURCES, Cost, EnergyModel, energy, get_model
+from neurokd.hardware.cost.counting import Connection, Geometry, Population, activity_from_counts, activity_from_rasters, count, teacher_ops
+from neurokd.hardware.cost.energy import ENERGY_MODELS, SOURCES, Cost, EnergyModel, energy, get_model
 
 
 def tiny_network() -> Geometry:

@@ -89,7 +89,7 @@ def test_export_lava_both_precisions_writes_the_file_contract(run_dir, capsys):
 
 
 def test_export_float_mismatch_exits_1_after_writing_files(run_dir, monkeypatch, capsys):
-    import neurokd.hardware.lava_backend as backend
+    import neurokd.hardware.engines.lava_backend as backend
 
     real = backend.run_lava
 
@@ -120,8 +120,8 @@ def _write_graph(path: Path, threshold_node: bool = False) -> Path:
 
 
 def test_simulate_writes_one_array_per_nir_node(tmp_path):
-    from neurokd.hardware import ir
-    from neurokd.hardware.nir_semantics import reference_run
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.network.nir_semantics import reference_run
 
     graph_path = _write_graph(tmp_path / "g.nir")
     x = (np.random.default_rng(1).random((30, 3)) < 0.5).astype(np.float32)        # time x features

@@ -18,10 +18,11 @@ import torch
 
 from neurokd.errors import CheckFailed, NeurokdError
 from neurokd.exporters.to_nir import student_to_nir
-from neurokd.hardware import fastsim, ir
-from neurokd.hardware.fastsim import first_difference, lava_dense_weights, run_fast, run_split_fast, verify
-from neurokd.hardware.nir_semantics import reference_run
-from neurokd.hardware.quantize import quantize
+from neurokd.hardware.engines import fastsim
+from neurokd.hardware.network import ir
+from neurokd.hardware.engines.fastsim import first_difference, lava_dense_weights, run_fast, run_split_fast, verify
+from neurokd.hardware.network.nir_semantics import reference_run
+from neurokd.hardware.network.quantize import quantize
 from neurokd.models import build_student
 
 
@@ -243,7 +244,7 @@ def test_dense_weight_clip_and_truncate_are_lavas():
 @pytest.mark.lava
 @pytest.mark.parametrize("precision", ["float", "fixed"])
 def test_fast_model_matches_lava_on_an_exported_mlp_student(mlp, precision):
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     network, x = mlp
     lava = run_lava(network, x, precision=precision, record_steps=True)
@@ -255,7 +256,7 @@ def test_fast_model_matches_lava_on_an_exported_mlp_student(mlp, precision):
 @pytest.mark.lava
 @pytest.mark.parametrize("precision", ["float", "fixed"])
 def test_fast_model_matches_lava_on_conv_stride_padding_and_pooling(conv_net, precision):
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     network, x = conv_net
     fixed = quantize(network, input_sample=x) if precision == "fixed" else None
@@ -272,7 +273,7 @@ def test_fast_model_matches_lava_on_conv_stride_padding_and_pooling(conv_net, pr
 def test_fast_model_matches_lava_on_cubalif_networks_recurrent_or_with_a_leaky_readout(precision, recurrent):
     """Recurrent: Lava runs one sample per run, biases through windowed synapses. Feed-forward: the
     CubaLIF's current bias through an always-on synapse, an LI output filtered on the host."""
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     network = ir.from_nir(cuba_graph(recurrent))
     x = (np.random.default_rng(4).random((3, 10, 6)) < 0.5).astype(float)
@@ -285,7 +286,7 @@ def test_fast_model_matches_lava_on_cubalif_networks_recurrent_or_with_a_leaky_r
 
 @pytest.mark.lava
 def test_fast_model_matches_lava_on_an_exported_conv1d_student_in_both_precisions():
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     torch.manual_seed(3)
     student = build_student("conv1d", (4, 20), 3, timesteps=5, channels=(6, 8), hidden=10).eval()
@@ -308,7 +309,7 @@ def test_resnet_shortcuts_wait_in_lava_delay_synapses_and_the_fast_model_agrees(
     """A resnet1d student (identity shortcut, strided 1x1-conv shortcut): Lava floating_pt gives the
     student's own spikes in float64 (so the DelayDense delays the shortcuts by exactly the right step),
     and the fast model equals Lava in both precisions."""
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     torch.manual_seed(3)
     student = build_student("resnet1d", (4, 20), 3, timesteps=5, threshold=0.6, stem=6, channels=(6, 8)).eval()
@@ -341,7 +342,7 @@ def test_a_shortcut_into_a_recurrent_network_is_delayed_in_per_sample_runs_too(p
     between, biases through windowed synapses); a graded-input shortcut (input -> skip -> b, beside
     input -> fc1 -> a -> fc2 -> b) must still reach b on the step of its sibling: Lava equals the IR's
     delay-free equations and the fast model."""
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     rng = np.random.default_rng(7)
     nodes = {"input": nir.Input(np.array([5])),
@@ -430,7 +431,7 @@ def test_a_per_neuron_delay_between_two_weight_nodes_or_off_the_step_grid_is_ref
 @pytest.mark.lava
 @pytest.mark.parametrize("precision", ["float", "fixed"])
 def test_lava_runs_nir_delays_in_delay_dense_one_sample_per_run_like_the_fast_model(precision):
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     network = ir.from_nir(delay_graph())
     x = np.random.default_rng(1).random((5, 9, 6)) * 1.5
@@ -445,7 +446,7 @@ def test_lava_runs_nir_delays_in_delay_dense_one_sample_per_run_like_the_fast_mo
 def test_fast_fixed_reproduces_lavas_conv_wrap_u_wrap_and_v_saturation(conv_net):
     """Weight exponents pushed up until the 24-bit conv clamp wraps, u wraps and v saturates at
     -(2^23 - 1): spikes and membrane voltages stay identical to Lava's."""
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     network, x = conv_net
     fixed = quantize(network, input_sample=x)
@@ -467,7 +468,7 @@ def test_fast_fixed_reproduces_lavas_conv_wrap_u_wrap_and_v_saturation(conv_net)
 @pytest.mark.lava
 def test_verify_raises_on_a_perturbed_network_naming_layer_sample_and_step(mlp):
     """One target neuron's weights changed after Lava ran: verify compares every spike and stops at the first."""
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     network, x = mlp
     fixed = quantize(network, input_sample=x)

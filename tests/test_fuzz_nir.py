@@ -1,6 +1,6 @@
 """Fuzzing the NIR readers: corrupt files and generated graphs end in success or a NeurokdError.
 
-Every outcome of ``read_nir`` -> ``nir_to_torch`` and ``read_nir`` -> ``hardware.ir.from_nir`` on
+Every outcome of ``read_nir`` -> ``nir_to_torch`` and ``read_nir`` -> ``hardware.network.ir.from_nir`` on
 arbitrary input is either a working graph or a one-line :class:`NeurokdError`: never another
 exception type, never a hang (hypothesis' deadline), never a child process left behind.
 """
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from neurokd.errors import NeurokdError
 from neurokd.exporters.from_nir import nir_to_torch, read_nir
 from neurokd.exporters.to_nir import student_to_nir, write_nir
-from neurokd.hardware.ir import from_nir
+from neurokd.hardware.network.ir import from_nir
 from neurokd.models import build_student
 
 FUZZ = settings(max_examples=100, deadline=5000, derandomize=True,

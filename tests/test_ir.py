@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from neurokd.errors import NeurokdError
 from neurokd.exporters.from_nir import nir_to_torch
 from neurokd.exporters.to_nir import student_to_nir
-from neurokd.hardware import ir
-from neurokd.hardware.nir_semantics import discretise, reference_run
+from neurokd.hardware.network import ir
+from neurokd.hardware.network.nir_semantics import discretise, reference_run
 from neurokd.models import build_student
 
 
@@ -62,7 +62,7 @@ def test_student_graph_becomes_lava_lif_layers_with_exact_parameters():
         assert n.kind == "lif" and n.du == 1.0 and n.vth == 1.0
         assert 1.0 - n.dv == beta                               # bit for bit
     fc1 = net.layer("lif1").synapses[0]
-    assert fc1.kind == "dense" and [s.kind for s in fc1.stages] == ["flatten", "dense"]
+    assert fc1.kind == "dense" and [s.kind for s in fc1.stages] == ["dense"]      # no-op Flatten not written
     assert np.array_equal(fc1.weight, student.net.fc1.weight.detach().double().numpy())   # gain exactly 1
     assert np.array_equal(net.layer("lif1").neuron.b_v, student.net.fc1.bias.detach().double().numpy())
     readout = net.layer("readout")

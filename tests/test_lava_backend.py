@@ -15,10 +15,10 @@ import torch
 
 from neurokd.errors import NeurokdError
 from neurokd.exporters.to_nir import student_to_nir
-from neurokd.hardware import ir
-from neurokd.hardware.lava_backend import run_lava
-from neurokd.hardware.nir_semantics import reference_run
-from neurokd.hardware.quantize import FORMAT, quantize, quantize_weights
+from neurokd.hardware.network import ir
+from neurokd.hardware.engines.lava_backend import run_lava
+from neurokd.hardware.network.nir_semantics import reference_run
+from neurokd.hardware.network.quantize import FORMAT, quantize, quantize_weights
 from neurokd.models import build_student
 
 pytestmark = pytest.mark.lava
@@ -256,7 +256,7 @@ def test_lava_float_recurrent_and_cubalif_biases_match_reference(recurrent):
 def test_non_spiking_readout_gets_its_affine_bias_once(readout):
     """An Affine with a bias into an LI / CubaLI output: Lava float and the fast model equal the IR's
     equations (a bias synapse into the recorded input plus the host's own ``b_u`` would count it twice)."""
-    from neurokd.hardware.fastsim import run_fast
+    from neurokd.hardware.engines.fastsim import run_fast
 
     rng = np.random.default_rng(8)
     out = (nir.LI(tau=np.full(3, 3e-4), r=np.full(3, 3.0), v_leak=np.zeros(3)) if readout == "li" else

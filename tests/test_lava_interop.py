@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from neurokd.exporters.from_nir import nir_to_torch, read_nir
-from neurokd.hardware import ir
-from neurokd.hardware.lava_backend import run_lava
+from neurokd.hardware.network import ir
+from neurokd.hardware.engines.lava_backend import run_lava
 
 pytestmark = pytest.mark.lava
 

@@ -11,10 +11,10 @@ import torch
 
 from neurokd import fileio
 from neurokd.exporters.to_nir import student_to_nir
-from neurokd.hardware import ir
-from neurokd.hardware.model_card import model_card, write_model_card
-from neurokd.hardware.quantize import quantize
-from neurokd.hardware.report import ENERGY_COLUMNS
+from neurokd.hardware.network import ir
+from neurokd.hardware.reports.model_card import model_card, write_model_card
+from neurokd.hardware.network.quantize import quantize
+from neurokd.hardware.reports.energy_report import ENERGY_COLUMNS
 from neurokd.models import build_student
 
 

@@ -155,7 +155,7 @@ def test_the_custom_model_example_registers_a_residual_topology_that_exports():
     from pathlib import Path
 
     from neurokd.exporters.to_nir import student_to_nir
-    from neurokd.hardware import ir
+    from neurokd.hardware.network import ir
 
     path = Path(__file__).resolve().parents[1] / "examples" / "custom_model.py"
     spec = importlib.util.spec_from_file_location("neurokd_example_custom_model", path)

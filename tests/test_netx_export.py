@@ -14,8 +14,8 @@ from torch import nn
 from neurokd.data import load
 from neurokd.errors import NeurokdError
 from neurokd.exporters.to_nir import student_to_nir
-from neurokd.hardware import ir
-from neurokd.hardware.quantize import quantize
+from neurokd.hardware.network import ir
+from neurokd.hardware.network.quantize import quantize
 from neurokd.models import NEURON, LIF, Student, SumPool2d, Topology, build_student
 
 pytestmark = pytest.mark.lava
@@ -43,8 +43,8 @@ def digits_mlp():
 
 def _same_spikes_as_backend(network, fixed, path, x):
     """Run ``x`` through the netx file and through neurokd's backend; assert identical spikes; return both."""
-    from neurokd.hardware.lava_backend import run_lava
-    from neurokd.hardware.netx import run_netx
+    from neurokd.hardware.engines.lava_backend import run_lava
+    from neurokd.hardware.formats.netx import run_netx
 
     got = run_netx(path, x)
     ref = run_lava(network, x, precision="fixed", fixed=fixed, record_steps=True)
@@ -55,7 +55,7 @@ def _same_spikes_as_backend(network, fixed, path, x):
 
 
 def test_netx_mlp_student_runs_with_the_backends_exact_spikes_and_readout(digits_mlp, tmp_path):
-    from neurokd.hardware.netx import check_netx, netx_supports, quantize_netx, read_netx_meta, write_netx
+    from neurokd.hardware.formats.netx import check_netx, netx_supports, quantize_netx, read_netx_meta, write_netx
 
     network, x_train, x_test, labels = digits_mlp
     assert netx_supports(network) == (True, "")
@@ -86,7 +86,7 @@ def test_netx_mlp_student_runs_with_the_backends_exact_spikes_and_readout(digits
 
 def test_netx_conv_student_with_pooling_runs_with_the_backends_exact_spikes(tmp_path):
     """conv -> LIF -> SumPool+conv (one composed conv) -> LIF -> SumPool alone (depthwise conv) -> LIF -> flatten -> readout."""
-    from neurokd.hardware.netx import quantize_netx, write_netx
+    from neurokd.hardware.formats.netx import quantize_netx, write_netx
 
     torch.manual_seed(0)
     topo = Topology([("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("lif1", NEURON), ("pool1", SumPool2d(2)),
@@ -116,7 +116,7 @@ def test_netx_weight_optimiser_keeps_the_files_integer_weights_exactly():
     from lava.lib.dl.netx.utils import optimize_weight_bits
     from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
-    from neurokd.hardware.netx import netx_keeps_weights
+    from neurokd.hardware.formats.netx import netx_keeps_weights
 
     rng = np.random.default_rng(0)
     s = rng.integers(0, 2, (30, 50))
@@ -169,7 +169,7 @@ def _fc(b=0.0):
      [("input", "fc"), ("fc", "a"), ("a", "output1"), ("a", "fc2"), ("fc2", "b"), ("b", "output2")], "2 outputs"),
 ])
 def test_networks_netx_cannot_express_are_refused_with_the_reason(nodes, edges, match, tmp_path):
-    from neurokd.hardware.netx import netx_supports, quantize_netx, write_netx
+    from neurokd.hardware.formats.netx import netx_supports, quantize_netx, write_netx
 
     network = ir.from_nir(_graph(nodes, edges))
     ok, why = netx_supports(network)
@@ -181,7 +181,7 @@ def test_networks_netx_cannot_express_are_refused_with_the_reason(nodes, edges, 
 
 
 def test_a_fixed_network_with_weight_exponents_is_refused_pointing_to_quantize_netx(digits_mlp, tmp_path):
-    from neurokd.hardware.netx import write_netx
+    from neurokd.hardware.formats.netx import write_netx
 
     network, x_train, _, _ = digits_mlp
     fixed = quantize(network, input_sample=x_train)              # Loihi formats with exponents != 0

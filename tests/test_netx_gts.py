@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.fastsim import run_fast
-from neurokd.hardware.ir import from_lava
-from neurokd.hardware.netx_reader import NetxBuilder, gts_folder, optimize_weight_bits, read_netx
+from neurokd.hardware.engines.fastsim import run_fast
+from neurokd.hardware.network.ir import from_lava
+from neurokd.hardware.formats.netx_reader import NetxBuilder, gts_folder, optimize_weight_bits, read_netx
 
 pytestmark = pytest.mark.lava
 
@@ -65,7 +65,7 @@ def test_ntidigits_gts_every_output_spike_of_3000_steps_with_axonal_delays(gts):
 def test_ntidigits_axonal_delays_run_in_neurokds_lava_backend_like_the_recording(gts):
     """The same network through neurokd's own Lava build (DelayDense for the delays, one sample per
     run): its first 500 steps equal the fast model's spikes in every layer and lava-dl's recording."""
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     net = read_netx(gts / "ntidigits" / "ntidigits.net", num_layers=5)
     assert net.network.per_sample
@@ -137,7 +137,7 @@ def test_pilotnet_lif_loihi2_hardware_gts_spikes_currents_and_voltages(gts):
 
 
 def test_netx_weight_optimisation_keeps_the_files_integers_after_lavas_clip_and_truncate():
-    from neurokd.hardware.fastsim import lava_dense_weights
+    from neurokd.hardware.engines.fastsim import lava_dense_weights
 
     rng = np.random.default_rng(0)
     for w in (rng.integers(-40, 40, (8, 6)) * 2, rng.integers(-256, 255, (5, 5)), rng.integers(0, 200, (4, 3)),
@@ -178,8 +178,8 @@ def test_a_netx_file_written_by_neurokd_reads_back_to_the_same_network(tmp_path)
     """neurokd's netx writer and this reader agree: the file read back runs spike for spike like the
     FixedNetwork it was written from (hidden layers; the readout becomes netx's integrating neuron)."""
     from neurokd.exporters.to_nir import student_to_nir
-    from neurokd.hardware import ir
-    from neurokd.hardware.netx import quantize_netx, read_netx_meta, write_netx
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.formats.netx import quantize_netx, read_netx_meta, write_netx
     from neurokd.models import build_student
 
     torch.manual_seed(1)

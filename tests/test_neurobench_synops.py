@@ -25,12 +25,12 @@ from neurobench.models import NeuroBenchModel, TorchModel  # noqa: E402
 
 # Lava sets the multiprocessing start method when imported, which fails once tqdm (NeuroBench's
 # progress bar) has created a lock: import it at collection, before any benchmark runs.
-from neurokd.hardware.lava_backend import run_lava  # noqa: E402
+from neurokd.hardware.engines.lava_backend import run_lava  # noqa: E402
 
 from neurokd.data import load  # noqa: E402
 from neurokd.exporters.to_nir import student_to_nir  # noqa: E402
-from neurokd.hardware import ir  # noqa: E402
-from neurokd.hardware.counting import (  # noqa: E402
+from neurokd.hardware.network import ir  # noqa: E402
+from neurokd.hardware.cost.counting import (  # noqa: E402
     Connection,
     Geometry,
     Population,
@@ -132,7 +132,7 @@ def test_teacher_macs_equal_neurobench_dense_count_of_the_ann():
 
 @pytest.mark.lava
 def test_lava_float_spikes_give_the_same_counts_as_the_student_and_neurobench():
-    from neurokd.hardware.counting import activity_from_lava
+    from neurokd.hardware.cost.counting import activity_from_lava
 
     student = pruned_student()
     data = digits_test(32)

@@ -11,10 +11,10 @@ import pytest
 from neurokd import fileio
 from neurokd.cli import main
 from neurokd.errors import NeurokdError
-from neurokd.hardware.counting import Connection, Geometry, Population, activity_from_counts, activity_from_rasters, count
-from neurokd.hardware.energy import ENERGY_MODELS
-from neurokd.hardware.report import (ENERGY_COLUMNS, SUBSET_COLUMNS, VerifiedSubset, read_run, summarize_runs,
-                                     write_energy_report)
+from neurokd.hardware.cost.counting import Connection, Geometry, Population, activity_from_counts, activity_from_rasters, count
+from neurokd.hardware.cost.energy import ENERGY_MODELS
+from neurokd.hardware.reports.energy_report import ENERGY_COLUMNS, SUBSET_COLUMNS, VerifiedSubset, write_energy_report
+from neurokd.hardware.reports.summary import read_run, summarize_runs
 
 CONTRACT = ["layer", "kind", "neurons", "synapses", "spikes_per_sample", "synops_per_sample",
             "neuron_updates_per_sample", "energy_model", "energy_pj_per_sample"]
@@ -226,8 +226,8 @@ def test_run_energy_report_from_the_exported_student_names_its_layers(tmp_path):
     import torch
 
     from neurokd.exporters.to_nir import student_to_nir
-    from neurokd.hardware import ir
-    from neurokd.hardware.report import write_run_energy_report
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.reports.energy_report import write_run_energy_report
     from neurokd.models import build_student
 
     torch.manual_seed(0)
@@ -250,7 +250,7 @@ def test_per_layer_bars_set_crowded_layer_names_at_an_angle():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from neurokd.hardware.figures import _cmap, _grouped_bars
+    from neurokd.hardware.reports.figures import _cmap, _grouped_bars
 
     for layers, angle in ((["fc1", "fc2", "readout"], 0.0),
                           (["conv1", "conv2", "lif3.identity", "conv3", "conv4", "sc5", "conv5", "conv6", "sc7",

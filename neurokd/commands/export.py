@@ -11,14 +11,14 @@ do the work and can be called from Python.
     RUN/lava/run_<p>.json                 timings (build, run, samples/s), Lava steps, delays
     RUN/lava/quantization.json            fixed point only: per-layer scales, exponents, errors
     RUN/agreement.json                    float (DESIGN.md contract); RUN/agreement_fixed.json for fixed
-    RUN/energy_report.csv (+ .md)         via neurokd.hardware.report, when it is installed (hook below)
+    RUN/energy_report.csv (+ .md)         via neurokd.hardware.reports.energy_report, when it is installed (hook below)
 
 ``--engine fast`` runs the split in neurokd's vectorised model of the same hardware
-(:mod:`neurokd.hardware.fastsim`, bit-exact in fixed point) and re-runs ``--verify N`` random
+(:mod:`neurokd.hardware.engines.fastsim`, bit-exact in fixed point) and re-runs ``--verify N`` random
 samples in Lava; any differing spike fails the command (exit 1) naming layer, sample and step.
 
 ``--target netx`` writes ``RUN/model.net`` (lava-dl netx HDF5, from the same quantised IR, with
-netx's limits: :func:`neurokd.hardware.netx.quantize_netx`), loads it with netx, runs it in Lava
+netx's limits: :func:`neurokd.hardware.formats.netx.quantize_netx`), loads it with netx, runs it in Lava
 ``fixed_pt`` and checks its spikes against neurokd's own Lava run of the same network
 (``agreement_netx.json``; any difference exits 1). ``--target onnx`` writes ``teacher.onnx`` and
 ``student_step.onnx`` (one time step, membranes in and out), checked with ``onnx.checker`` and
@@ -65,16 +65,16 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
                        verification=None) -> list[Path]:
     """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
 
-    Counting and energy belong to :mod:`neurokd.hardware.counting` / :mod:`neurokd.hardware.report`:
+    Counting and energy belong to :mod:`neurokd.hardware.cost.counting` / :mod:`neurokd.hardware.reports.energy_report`:
     the IR gives the geometry (``geometry_from_ir``, the fixed-point weights for a fixed run), the
     result the events (``activity_from_lava``). With ``verification`` (a fast-model run's
-    :class:`~neurokd.hardware.fastsim.Verification`) the samples Lava re-ran are counted too and written
+    :class:`~neurokd.hardware.engines.fastsim.Verification`) the samples Lava re-ran are counted too and written
     beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). Returns the
     written paths ([] when those modules are not installed).
     """
     try:
-        from neurokd.hardware.counting import activity_from_lava, count, geometry_from_ir
-        from neurokd.hardware.report import VerifiedSubset, write_energy_report
+        from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir
+        from neurokd.hardware.reports.energy_report import VerifiedSubset, write_energy_report
     except ImportError:
         return []
     geometry = geometry_from_ir(network, fixed=result.fixed)
@@ -174,9 +174,9 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
 
     import torch
 
-    from neurokd.hardware import ir
-    from neurokd.hardware.lava_backend import run_lava
-    from neurokd.hardware.quantize import quantize
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.engines.lava_backend import run_lava
+    from neurokd.hardware.network.quantize import quantize
 
     network = ir.from_nir(graph)
     x_test, y_test = (t.numpy() for t in splits.test.tensors)
@@ -213,7 +213,7 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
             fileio.write_json(lava_dir / "quantization.json", fixed.report())
         check = verification = None
         if engine == "fast":
-            from neurokd.hardware.fastsim import run_split_fast
+            from neurokd.hardware.engines.fastsim import run_split_fast
 
             res, verification = run_split_fast(network, x_test, precision=p, timesteps=steps, fixed=fixed,
                                                record_steps=per_step, verify_samples=verify, seed=int(cfg.seed),
@@ -298,8 +298,8 @@ def _write_card(run: Path, cfg, graph, command: str, agreements: dict | None = N
     import dataclasses
     import json
 
-    from neurokd.hardware import ir
-    from neurokd.hardware.model_card import write_model_card
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.reports.model_card import write_model_card
 
     def read_json(name: str):
         path = run / name
@@ -341,8 +341,8 @@ def export_onnx(run: Path, student, teacher, splits, echo=print) -> dict:
 
 def export_netx(run: Path, graph, splits, steps: int, samples: int | None, input_bits: int, echo=print) -> dict:
     """``RUN/model.net`` for lava-dl netx, run by netx in Lava fixed_pt and checked against neurokd's run."""
-    from neurokd.hardware import ir
-    from neurokd.hardware.netx import check_netx, quantize_netx, write_netx
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.formats.netx import check_netx, quantize_netx, write_netx
 
     network = ir.from_nir(graph)
     x_train = splits.train.tensors[0].numpy().astype(np.float64)
@@ -429,8 +429,8 @@ def simulate_graph(graph_path: str | Path, out: str | Path, input_path: str | Pa
                    progress: bool = True, echo=print) -> dict:
     """Run any NIR file in Lava and write ``out/spikes.npz`` (module docstring of ``simulate``)."""
     from neurokd.exporters.from_nir import read_nir
-    from neurokd.hardware import ir
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     if precision not in ("float", "fixed"):
         raise NeurokdError(f"--precision must be float or fixed, got {precision!r}")

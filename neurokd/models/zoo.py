@@ -167,7 +167,7 @@ def resnet1d(
     the residual is a second synapse into that neuron, which is how NIR graphs and Loihi express it.
     Then ``Flatten`` and a ``Linear`` readout. Default strides: 1 for the first block, 2 after it.
     On Loihi the shortcut reaches its neuron one step before the two-convolution path; the hardware
-    side delays it by that step (a Lava ``DelayDense``), see :mod:`neurokd.hardware.ir`.
+    side delays it by that step (a Lava ``DelayDense``), see :mod:`neurokd.hardware.network.ir`.
     """
     if len(input_shape) != 2:
         raise NeurokdError(f"model resnet1d expects input (channels, frames), e.g. MFCC (10, 49); got {tuple(input_shape)}")

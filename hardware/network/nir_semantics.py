@@ -125,7 +125,7 @@ def flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list, list, li
 def param_array(node, name: str, field_: str, default=None) -> np.ndarray:
     """A NIR node's parameter as finite float64, or one clear error naming node, type and field.
 
-    The one validation every NIR reader of neurokd applies (``neurokd.hardware.ir``,
+    The one validation every NIR reader of neurokd applies (``neurokd.hardware.network.ir``,
     ``neurokd.exporters.from_nir``); ``default`` stands in for a missing (None) field.
     """
     value = getattr(node, field_, default)
@@ -246,7 +246,7 @@ def discretise(name: str, node, dt: float | None) -> Discrete:
 # --------------------------------------------------------------------------------------------------
 
 def reference_run(network, x: np.ndarray, timesteps: int | None = None) -> dict[str, np.ndarray]:
-    """Step a :class:`~neurokd.hardware.ir.Network` in float64 without any hardware delay.
+    """Step a :class:`~neurokd.hardware.network.ir.Network` in float64 without any hardware delay.
 
     ``x``: ``(N, *input_shape)`` (direct encoding, repeated for ``timesteps`` steps) or
     ``(N, T, *input_shape)``. Returns ``{layer: (N, T, size)}``: spikes (0/1) of spiking layers,

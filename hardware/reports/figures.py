@@ -1,7 +1,7 @@
 """Figures comparing runs, sized for a two-column paper: accuracy vs energy, activity and SynOps per layer.
 
 Each figure is 3.5 in wide with 8 pt text and written as PNG (300 dpi) and PDF, drawn with
-matplotlib's object API on the Agg canvas (no display needed, pyplot's backend left alone). Input: :class:`~neurokd.hardware.report.RunRecord`.
+matplotlib's object API on the Agg canvas (no display needed, pyplot's backend left alone). Input: :class:`~neurokd.hardware.reports.summary.RunRecord`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ readout: the linear nodes that feed an Output node without a neuron) with
 * ``neuron`` (:class:`Neuron`): ``kind`` (``lif``, ``if``, ``cubalif``, ``li``, ``cubali``, ``i``,
   or ``none`` for a readout), ``du``, ``dv``, ``vth``, per-neuron biases ``b_u`` (current) and
   ``b_v`` (membrane), reset to zero. The discrete equations and the rule that maps each NIR node
-  to them are in :mod:`neurokd.hardware.nir_semantics`::
+  to them are in :mod:`neurokd.hardware.network.nir_semantics`::
 
       u[t] = (1 - du) u[t-1] + sum_syn W s[t] + b_u ;  v[t] = (1 - dv) v[t-1] + u[t] + b_v
       s[t] = v[t] > vth ; v[t] = 0 where s[t]                (readout ``none``: output u[t])
@@ -70,7 +70,7 @@ import nir
 import numpy as np
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware import nir_semantics as sem
+from neurokd.hardware.network import nir_semantics as sem
 
 LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Flatten,
                 nir.Scale, nir.Delay)

@@ -1,10 +1,10 @@
 """Read a lava-dl netx network (``.net`` HDF5) into neurokd's IR and fixed-point form, for the fast model
 and neurokd's own Lava build (``run_lava(net.network, x, precision="fixed", fixed=net.fixed)``).
 
-``read_netx(path)`` returns a :class:`NetxNetwork`: the :class:`~neurokd.hardware.ir.Network` and its
-:class:`~neurokd.hardware.quantize.FixedNetwork` holding exactly the integers that
+``read_netx(path)`` returns a :class:`NetxNetwork`: the :class:`~neurokd.hardware.network.ir.Network` and its
+:class:`~neurokd.hardware.network.quantize.FixedNetwork` holding exactly the integers that
 ``lava.lib.dl.netx.hdf5.Network`` (lava-dl 0.6.0) gives Lava's ``fixed_pt`` processes, so
-:func:`~neurokd.hardware.fastsim.run_fast` reproduces a netx run. The file is read with h5py only
+:func:`~neurokd.hardware.engines.fastsim.run_fast` reproduces a netx run. The file is read with h5py only
 (layout: ANCHORS.md section 3.6); nothing of lava-dl is imported. :class:`NetxBuilder` builds the same
 form from arrays (what lava-dl's block tests do), :func:`gts_folder` finds the reference networks with
 recorded outputs that the lava-dl wheel ships (``tests/lava/lib/dl/netx/gts``).
@@ -36,7 +36,7 @@ How netx maps a file, and what this reader makes of it (netx/hdf5.py, netx/utils
 sign and out of range; sign mode; ``scale = min(127 / max, -128 / min)`` (mixed), ``-256 / min``
 (inhibitory), ``255 / max`` (excitatory); ``b = floor(log2 scale) + mixed``; ``n`` = the largest
 ``n <= 8`` with every weight a multiple of ``2^n`` (0 if none), minus ``mixed``; ``num_weight_bits =
-8 - b - n``. Lava's ``Dense`` then clips and truncates (:func:`~neurokd.hardware.fastsim.lava_dense_weights`).
+8 - b - n``. Lava's ``Dense`` then clips and truncates (:func:`~neurokd.hardware.engines.fastsim.lava_dense_weights`).
 
 Not modelled (``NeurokdError`` naming the layer): sigma-delta (``SDNN``) and resonate-and-fire (``RF*``)
 neurons, complex dense, and the layer types netx itself refuses (``pool``, ``convT``, ``unpool``,
@@ -57,8 +57,8 @@ from pathlib import Path
 import numpy as np
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.ir import Layer, Network, Neuron, Synapse, from_lava
-from neurokd.hardware.quantize import FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse
+from neurokd.hardware.network.ir import Layer, Network, Neuron, Synapse, from_lava
+from neurokd.hardware.network.quantize import FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse
 
 #: The netx conventions (lava-dl 0.6.0 netx/hdf5.py, netx/utils.py) in one place.
 NETX = {
@@ -92,8 +92,8 @@ class NetxNetwork:
         return x.reshape(1, x.shape[0], *shape)
 
     def run(self, x: np.ndarray, **kwargs):
-        """:func:`~neurokd.hardware.fastsim.run_fast` in fixed point with this network's integers."""
-        from neurokd.hardware.fastsim import run_fast
+        """:func:`~neurokd.hardware.engines.fastsim.run_fast` in fixed point with this network's integers."""
+        from neurokd.hardware.engines.fastsim import run_fast
 
         return run_fast(self.network, x, precision="fixed", fixed=self.fixed, **kwargs)
 

@@ -1,6 +1,6 @@
 """Energy estimates: counted events times a per-event cost, one cost table per hardware model.
 
-For each layer row of :class:`~neurokd.hardware.counting.Counts` (per inference)::
+For each layer row of :class:`~neurokd.hardware.cost.counting.Counts` (per inference)::
 
     E = synops * E_synop + macs * E_mac                          # connections
       + active * E_update_active + inactive * E_update_inactive  # populations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.counting import Counts, TeacherCounts
+from neurokd.hardware.cost.counting import Counts, TeacherCounts
 
 @dataclass(frozen=True)
 class Source:
@@ -217,7 +217,7 @@ class EnergyEstimate:
 def energy(counts: Counts, model: str | EnergyModel, teacher: TeacherCounts | None = None) -> EnergyEstimate:
     """Per-layer and total pJ per inference of ``counts`` under ``model`` (formula in the module docstring).
 
-    With ``teacher`` (from :func:`~neurokd.hardware.counting.teacher_ops`), the ANN teacher's
+    With ``teacher`` (from :func:`~neurokd.hardware.cost.counting.teacher_ops`), the ANN teacher's
     energy per inference is added where the model prices it.
     """
     m = get_model(model)

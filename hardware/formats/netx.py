@@ -1,12 +1,12 @@
 """Write a quantised neurokd network as a lava-dl netx HDF5 file (``.net``), and run such a file in Lava.
 
-``write_netx(fixed, path)`` writes the :class:`~neurokd.hardware.quantize.FixedNetwork` that the
+``write_netx(fixed, path)`` writes the :class:`~neurokd.hardware.network.quantize.FixedNetwork` that the
 Lava backend runs (``run_lava(network, x, precision="fixed", fixed=fixed)``) in the layout
 ``lava.lib.dl.netx.hdf5.Network`` loads (lava-dl 0.6.0, ``netx/hdf5.py``, ``netx/utils.py``,
 ``netx/blocks/process.py``; layout checked against the reference files shipped in the lava-dl
 wheel, ``tests/lava/lib/dl/netx/gts/*/*.net``). No second converter: every number in the file is
 read from the fixed-point form, and netx then builds the same Lava ``Dense``/``Conv`` and ``LIF``
-processes as :mod:`neurokd.hardware.lava_backend`, so both runs give identical spikes (tested).
+processes as :mod:`neurokd.hardware.engines.lava_backend`, so both runs give identical spikes (tested).
 ``run_netx(path, x)`` loads the file with netx itself and runs it in ``Loihi2SimCfg(fixed_pt)``;
 ``check_netx(path, fixed, x)`` compares that run with the backend's (the agreement a user can trust).
 
@@ -36,7 +36,7 @@ would overflow 8 bits, a negative one (``(sum mant s) >> e``, finer than an inte
 integer form. netx's conv passes the file's integers through unchanged (no exponent either).
 Biases are ``bias << 6``. So a :class:`FixedNetwork` is netx-expressible when every weight
 exponent is 0 and every bias ``bias_mant * 2^bias_exp`` is a multiple of 64.
-:func:`quantize_netx` produces such a network: :func:`~neurokd.hardware.quantize.quantize`'s
+:func:`quantize_netx` produces such a network: :func:`~neurokd.hardware.network.quantize.quantize`'s
 encoding and decays, with each layer's scale lowered so the largest weight is an 8-bit integer
 at exponent 0 and the bias fits 13 bits at ``bias_exp = 6`` (the convention of lava-dl's own
 exports: integer weights, ``vThMant`` in the same units). The Lava backend runs that network as
@@ -92,8 +92,8 @@ import numpy as np
 
 from neurokd import fileio
 from neurokd.errors import NeurokdError
-from neurokd.hardware.ir import Layer, Network, bias_routing, from_lava, lava_shape, to_lava
-from neurokd.hardware.quantize import (FORMAT, FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, weight_report,
+from neurokd.hardware.network.ir import Layer, Network, bias_routing, from_lava, lava_shape, to_lava
+from neurokd.hardware.network.quantize import (FORMAT, FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, weight_report,
                                        quantize, quantize_weights)
 
 #: What the netx format (lava-dl 0.6.0) fixes, in one place.
@@ -118,7 +118,7 @@ FORMAT_NAME = "lava-dl netx hdf5"
 def netx_supports(network: Network) -> tuple[bool, str]:
     """``(True, "")`` when netx can express ``network`` (module docstring), else ``(False, reason)``."""
     if not isinstance(network, Network):
-        return False, f"expected a neurokd.hardware.ir.Network, got {type(network).__name__}"
+        return False, f"expected a neurokd.hardware.network.ir.Network, got {type(network).__name__}"
     if network.recurrent:
         rec = [f"{s.source}->{l.name}" for l in network.layers for s in l.recurrent]
         return False, (f"recurrent edges {rec}: netx's dense_rec keeps the recurrent synapse's buffer across neuron "
@@ -182,7 +182,7 @@ def quantize_netx(network: Network, input_sample: np.ndarray | None = None, inpu
     """``network`` in Loihi fixed point with netx's constraints (module docstring): a FixedNetwork
     that both :func:`write_netx` and the Lava backend run, with identical spikes.
 
-    Per layer, the scale is the smallest of :func:`~neurokd.hardware.quantize.quantize`'s scale,
+    Per layer, the scale is the smallest of :func:`~neurokd.hardware.network.quantize.quantize`'s scale,
     ``254 S_src / max|W|`` (integer weights at exponent 0), ``4095 / max|b_v|`` (bias at
     ``bias_exp = 6``) and, for a readout, ``131071 / (T (max_i sum_j |W_ij| x_max + |b_i|))`` (the
     integrator stays below threshold). ``timesteps`` defaults to the graph's.
@@ -276,7 +276,7 @@ def _netx_bias(name: str, fl: FixedLayer) -> np.ndarray | None:
     if np.any(eff % unit):
         raise NeurokdError(
             f"layer {name!r}: bias mantissas at bias_exp {nrn.bias_exp} are not multiples of 2^{NETX['bias_exp']}; "
-            "netx fixes bias_exp = 6: quantise with neurokd.hardware.netx.quantize_netx"
+            "netx fixes bias_exp = 6: quantise with neurokd.hardware.formats.netx.quantize_netx"
         )
     b = eff // unit
     if np.abs(b).max() > NETX["bias_max"]:
@@ -321,7 +321,7 @@ def _check_fixed(fixed: FixedNetwork, steps: int) -> None:
         if q.weight_exp != 0:
             raise NeurokdError(
                 f"layer {layer.name!r}: weight exponent {q.weight_exp}; netx files hold 8-bit integer weights at "
-                "exponent 0: quantise with neurokd.hardware.netx.quantize_netx(network, ...)"
+                "exponent 0: quantise with neurokd.hardware.formats.netx.quantize_netx(network, ...)"
             )
         lo, hi = {"mixed": (-256, 254), "excitatory": (0, 255), "inhibitory": (-255, 0)}.get(q.sign_mode, (0, 0))
         if q.mant.min() < lo or q.mant.max() > hi:
@@ -336,7 +336,7 @@ def _check_fixed(fixed: FixedNetwork, steps: int) -> None:
             if worst > READOUT_MAX_SUM:
                 raise NeurokdError(
                     f"readout {layer.name!r}: over {steps} steps its integrator may reach {worst} > {READOUT_MAX_SUM} "
-                    "and spike: quantise with neurokd.hardware.netx.quantize_netx (it lowers the readout scale)"
+                    "and spike: quantise with neurokd.hardware.formats.netx.quantize_netx (it lowers the readout scale)"
                 )
 
 
@@ -369,7 +369,7 @@ def write_netx(fixed: FixedNetwork, path: str | Path, timesteps: int | None = No
     import h5py
 
     if not isinstance(fixed, FixedNetwork):
-        raise NeurokdError(f"write_netx needs a FixedNetwork (neurokd.hardware.netx.quantize_netx), got {type(fixed).__name__}")
+        raise NeurokdError(f"write_netx needs a FixedNetwork (neurokd.hardware.formats.netx.quantize_netx), got {type(fixed).__name__}")
     net = fixed.network
     _require_supported(net)
     steps = int(timesteps or net.timesteps or 0)
@@ -612,7 +612,7 @@ def check_netx(path: str | Path, fixed: FixedNetwork, x: np.ndarray, *, labels: 
     fraction of identical integrated readout sums ``sum_t (a[t] + bias)`` (netx's integrator against
     the backend's recorded input, rebuilt in integers); 1.0 everywhere when the file is exact.
     """
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     network = fixed.network
     steps = int(timesteps or network.timesteps or read_netx_meta(path)["timesteps"])

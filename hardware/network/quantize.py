@@ -1,4 +1,4 @@
-"""Loihi fixed-point formats for a :class:`~neurokd.hardware.ir.Network`: one integer scale per layer.
+"""Loihi fixed-point formats for a :class:`~neurokd.hardware.network.ir.Network`: one integer scale per layer.
 
 Lava's bit-accurate models (lava-nc 0.10.0; ANCHORS.md §3) compute, in integers::
 
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.ir import Layer, Network, Synapse, bias_routing
+from neurokd.hardware.network.ir import Layer, Network, Synapse, bias_routing
 
 #: Loihi fixed-point formats as Lava's bit-accurate models implement them (lava-nc 0.10.0:
 #: lava/proc/lif/models.py ``AbstractPyLifModelFixed``/``PyLifModelBitAcc``, lava/proc/dense/models.py,

@@ -2,8 +2,8 @@
 
 One class for both engines so that counting, energy reports, agreement checks and the export
 command read a result without knowing where it came from; this module imports neither Lava nor
-torch. :class:`LavaResult` (``neurokd.hardware.lava_backend``) and :class:`FastResult`
-(``neurokd.hardware.fastsim``) differ only in their ``engine`` tag.
+torch. :class:`LavaResult` (``neurokd.hardware.engines.lava_backend``) and :class:`FastResult`
+(``neurokd.hardware.engines.fastsim``) differ only in their ``engine`` tag.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurokd.hardware.quantize import FixedNetwork
+from neurokd.hardware.network.quantize import FixedNetwork
 
 
 @dataclass
@@ -63,13 +63,13 @@ class HardwareResult:
 
 @dataclass
 class LavaResult(HardwareResult):
-    """A run in Lava's CPU simulation (:func:`neurokd.hardware.lava_backend.run_lava`)."""
+    """A run in Lava's CPU simulation (:func:`neurokd.hardware.engines.lava_backend.run_lava`)."""
 
     engine: str = "lava"
 
 
 @dataclass
 class FastResult(HardwareResult):
-    """A run in neurokd's vectorised model (:func:`neurokd.hardware.fastsim.run_fast`); ``lava_steps`` is 0."""
+    """A run in neurokd's vectorised model (:func:`neurokd.hardware.engines.fastsim.run_fast`); ``lava_steps`` is 0."""
 
     engine: str = "fast"

@@ -1,4 +1,4 @@
-"""Run a :class:`~neurokd.hardware.ir.Network` in Lava on CPU, many samples per Lava run.
+"""Run a :class:`~neurokd.hardware.network.ir.Network` in Lava on CPU, many samples per Lava run.
 
 ``run_lava(network, x, precision="float"|"fixed")`` builds Lava processes from the IR (``Dense``,
 ``Conv``, ``DelayDense`` for residual shortcuts, ``LIF``/``LIFReset``), compiles once, streams every sample through, and returns a
@@ -10,7 +10,7 @@ Streaming (feed-forward graphs). Sample ``n`` step ``k`` leaves the source at La
 ``t = n T + k + 1``; a layer of delay ``d`` (:attr:`Layer.delay`: one step per ``Dense``/``Conv``)
 integrates it at ``t + d``; a layer that merges a shallower source (a residual shortcut) receives
 that source through a ``DelayDense`` holding it ``d - d_source - 1`` extra steps, so all its inputs
-of sample step ``k`` arrive together (:attr:`neurokd.hardware.ir.Synapse.delay`). Each layer is a ``LIFReset`` with ``reset_interval = T`` and
+of sample step ``k`` arrive together (:attr:`neurokd.hardware.network.ir.Synapse.delay`). Each layer is a ``LIFReset`` with ``reset_interval = T`` and
 ``reset_offset = (d + 1) mod T``: Lava zeroes ``u`` and ``v`` before integrating at steps with
 ``time_step mod T == reset_offset`` (``lava/proc/lif/models.py``, pinned in
 ``tests/test_lava_backend.py``), i.e. exactly when the layer's first input of each sample arrives.
@@ -21,7 +21,7 @@ that step is its source's step 0, so samples run back to back with no gap: one r
 Recurrent graphs, and graphs with their own synaptic delays (a recurrent Dense or a DelayDense
 carries the last spikes of one sample into the next, which no reset phase can cut): one Lava run of ``T + max_delay`` steps per sample, every ``u``, ``v`` and
 connection buffer zeroed with ``Var.set`` in between, biases fed through windowed synapses
-(:func:`~neurokd.hardware.ir.bias_routing`), still one compile.
+(:func:`~neurokd.hardware.network.ir.bias_routing`), still one compile.
 
 I/O: Lava's ``io.sink.RingBuffer`` reads back through ``Var.get``, which sends one message per
 value (measured ~16 us each, so 300 samples x 8 steps x 200 neurons take ~8 s), and
@@ -48,9 +48,9 @@ import numpy as np
 
 import neurokd.hardware  # noqa: F401  (makes lava importable on Python 3.11)
 from neurokd.errors import NeurokdError
-from neurokd.hardware.ir import Layer, Network, bias_routing, host_readout, lava_order, lava_shape, to_lava
-from neurokd.hardware.quantize import FORMAT, FixedNetwork, quantize
-from neurokd.hardware.result import LavaResult
+from neurokd.hardware.network.ir import Layer, Network, bias_routing, host_readout, lava_order, lava_shape, to_lava
+from neurokd.hardware.network.quantize import FORMAT, FixedNetwork, quantize
+from neurokd.hardware.engines.result import LavaResult
 
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
@@ -310,7 +310,7 @@ class _Builder:
             if (ours is None) != (syn.delays is None) or (ours is not None and not np.array_equal(ours, syn.delays)):
                 raise NeurokdError(
                     f"synapse {syn.name!r}: the fixed-point network's per-synapse delays differ from the network's; "
-                    "quantise this network (neurokd.hardware.quantize) instead of editing its delays")
+                    "quantise this network (neurokd.hardware.network.quantize) instead of editing its delays")
             weight, wexp = fixed_syn.lava_weight(syn), fixed_syn.lava_weight_exp
             bits = fixed_syn.num_message_bits
         else:
@@ -490,7 +490,7 @@ def run_lava(
 
     ``x``: ``(N, *input_shape)`` (direct encoding over ``timesteps``, default the graph's) or
     ``(N, T, *input_shape)``. ``precision``: ``float`` (Lava ``floating_pt``) or ``fixed``
-    (``fixed_pt``; ``fixed`` defaults to :func:`~neurokd.hardware.quantize.quantize` of ``network``
+    (``fixed_pt``; ``fixed`` defaults to :func:`~neurokd.hardware.network.quantize.quantize` of ``network``
     with ``input_bits``, its input range taken from ``x``). ``record_steps``: True or layer names
     whose per-step spikes to keep. ``record_voltage``: layers whose membrane to record.
     ``chunk_samples``: samples per Lava ``run`` call (progress granularity; one compile).

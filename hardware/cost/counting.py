@@ -728,7 +728,7 @@ def neurobench_metrics(geometry: Geometry, counts: Counts) -> dict[str, object]:
 
 
 def activity_from_lava(geometry: Geometry, result, x) -> Activity:
-    """An :class:`Activity` from a Lava run (:class:`neurokd.hardware.lava_backend.LavaResult`).
+    """An :class:`Activity` from a Lava run (:class:`neurokd.hardware.engines.lava_backend.LavaResult`).
 
     ``x`` is the input given to ``run_lava`` (``(N, *input_shape)`` repeated over the run's ``T``
     steps, or ``(N, T, *input_shape)``); a fixed-point run's graded events are counted on the
@@ -757,7 +757,7 @@ def activity_from_lava(geometry: Geometry, result, x) -> Activity:
 
 
 # --------------------------------------------------------------------------------------------
-# From the hardware intermediate form (neurokd.hardware.ir)
+# From the hardware intermediate form (neurokd.hardware.network.ir)
 # --------------------------------------------------------------------------------------------
 
 
@@ -783,7 +783,7 @@ def _stage_structure(stage) -> tuple[str, int]:
 
 def geometry_from_ir(network, input_spiking: bool | None = None, weight_bytes: int | None = None,
                      fixed=None) -> Geometry:
-    """The counting geometry of an :class:`neurokd.hardware.ir.Network` (the network Lava runs).
+    """The counting geometry of an :class:`neurokd.hardware.network.ir.Network` (the network Lava runs).
 
     Rows: the graph input (a graded population unless ``input_spiking``), then per IR layer its
     incoming synapses (one connection each, as Lava runs it: a pool followed by a conv is one
@@ -797,7 +797,7 @@ def geometry_from_ir(network, input_spiking: bool | None = None, weight_bytes: i
     at ``weight_bytes`` each plus two parameters (decay, threshold) of 4 bytes per spiking
     population, which is how neurokd's PyTorch student stores them.
 
-    ``fixed`` (a :class:`neurokd.hardware.quantize.FixedNetwork`): count the fixed-point network
+    ``fixed`` (a :class:`neurokd.hardware.network.quantize.FixedNetwork`): count the fixed-point network
     Lava's ``fixed_pt`` run executes: its integer weights (a weight rounded to zero is no synapse),
     binary input when the quantiser sends plain spikes, 1-byte weights in the footprint.
     Defaults: ``input_spiking`` False (graded, neurokd's direct encoding) or ``not fixed.input_graded``;

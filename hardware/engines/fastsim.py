@@ -1,8 +1,8 @@
 """A fast model of the hardware Lava simulates: the IR run for a whole batch at once, bit-exact in fixed point.
 
-``run_fast(network, x, precision="float"|"fixed")`` takes the network :func:`~neurokd.hardware.lava_backend.run_lava`
-builds (the IR :class:`~neurokd.hardware.ir.Network`; in fixed point its
-:class:`~neurokd.hardware.quantize.FixedNetwork`, one intermediate form for both) and returns a
+``run_fast(network, x, precision="float"|"fixed")`` takes the network :func:`~neurokd.hardware.engines.lava_backend.run_lava`
+builds (the IR :class:`~neurokd.hardware.network.ir.Network`; in fixed point its
+:class:`~neurokd.hardware.network.quantize.FixedNetwork`, one intermediate form for both) and returns a
 :class:`FastResult` with the fields of the Lava backend's ``LavaResult`` (per-layer spike counts, per-step
 spike trains on request, readout per step, logits, predictions), so reports and energy code take either.
 It loops over layers and time steps only; samples, neurons and synapses are tensor axes (torch).
@@ -82,9 +82,9 @@ import torch
 import torch.nn.functional as F
 
 from neurokd.errors import CheckFailed, NeurokdError
-from neurokd.hardware.ir import Layer, Network, bias_routing, host_readout
-from neurokd.hardware.quantize import FORMAT, FixedNetwork, quantize
-from neurokd.hardware.result import FastResult, HardwareResult
+from neurokd.hardware.network.ir import Layer, Network, bias_routing, host_readout
+from neurokd.hardware.network.quantize import FORMAT, FixedNetwork, quantize
+from neurokd.hardware.engines.result import FastResult, HardwareResult
 
 PRECISIONS = ("float", "fixed")
 
@@ -749,7 +749,7 @@ def _result(network, fixed, precision, samples, steps, counts, spikes, out_spike
 # --------------------------------------------------------------------------------------------------
 
 def _default_runner():
-    from neurokd.hardware.lava_backend import run_lava
+    from neurokd.hardware.engines.lava_backend import run_lava
 
     return run_lava
 
@@ -825,7 +825,7 @@ def check(
 
     ``network_or_fixed``: an ``ir.Network`` (float, unless ``precision="fixed"``: then quantised from
     all of ``x`` as ``run_lava`` would) or a ``FixedNetwork`` (fixed; Lava gets the same one, so both
-    runs use one quantisation). ``lava``: None (``neurokd.hardware.lava_backend.run_lava``), a callable
+    runs use one quantisation). ``lava``: None (``neurokd.hardware.engines.lava_backend.run_lava``), a callable
     with ``run_lava``'s signature, or a result already computed on ``x`` (all its rows are compared;
     ``n`` is then ignored). ``indices``: which samples to run instead of a random draw.
 
