@@ -25,7 +25,10 @@ student layer (eval mode)              NIR node (parameters copied bit for bit u
                                        elsewhere), zero bias, ``metadata["neurokd_layer"] = "AvgPool1d"``
                                        (NIR has no 1-D pooling)
 ``Flatten(start_dim, end_dim)``        ``Flatten(input_type={"input": shape}, start_dim - 1, end_dim - 1)``
-                                       (``start_dim=0`` in NIR for the default ``nn.Flatten()``)
+                                       (``start_dim=0`` in NIR for the default ``nn.Flatten()``); no node
+                                       when it leaves the shape as it is (e.g. an MLP's ``Flatten`` on 1-D
+                                       input): legal NIR, but snnTorch's and Norse's importers then fail
+                                       on batched input and Rockpool refuses the graph (issue 16)
 ``LIF(beta, theta)``, ``beta < 1``     ``LIF(tau = dt/(1-beta), r = tau/dt, v_leak = 0, v_threshold = theta,
                                        v_reset = 0)``, float64 arrays shaped like the layer's output
 ``LIF`` with ``beta = 1``              ``IF(r = 1, v_threshold = theta, v_reset = 0)``
@@ -284,6 +287,9 @@ def _layer_node(name: str, layer: nn.Module, in_shape: tuple[int, ...], dt: floa
             raise NeurokdError(f"layer {name!r}: Flatten over the batch dimension cannot be exported")
         start = layer.start_dim - 1 if layer.start_dim > 0 else layer.start_dim
         end = layer.end_dim - 1 if layer.end_dim > 0 else layer.end_dim
+        out_shape = tuple(torch.flatten(torch.zeros(1, *in_shape), layer.start_dim, layer.end_dim).shape[1:])
+        if out_shape == tuple(in_shape):
+            return None         # already flat (an MLP on 1-D input): a node that does nothing is not written
         return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
     raise NeurokdError(
         f"layer {name!r} ({type(layer).__name__}) cannot be exported to NIR; exportable layers: Linear, Conv1d, "
@@ -332,19 +338,19 @@ def student_to_nir(student: Student, dt: float = 1e-4) -> nir.NIRGraph:
 
     device = next(net.parameters(), torch.zeros(())).device
     x = torch.zeros(1, *student.input_shape, device=device)
-    seen = {"input": x}
+    seen = {"input": (x, "input")}           # layer -> (its output, the node that carries it)
     last = "input"
     with torch.no_grad():
         for name, layer in net.named_children():
             if name in folded.shortcuts:              # a residual branch summed at this neuron's input
-                src = folded.shortcut_from[name]
-                y, branch_end = chain(folded.shortcuts[name].named_children(), seen[src], src)
+                src_x, src_node = seen[folded.shortcut_from[name]]
+                y, branch_end = chain(folded.shortcuts[name].named_children(), src_x, src_node)
                 if tuple(y.shape) != tuple(x.shape):
                     raise NeurokdError(f"shortcut into {name!r} gives shape {tuple(y.shape[1:])}, the layer "
                                        f"receives {tuple(x.shape[1:])}")
                 edges.append((branch_end, name))
             x, last = chain([(name, layer)], x, last)
-            seen[name] = x
+            seen[name] = (x, last)
     if last == "input":
         raise NeurokdError("the student has no exportable layer")
     out_shape = np.array([int(d) for d in x.shape[1:]])

@@ -62,6 +62,31 @@ def test_mlp_student_roundtrip_through_nir_file_replays_spikes_bit_for_bit(tmp_p
     _assert_replays_exactly(student, module, torch.rand(32, 64) * 3)
 
 
+def test_a_flatten_that_leaves_the_shape_as_it_is_writes_no_node_and_the_graph_still_runs_everywhere(tmp_path):
+    """An MLP on 1-D input starts with nn.Flatten (64 -> 64): no NIR node for it (issue 16: the no-op node
+    alone broke snnTorch's and Norse's importers on batched input), yet the file replays the student
+    bit for bit in PyTorch and the hardware model runs it spike for spike like the replay."""
+    from neurokd.hardware.engines.fastsim import run_fast
+    from neurokd.hardware.network import ir
+
+    torch.manual_seed(3)
+    student = _randomise(build_student("mlp", (64,), 10, timesteps=12, hidden=(32,)), seed=4)
+    path = write_nir(student_to_nir(student, dt=DT), tmp_path / "model.nir")
+    graph = read_nir(path)
+    assert not any(isinstance(node, nir.Flatten) for node in graph.nodes.values())
+    assert ("input", "fc1") in graph.edges
+    module = nir_to_torch(graph)
+    x = torch.rand(8, 64) * 3
+    _assert_replays_exactly(student, module, x)
+    with torch.no_grad():
+        record = module(x.double(), record=True)
+    fast = run_fast(ir.from_nir(graph), x.double().numpy(), record_steps=True)
+    np.testing.assert_array_equal(fast.spikes["lif1"], record["lif1"].transpose(0, 1).numpy())
+    # a Flatten that does change the shape is still written
+    conv = build_student("mlp", (8, 8), 10, timesteps=2, hidden=(4,))
+    assert isinstance(student_to_nir(conv, dt=DT).nodes["flatten"], nir.Flatten)
+
+
 def test_conv1d_batchnorm_student_replays_spikes_exactly(tmp_path):
     torch.manual_seed(2)
     layers = [
@@ -362,7 +387,7 @@ def test_import_command_runs_an_exported_student_with_its_own_dt_and_timesteps(t
     write_nir(student_to_nir(student, dt=1e-3), tmp_path / "model.nir")
     summary, outputs = import_graph(tmp_path / "model.nir", batch=2, seed=1)
     assert summary["dt"] == 1e-3 and summary["dt_source"] == "graph metadata" and summary["timesteps"] == 7
-    assert [n["name"] for n in summary["nodes"]] == ["input", "flatten", "fc1", "lif1", "readout", "output"]
+    assert [n["name"] for n in summary["nodes"]] == ["input", "fc1", "lif1", "readout", "output"]
     assert outputs["readout"].shape == (7, 2, 3)
     write_import(tmp_path / "out", summary, outputs)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["outputs.npz", "summary.json"]
