@@ -685,8 +685,9 @@ def effective_synops(geometry: Geometry, counts: Counts) -> dict[str, float]:
     NeuroBench hooks Linear and Conv layers only (pooling is not counted), binarises the layer's
     input and weights and sums the outputs: events times non-zero fan-out, the same as
     ``synops``/``macs`` here. It files a layer call under MACs when any input value is outside
-    {0, 1, -1}; neurokd files the graded input population's operations under MACs always and
-    binary spikes under ACs. A pool composed with the following conv into one connection (as Lava
+    {0, 1, -1}; neurokd files a graded population's operations under MACs and spikes under ACs,
+    and decides whether the graph input is spiking from its data by the same rule
+    (:func:`input_is_spiking`). A pool composed with the following conv into one connection (as Lava
     runs it, :func:`geometry_from_ir`) is counted here as that one connection, with spikes as ACs.
     """
     rows = [counts.row(c.name) for c in _neurobench_layers(geometry)]
@@ -781,6 +782,24 @@ def _stage_structure(stage) -> tuple[str, int]:
     return "", 0
 
 
+def input_is_spiking(x) -> bool:
+    """Whether input data is spikes: every value in {0, 1}, or in {-1, 0, 1} (signed events, e.g. an
+    event camera's ON/OFF polarity). Anything else (real values, integers beyond 1) is graded.
+
+    This is NeuroBench's rule (its ``SynapticOperations`` files a layer call under MACs when an input
+    value lies outside {0, 1, -1}, else under ACs), and neurokd decides the graph input's counting
+    population with it from the run's own input data, the same way in floating and fixed point
+    and for both engines: a spiking input's events times fan-out are SynOps (accumulates, a signed
+    spike adds or subtracts its weight), a graded input's are MACs. An empty input is spiking (it
+    sends nothing either way).
+    """
+    a = _as_numpy(x)
+    if a.size == 0:
+        return True
+    a = np.asarray(a, dtype=np.float64)
+    return bool(np.all((a == 0) | (a == 1)) or np.all((a == 0) | (a == 1) | (a == -1)))
+
+
 def geometry_from_ir(network, input_spiking: bool | None = None, weight_bytes: int | None = None,
                      fixed=None) -> Geometry:
     """The counting geometry of an :class:`neurokd.hardware.network.ir.Network` (the network Lava runs).
@@ -800,8 +819,11 @@ def geometry_from_ir(network, input_spiking: bool | None = None, weight_bytes: i
     ``fixed`` (a :class:`neurokd.hardware.network.quantize.FixedNetwork`): count the fixed-point network
     Lava's ``fixed_pt`` run executes: its integer weights (a weight rounded to zero is no synapse),
     binary input when the quantiser sends plain spikes, 1-byte weights in the footprint.
-    Defaults: ``input_spiking`` False (graded, neurokd's direct encoding) or ``not fixed.input_graded``;
-    ``weight_bytes`` 4 (float32), 1 with ``fixed``.
+    ``input_spiking``: give :func:`input_is_spiking` of the run's input, so that one input is counted
+    alike in both precisions (the energy report hook does). Defaults without it: False (graded,
+    neurokd's direct encoding) or ``not fixed.input_graded`` (the quantiser sends 0/1 input as plain
+    spikes; it sends {-1, 0, 1} as graded integers, which :func:`input_is_spiking` still counts as
+    spikes); ``weight_bytes`` 4 (float32), 1 with ``fixed``.
     """
     if input_spiking is None:
         input_spiking = bool(fixed is not None and not fixed.input_graded)
@@ -853,6 +875,6 @@ __all__ = [
     "dense_fanout", "conv_fanout", "fanout", "propagate_events",
     "activity_from_rasters", "activity_from_counts", "count", "teacher_ops",
     "activation_sparsity", "effective_synops", "connection_sparsity", "footprint", "neurobench_metrics",
-    "geometry_from_ir", "activity_from_lava",
+    "input_is_spiking", "geometry_from_ir", "activity_from_lava",
 ]
 
