@@ -1,12 +1,28 @@
-"""Shared pytest fixtures: tiny datasets written in the real on-disk layouts (Speech Commands, CIFAR-10)."""
+"""Shared pytest fixtures: tiny datasets written in the real on-disk layouts (Speech Commands, CIFAR-10),
+and the recorded third-party graphs of ``shared/interop`` where that folder exists."""
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# Third-party NIR graphs and the NIR paper's recorded traces (Loihi 2 among them) live beside the
+# repository in shared/interop; a clone without it skips the tests that read them.
+# NEUROKD_INTEROP points elsewhere (a missing path makes those tests skip).
+INTEROP_DIR = Path(os.environ.get("NEUROKD_INTEROP") or Path(__file__).resolve().parents[2] / "shared" / "interop")
+
+
+@pytest.fixture(scope="session")
+def interop_dir() -> Path:
+    """``shared/interop`` (or ``$NEUROKD_INTEROP``); the test skips with one line when it is absent."""
+    if not INTEROP_DIR.is_dir():
+        pytest.skip(f"recorded interop graphs not found at {INTEROP_DIR} (shared/interop beside the repository, "
+                    "or set NEUROKD_INTEROP)")
+    return INTEROP_DIR
 
 GSC_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 

@@ -21,14 +21,11 @@ from neurokd.hardware.engines.lava_backend import run_lava
 
 pytestmark = pytest.mark.lava
 
-INTEROP = Path(__file__).resolve().parents[2] / "shared" / "interop"
-
-
 @pytest.fixture(scope="module")
-def interop(tmp_path_factory) -> Path:
-    assert INTEROP.is_dir(), f"interop graphs missing: expected {INTEROP} (shared/ beside the repository)"
+def interop(tmp_path_factory, interop_dir) -> Path:
+    """A copy of shared/interop (conftest's ``interop_dir``: the test skips where it is absent)."""
     dest = tmp_path_factory.mktemp("interop")
-    for f in INTEROP.iterdir():
+    for f in interop_dir.iterdir():
         if f.suffix in (".nir", ".csv"):
             shutil.copy(f, dest / f.name)
     return dest
