@@ -1,0 +1,492 @@
+"""Cost every time step of a placed network, core by core, from the spikes an engine produced.
+
+``cost(placement, rasters)`` -> :class:`CostReport`. ``rasters`` are per-step events
+``{population: (T, N, *shape)}`` in the network's own time (what :func:`rasters_from_result`
+builds from a Lava or fast-model result run with ``record_steps=True``): the input's values and
+every spiking layer's spikes, as :func:`neurokd.hardware.cost.counting.activity_from_rasters` reads them.
+
+Per core ``k``, hardware step ``t`` and sample (definitions of :mod:`neurokd.hardware.cost.counting`):
+
+* ``synops`` / ``macs``: synaptic events onto the core's neurons from binary / graded sources
+  (:func:`~neurokd.hardware.cost.counting.propagate_events`, summed over the core's range);
+* ``updates_active`` / ``updates_inactive``: every neuron is updated every step; active when it
+  received an event or spiked;
+* ``spikes``: spikes the core's neurons emit;
+* ``msgs_sent``: one spike message per (spiking neuron, outgoing connection, destination core
+  holding one of its non-zero targets); ``msgs_received`` likewise at the destination;
+* ``hops_ew`` / ``hops_ns``: tile hops those messages travel (dimension-order routing on the
+  mesh: ``|dx|`` east-west, ``|dy|`` north-south), ``chip_crossings`` chip boundaries crossed.
+  The host's input messages are a row of their own (``host``), entering at ``placement.input_xy``.
+
+Time (ns), per core and step: ``synops * synop_ns + macs * synop_ns + active * update_active_ns +
+inactive * update_inactive_ns + msgs_sent * spike_ns``. A step takes the slowest core, or the
+busiest tile's messages at ``tile_bandwidth_spikes_per_s`` if that is longer, plus the longest
+route a message of that step travels (``hops * hop_ns``; an upper bound: each sending core's
+farthest destination), plus the barrier (linear in tiles used between the chip's 1-tile and
+``barrier_max_tiles`` figures). Each layer works ``layer.delay`` steps after the input (Lava's
+one-step pipeline per connection), so one inference takes ``T + depth`` hardware steps; its
+latency is their sum, and inferences per second its inverse (one inference at a time).
+
+Energy (pJ) per inference: the compute part by :func:`neurokd.hardware.cost.energy.energy` on per-core
+counts with the chip's per-event figures (:func:`energy_model`), plus routing: ``msgs * spike_pj +
+hops_ew * hop_ew_pj + hops_ns * hop_ns_pj + chip_crossings * chip_crossing_pj``. The sums over
+cores equal :func:`neurokd.hardware.cost.counting.count` on the same rasters (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurokd.errors import NeurokdError
+from neurokd.hardware.cost import energy as energy_mod
+from neurokd.hardware.cost.counting import Counts, Geometry, LayerCounts, _delay_parts, propagate_events
+from neurokd.hardware.placement.chips import Chip
+from neurokd.hardware.placement.place import Placement, _barrier
+
+#: Per-core quantities, in the order of cost_report.csv.
+QUANTITIES = ("synops", "macs", "updates_active", "updates_inactive", "spikes", "msgs_sent", "msgs_received",
+              "hops_ew", "hops_ns", "chip_crossings")
+
+
+def energy_model(chip: Chip) -> "energy_mod.EnergyModel":
+    """The chip's per-event energies as an :class:`~neurokd.hardware.cost.energy.EnergyModel` (routing is
+    charged apart, per message and hop, so ``spike`` is not charged here)."""
+    def cost(key: str, what: str) -> "energy_mod.Cost":
+        f = chip.fig(key)
+        return energy_mod.Cost(f.value, None, f"{chip.name} {key} ({f.status}, {f.source}: {f.note or what})")
+
+    return energy_mod.EnergyModel(
+        name=chip.name, title=f"{chip.title}: per-event energies of the chip file",
+        synop=cost("energy.synop_pj", "per synaptic op"),
+        mac=cost("energy.synop_pj", "per graded input event and synapse, charged as a synaptic op"),
+        update_active=cost("energy.update_active_pj", "active update"),
+        update_inactive=cost("energy.update_inactive_pj", "inactive update"),
+        spike=energy_mod.NOT_CHARGED,
+        notes=tuple(f"{f.key} = {f.value:g} is {f.status}: {f.note}" for f in chip.stand_ins()),
+    )
+
+
+def barrier_ns(chip: Chip, tiles: int) -> float:
+    """Barrier time for ``tiles`` tiles: linear between the chip's 1-tile and ``barrier_max_tiles`` figures."""
+    return _barrier(chip, tiles)
+
+
+def rasters_from_result(geometry: Geometry, result, x) -> dict[str, np.ndarray]:
+    """``{population: (T, N, *shape)}`` from an engine result run with ``record_steps=True`` and its input
+    ``x`` (fixed-point runs: the integers the source sent, as counting does)."""
+    inputs = [p for p in geometry.populations if p.kind == "input"]
+    if len(inputs) != 1:
+        raise NeurokdError("the geometry has no single input population")
+    inp = inputs[0]
+    T, N = int(result.timesteps), int(result.samples)
+    frames = np.asarray(x, dtype=np.float64)
+    if frames.shape == (N, *inp.shape):
+        frames = np.repeat(frames[:, None], T, axis=1)
+    if frames.shape != (N, T, *inp.shape):
+        raise NeurokdError(f"input of shape {frames.shape} does not match the run: {N} samples x {T} steps of {inp.shape}")
+    if getattr(result, "fixed", None) is not None:
+        frames = result.fixed.quantize_input(frames)
+    steps = getattr(result, "spikes", None) or {}
+    out = {inp.name: np.swapaxes(frames, 0, 1)}
+    for p in geometry.populations:
+        if p.spiking and p.stateful:
+            if p.name not in steps:
+                raise NeurokdError(f"the run kept no per-step spikes of {p.name!r}: run the engine with record_steps=True")
+            out[p.name] = np.swapaxes(np.asarray(steps[p.name]), 0, 1)
+    return out
+
+
+def _received(geometry: Geometry, rasters: dict[str, np.ndarray], pop: str, T: int, B: int):
+    """Per target neuron and step: synaptic events from spiking sources, from graded sources, and hit (bool)."""
+    p = geometry.population(pop)
+    syn = np.zeros((T, B, p.size), dtype=np.int64)
+    mac = np.zeros((T, B, p.size), dtype=np.int64)
+    pops = {q.name: q for q in geometry.populations}
+    for conn in geometry.incoming(pop):
+        for c in _delay_parts(conn):
+            if c.delay >= T:
+                continue
+            src = (rasters[c.source] != 0)[: T - c.delay].reshape((T - c.delay) * B, *c.input_shape)
+            recv = propagate_events(c, src).reshape(T - c.delay, B, -1)
+            (syn if pops[c.source].spiking else mac)[c.delay:] += recv
+    return syn, mac
+
+
+@dataclass
+class CostReport:
+    """Per-core, per-step cost of one placement and one set of rasters (module docstring).
+
+    ``steps[q]``: ``(T_hw, N, cores)`` of quantity ``q`` (:data:`QUANTITIES`); ``host[q]``: ``(T_hw, N)``
+    for the host's input messages; ``core_ns``: ``(T_hw, N, cores)`` busy time; ``step_ns``: ``(T_hw, N)``
+    step latency. Per-inference figures are means over the ``N`` samples.
+    """
+
+    placement: Placement
+    samples: int
+    timesteps: int
+    steps: dict[str, np.ndarray]
+    host: dict[str, np.ndarray]
+    core_ns: np.ndarray
+    tile_ns: np.ndarray
+    route_ns: np.ndarray
+    barrier_ns: float
+    step_ns: np.ndarray
+    energy: "energy_mod.EnergyEstimate"
+    notes: list[str] = field(default_factory=list)
+
+    # -- per core, per inference ------------------------------------------------------------------
+    def per_core(self, q: str) -> np.ndarray:
+        return self.steps[q].sum(axis=0).mean(axis=0)
+
+    def host_total(self, q: str) -> float:
+        return float(self.host[q].sum(axis=0).mean()) if q in self.host else 0.0
+
+    @property
+    def chip(self) -> Chip:
+        return self.placement.chip
+
+    def routing_pj_per_core(self) -> np.ndarray:
+        c = self.chip
+        return (self.per_core("msgs_sent") * c["energy.spike_pj"] + self.per_core("hops_ew") * c["energy.hop_ew_pj"]
+                + self.per_core("hops_ns") * c["energy.hop_ns_pj"] + self.per_core("chip_crossings") * c["energy.chip_crossing_pj"])
+
+    @property
+    def host_routing_pj(self) -> float:
+        c = self.chip
+        return (self.host_total("msgs_sent") * c["energy.spike_pj"] + self.host_total("hops_ew") * c["energy.hop_ew_pj"]
+                + self.host_total("hops_ns") * c["energy.hop_ns_pj"]
+                + self.host_total("chip_crossings") * c["energy.chip_crossing_pj"])
+
+    def compute_pj_per_core(self) -> np.ndarray:
+        return np.array([row.pj for row in self.energy.layers])
+
+    @property
+    def energy_pj(self) -> float:
+        return float(self.compute_pj_per_core().sum() + self.routing_pj_per_core().sum() + self.host_routing_pj)
+
+    @property
+    def routing_pj(self) -> float:
+        return float(self.routing_pj_per_core().sum() + self.host_routing_pj)
+
+    @property
+    def hardware_steps(self) -> int:
+        return int(self.step_ns.shape[0])
+
+    @property
+    def latency_ns(self) -> float:
+        """Per inference: the sum of its hardware steps, mean over samples."""
+        return float(self.step_ns.sum(axis=0).mean())
+
+    @property
+    def latency_ns_per_step(self) -> float:
+        return self.latency_ns / self.hardware_steps
+
+    @property
+    def inferences_per_s(self) -> float:
+        return 1e9 / self.latency_ns if self.latency_ns > 0 else float("inf")
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product per inference, J * s."""
+        return self.energy_pj * 1e-12 * self.latency_ns * 1e-9
+
+    # -- what bounds a step ---------------------------------------------------------------------------
+    def bottleneck(self) -> dict:
+        """The core that is slowest most often, and what its time is made of."""
+        slowest = self.core_ns.argmax(axis=2)                     # (T_hw, N)
+        active = self.core_ns.max(axis=2) > 0
+        counts = np.bincount(slowest[active].reshape(-1), minlength=self.placement.n_cores)
+        core = int(counts.argmax()) if counts.sum() else int(self.core_ns.sum(axis=(0, 1)).argmax())
+        c = self.chip
+        parts = {
+            "synaptic ops": (self.per_core("synops")[core] + self.per_core("macs")[core]) * c["time.synop_ns"],
+            "neuron updates": (self.per_core("updates_active")[core] * c["time.update_active_ns"]
+                               + self.per_core("updates_inactive")[core] * c["time.update_inactive_ns"]),
+            "spike messages": self.per_core("msgs_sent")[core] * c["time.spike_ns"],
+        }
+        total = sum(parts.values()) or 1.0
+        bound = max(parts, key=parts.get)
+        mean_core = float(self.core_ns.max(axis=2).mean())
+        step = float(self.step_ns.mean())
+        info = self.placement.cores[core]
+        return {
+            "core": core, "layer": info.layer, "neurons": f"{info.lo}-{info.hi - 1}",
+            "slowest_fraction": float(counts[core] / max(counts.sum(), 1)),
+            "bound": bound, "shares": {k: v / total for k, v in parts.items()},
+            "busy_ns_per_inference": float(self.core_ns[:, :, core].sum(axis=0).mean()),
+            "share_of_step": {"slowest core": mean_core / step if step else 0.0,
+                              "barrier": self.barrier_ns / step if step else 0.0,
+                              "routes": float(self.route_ns.mean()) / step if step else 0.0},
+            "tile_bound_steps": float(np.mean(self.tile_ns.max(axis=2) > self.core_ns.max(axis=2))),
+        }
+
+    # -- tables ----------------------------------------------------------------------------------------
+    def rows(self) -> list[dict]:
+        """cost_report.csv: one row per core, per layer, the host, the total, then summary rows."""
+        pl = self.placement
+        per = {q: self.per_core(q) for q in QUANTITIES}
+        busy = self.core_ns.sum(axis=0).mean(axis=0)
+        busy_max = self.core_ns.max(axis=(0, 1))
+        comp, rout = self.compute_pj_per_core(), self.routing_pj_per_core()
+        rows = []
+
+        def row(scope, name, idx, **extra):
+            r = {"scope": scope, "name": name, **extra}
+            for q in QUANTITIES:
+                r[q] = float(per[q][idx].sum())
+            r["busy_ns"] = float(busy[idx].sum())
+            r["busy_ns_max_step"] = float(busy_max[idx].max()) if np.size(idx) else 0.0
+            r["energy_compute_pj"] = float(comp[idx].sum())
+            r["energy_routing_pj"] = float(rout[idx].sum())
+            r["energy_pj"] = r["energy_compute_pj"] + r["energy_routing_pj"]
+            return r
+
+        for c in pl.cores:
+            rows.append(row("core", str(c.core), [c.core], chip=c.chip, tile=c.tile, x=c.x, y=c.y, layer=c.layer,
+                            neuron_range=f"{c.lo}-{c.hi - 1}", neurons=c.neurons, synapses=c.synapses,
+                            synaptic_memory_bytes=c.memory_bytes))
+        for pop, ids in pl.layer_cores.items():
+            cs = [pl.cores[i] for i in ids]
+            rows.append(row("layer", cs[0].layer, ids, layer=cs[0].layer, neurons=sum(c.neurons for c in cs),
+                            synapses=sum(c.synapses for c in cs),
+                            synaptic_memory_bytes=sum(c.memory_bytes for c in cs), cores=len(ids)))
+        host = {"scope": "host", "name": "input", **{q: self.host_total(q) for q in QUANTITIES}}
+        host.update(energy_compute_pj=0.0, energy_routing_pj=self.host_routing_pj, energy_pj=self.host_routing_pj)
+        rows.append(host)
+        allc = list(range(pl.n_cores))
+        total = row("total", "total", allc, neurons=sum(c.neurons for c in pl.cores),
+                    synapses=sum(c.synapses for c in pl.cores),
+                    synaptic_memory_bytes=sum(c.memory_bytes for c in pl.cores), cores=pl.n_cores)
+        for q in QUANTITIES:
+            total[q] += host[q] if q in ("msgs_sent", "hops_ew", "hops_ns", "chip_crossings") else 0.0
+        total["energy_routing_pj"] += self.host_routing_pj
+        total["energy_pj"] += self.host_routing_pj
+        rows.append(total)
+        b = self.bottleneck()
+        summary = {
+            "cores": pl.n_cores, "chips": pl.n_chips, "tiles": pl.tiles_used,
+            "timesteps": self.timesteps, "hardware_steps": self.hardware_steps,
+            "latency_ns_per_step": self.latency_ns_per_step, "latency_us_per_inference": self.latency_ns / 1e3,
+            "inferences_per_s": self.inferences_per_s, "energy_uj_per_inference": self.energy_pj / 1e6,
+            "energy_routing_uj_per_inference": self.routing_pj / 1e6, "edp_uj_us": self.energy_pj / 1e6 * self.latency_ns / 1e3,
+            "barrier_ns": self.barrier_ns, "bottleneck_core": b["core"],
+        }
+        for k, v in summary.items():
+            rows.append({"scope": "summary", "name": k, "value": v})
+        return rows
+
+    def step_rows(self) -> list[dict]:
+        """cost_steps.csv: per hardware step (means over samples): latency and its parts, energy."""
+        c = self.chip
+        e_core = (self.steps["synops"] + self.steps["macs"]) * c["energy.synop_pj"] \
+            + self.steps["updates_active"] * c["energy.update_active_pj"] \
+            + self.steps["updates_inactive"] * c["energy.update_inactive_pj"] \
+            + self.steps["msgs_sent"] * c["energy.spike_pj"] + self.steps["hops_ew"] * c["energy.hop_ew_pj"] \
+            + self.steps["hops_ns"] * c["energy.hop_ns_pj"] + self.steps["chip_crossings"] * c["energy.chip_crossing_pj"]
+        e_host = self.host["msgs_sent"] * c["energy.spike_pj"] + self.host["hops_ew"] * c["energy.hop_ew_pj"] \
+            + self.host["hops_ns"] * c["energy.hop_ns_pj"]
+        out = []
+        for t in range(self.hardware_steps):
+            out.append({
+                "step": t, "latency_ns": float(self.step_ns[t].mean()),
+                "slowest_core_ns": float(self.core_ns[t].max(axis=1).mean()),
+                "slowest_core": int(np.bincount(self.core_ns[t].argmax(axis=1)).argmax()),
+                "busiest_tile_ns": float(self.tile_ns[t].max(axis=1).mean()),
+                "route_ns": float(self.route_ns[t].mean()), "barrier_ns": self.barrier_ns,
+                "energy_pj": float(e_core[t].sum(axis=1).mean() + e_host[t].mean()),
+            })
+        return out
+
+    def markdown(self, title: str = "") -> str:
+        """A section for energy_report.md: totals, the bottleneck core and what bounds it, stand-in figures."""
+        pl, b = self.placement, self.bottleneck()
+        lines = [f"## Placement on {self.chip.name}{': ' + title if title else ''}", "",
+                 f"{pl.n_cores} cores on {pl.n_chips} chip(s) ({pl.tiles_used} tiles), placer `{pl.placer}`; "
+                 f"{self.samples} sample(s) x {self.timesteps} steps = {self.hardware_steps} hardware steps per inference "
+                 f"(T plus the {self.hardware_steps - self.timesteps}-step pipeline).", "",
+                 "| per inference | value |", "|---|---|",
+                 f"| latency | {self.latency_ns / 1e3:.3f} us ({self.latency_ns_per_step:.1f} ns per step) |",
+                 f"| inferences per second | {self.inferences_per_s:,.0f} |",
+                 f"| energy with routing | {self.energy_pj / 1e6:.4f} uJ (routing {self.routing_pj / 1e6:.4f} uJ, "
+                 f"{self.routing_pj / self.energy_pj * 100 if self.energy_pj else 0:.1f} %) |",
+                 f"| energy-delay product | {self.edp:.3e} J s |",
+                 f"| barrier per step | {self.barrier_ns:.0f} ns ({pl.tiles_used} tiles) |", "",
+                 f"**Bottleneck: core {b['core']}** (layer `{b['layer']}`, neurons {b['neurons']}) is the slowest core in "
+                 f"{b['slowest_fraction'] * 100:.0f} % of the steps; its time is "
+                 + ", ".join(f"{k} {v * 100:.0f} %" for k, v in b["shares"].items())
+                 + f", so it is bound by **{b['bound']}**. Of a mean step, the slowest core takes "
+                 f"{b['share_of_step']['slowest core'] * 100:.0f} %, the barrier {b['share_of_step']['barrier'] * 100:.0f} %, "
+                 f"routes {b['share_of_step']['routes'] * 100:.0f} %"
+                 + (f"; a tile's message bandwidth bounds {b['tile_bound_steps'] * 100:.0f} % of the steps" if b["tile_bound_steps"] else "")
+                 + ".", "",
+                 "| core | layer | neurons | synops | updates (active) | msgs sent | hops | busy ns/inference | energy pJ |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for r in (r for r in self.rows() if r["scope"] == "core"):
+            lines.append(f"| {r['name']} | {r['layer']} | {r['neuron_range']} | {r['synops'] + r['macs']:,.0f} | "
+                         f"{r['updates_active'] + r['updates_inactive']:,.0f} ({r['updates_active']:,.0f}) | "
+                         f"{r['msgs_sent']:,.0f} | {r['hops_ew'] + r['hops_ns']:,.0f} | {r['busy_ns']:,.0f} | {r['energy_pj']:,.0f} |")
+        stand = self.chip.stand_ins()
+        if stand:
+            lines += ["", f"Figures of `{self.chip.name}` that are not published (they stand in; override them in a chip file): "
+                      + ", ".join(f"`{f.key}` = {f.value:g} ({f.status})" for f in stand) + "."]
+        lines += [""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chunk: int = 64) -> CostReport:
+    """Per-core, per-step cost of ``placement`` under ``rasters`` (module docstring). ``network`` (the IR)
+    gives each layer's pipeline delay; without it every layer works in the same step."""
+    geom, chip, pl = placement.geometry, placement.chip, placement
+    pops = {p.name: p for p in geom.populations}
+    for name in {c.source for c in geom.connections}:
+        if name not in rasters:
+            raise NeurokdError(f"rasters missing for {name!r}: record every spiking layer and the input")
+    T, N = next(iter(rasters.values())).shape[:2]
+    for k, r in rasters.items():
+        if r.shape[:2] != (T, N):
+            raise NeurokdError(f"raster of {k!r} covers (T, N) = {r.shape[:2]}, others {(T, N)}")
+    offset = {pop: 0 for pop in pl.layer_cores}
+    if network is not None:
+        for lay in network.layers:
+            name = lay.name if lay.name in pl.layer_cores else f"{lay.name}.out"
+            offset[name] = max(int(lay.delay) - 1, 0)
+    depth = max(offset.values(), default=0)
+    Th = T + depth
+    ncores = pl.n_cores
+    steps = {q: np.zeros((Th, N, ncores)) for q in QUANTITIES}
+    host = {q: np.zeros((Th, N)) for q in ("msgs_sent", "hops_ew", "hops_ns", "chip_crossings")}
+    route = np.zeros((Th, N))
+    cx = np.array([c.x for c in pl.cores] + [pl.input_xy[0]])
+    cy = np.array([c.y for c in pl.cores] + [pl.input_xy[1]])
+    cchip = np.array([c.chip for c in pl.cores] + [0])
+    host_idx = ncores
+    owner = {}
+    for pop, ids in pl.layer_cores.items():
+        o = np.empty(pops[pop].size, dtype=np.int64)
+        for i in ids:
+            o[pl.cores[i].lo:pl.cores[i].hi] = i
+        owner[pop] = o
+    hop_ew_ns, hop_ns_ns = chip["time.hop_ew_ns"], chip["time.hop_ns_ns"]
+    for s0 in range(0, N, chunk):
+        sl = slice(s0, min(N, s0 + chunk))
+        B = sl.stop - sl.start
+        part = {k: v[:, sl] for k, v in rasters.items()}
+        for pop, ids in pl.layer_cores.items():
+            p = pops[pop]
+            o = offset[pop]
+            syn, mac = _received(geom, part, pop, T, B)
+            hit = (syn + mac) > 0
+            if p.spiking:
+                spk = part[pop].reshape(T, B, p.size) != 0
+                hit |= spk
+            bounds = [pl.cores[i].lo for i in ids]
+            red = lambda a: np.add.reduceat(a, bounds, axis=2)
+            cols = np.array(ids)
+            steps["synops"][o:o + T, sl][..., cols] += red(syn)
+            steps["macs"][o:o + T, sl][..., cols] += red(mac)
+            act = red(hit.astype(np.int64))
+            steps["updates_active"][o:o + T, sl][..., cols] += act
+            steps["updates_inactive"][o:o + T, sl][..., cols] += np.array([pl.cores[i].neurons for i in ids]) - act
+            if p.spiking:
+                steps["spikes"][o:o + T, sl][..., cols] += red(spk.astype(np.int64))
+        # messages along every connection
+        for conn in geom.connections:
+            if conn.target not in pl.layer_cores:
+                continue
+            table = pl.routes[conn.name]                       # (n_src, dest cores)
+            dest = np.array(pl.layer_cores[conn.target])
+            reach = table > 0
+            src_pop = conn.source
+            ev = (part[src_pop] != 0).reshape(T, B, -1).astype(np.float64)
+            if src_pop in owner:
+                src_core = owner[src_pop]
+                o = offset[src_pop]
+            else:
+                src_core = np.full(ev.shape[2], host_idx)
+                o = 0
+            dx = np.abs(cx[src_core][:, None] - cx[dest][None, :])
+            dy = np.abs(cy[src_core][:, None] - cy[dest][None, :])
+            dc = np.abs(cchip[src_core][:, None] - cchip[dest][None, :])
+            per_src = {"msgs_sent": reach.sum(axis=1), "hops_ew": (reach * dx).sum(axis=1),
+                       "hops_ns": (reach * dy).sum(axis=1), "chip_crossings": (reach * dc).sum(axis=1)}
+            far = np.where(reach, dx * hop_ew_ns + dy * hop_ns_ns, 0.0).max(axis=1, initial=0.0)
+            for q, vec in per_src.items():
+                flow = ev * vec[None, None, :]
+                if src_pop in owner:
+                    ids = pl.layer_cores[src_pop]
+                    bounds = [pl.cores[i].lo for i in ids]
+                    steps[q][o:o + T, sl][..., np.array(ids)] += np.add.reduceat(flow, bounds, axis=2)
+                else:
+                    host[q][o:o + T, sl] += flow.sum(axis=2)
+            route[o:o + T, sl] = np.maximum(route[o:o + T, sl], (ev * far[None, None, :]).max(axis=2, initial=0.0))
+            o_t = offset[conn.target]
+            steps["msgs_received"][o_t:o_t + T, sl][..., dest] += ev.reshape(T * B, -1).dot(reach).reshape(T, B, -1)
+    c = chip
+    core_ns = ((steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["updates_active"] * c["time.update_active_ns"]
+               + steps["updates_inactive"] * c["time.update_inactive_ns"] + steps["msgs_sent"] * c["time.spike_ns"])
+    # tile bandwidth: messages leaving and entering each tile in a step
+    tiles = sorted({(cc.chip, cc.tile) for cc in pl.cores})
+    tindex = {t: i for i, t in enumerate(tiles)}
+    tile_of = np.array([tindex[(cc.chip, cc.tile)] for cc in pl.cores])
+    traffic = steps["msgs_sent"] + steps["msgs_received"]
+    tile_msgs = np.zeros((Th, N, len(tiles)))
+    for i in range(len(tiles)):
+        tile_msgs[..., i] = traffic[..., tile_of == i].sum(axis=2)
+    tile_ns = tile_msgs / c["time.tile_bandwidth_spikes_per_s"] * 1e9
+    bar = barrier_ns(chip, pl.tiles_used)
+    step_ns = np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)) + route + bar
+    # per-core counts per inference -> the energy tables
+    rows = []
+    for cc in pl.cores:
+        k = cc.core
+        rows.append(LayerCounts(layer=f"core {k}", kind=cc.layer, neurons=cc.neurons,
+                                spikes=float(steps["spikes"][:, :, k].sum() / N),
+                                synops=float(steps["synops"][:, :, k].sum() / N), macs=float(steps["macs"][:, :, k].sum() / N),
+                                neuron_updates=float((steps["updates_active"][:, :, k] + steps["updates_inactive"][:, :, k]).sum() / N),
+                                active_updates=float(steps["updates_active"][:, :, k].sum() / N)))
+    est = energy_mod.energy(Counts(int(N), int(T), tuple(rows)), energy_model(chip))
+    notes = [
+        "time per core and step: synaptic ops x synop_ns + active/inactive updates x update_*_ns + messages sent x spike_ns",
+        "a step: the slowest core (or the busiest tile's messages at the tile bandwidth) + the longest route + the barrier",
+        "energy: the chip's per-event figures for compute, plus spike_pj per message and hop_*_pj per tile hop",
+        f"each layer works its Lava pipeline delay after the input: {T} steps take {Th} hardware steps per inference",
+    ]
+    if c["energy.chip_crossing_pj"] == 0 and steps["chip_crossings"].sum() + host["chip_crossings"].sum() > 0:
+        notes.append("chip crossings are counted but not charged (no published figure)")
+    return CostReport(pl, int(N), int(T), steps, host, core_ns, tile_ns, route, bar, step_ns, est, notes)
+
+
+def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, chunk: int = 64) -> dict[str, np.ndarray]:
+    """Mean ns of core time per neuron and step, per stateful population (the balance placer's input):
+    received synaptic events x synop_ns + its update (active or inactive) + its spikes x outgoing
+    connections x spike_ns (one message per connection: the destination cores are not known yet)."""
+    T, N = next(iter(rasters.values())).shape[:2]
+    out = {}
+    fan_conns = {}
+    for c in geometry.connections:
+        fan_conns[c.source] = fan_conns.get(c.source, 0) + 1
+    for p in geometry.populations:
+        if not p.stateful:
+            continue
+        total = np.zeros(p.size)
+        for s0 in range(0, N, chunk):
+            sl = slice(s0, min(N, s0 + chunk))
+            part = {k: v[:, sl] for k, v in rasters.items()}
+            B = sl.stop - sl.start
+            syn, mac = _received(geometry, part, p.name, T, B)
+            hit = (syn + mac) > 0
+            spk = np.zeros_like(hit)
+            if p.spiking and p.name in part:
+                spk = part[p.name].reshape(T, B, p.size) != 0
+                hit |= spk
+            total += ((syn + mac) * chip["time.synop_ns"]).sum(axis=(0, 1))
+            total += np.where(hit, chip["time.update_active_ns"], chip["time.update_inactive_ns"]).sum(axis=(0, 1))
+            total += spk.sum(axis=(0, 1)) * fan_conns.get(p.name, 0) * chip["time.spike_ns"]
+        out[p.name] = total / (T * N)
+    return out
+
+
+__all__ = ["cost", "CostReport", "QUANTITIES", "energy_model", "barrier_ns", "rasters_from_result", "neuron_load"]

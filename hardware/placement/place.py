@@ -1,0 +1,504 @@
+"""Put every neuron of a network on a core of a chip, and check that each core fits.
+
+``place(network, chip, placer="pack" | "balance", geometry=None, max_chips=1, load=None)`` ->
+:class:`Placement`. The unit of placement is the IR layer (one neuron population; a readout
+without neuron is a population of accumulators); the input is not placed: it comes from the host
+and enters the mesh at tile (0, 0) of chip 0.
+
+**Splitting.** A layer is cut into contiguous ranges of its flat (C, H, W) neuron order, one range
+per core, no core holding two layers. Dense (1-D) layers are cut anywhere (neuron ranges); a
+layer with channels is cut at channel boundaries (output channels), and only where one channel
+does not fit a core at row boundaries, then at single positions ("space"). Cores are filled as far
+as every limit of the chip allows:
+
+* ``core.neurons``: neurons (compartments) on the core;
+* ``core.fan_in_axons``: distinct source neurons with at least one non-zero synapse onto the core,
+  summed over the layer's incoming connections (one input axon per source neuron and connection);
+* ``core.synaptic_memory_bytes``: the synapse lists of those axons (below);
+* ``core.synapses`` (where the chip states it): non-zero synapses onto the core;
+* ``core.fan_out_axons`` (checked once every layer is placed): for each neuron of the core and each
+  connection leaving its layer, the number of destination cores holding one of its targets.
+
+**Synaptic memory** counts the real non-zero synapses of each axon into the core (the geometry's
+weights: the fixed-point mantissas when the geometry was built with ``fixed``, so a weight
+rounded to zero costs nothing). An axon's entries are stored in lists of at most
+``synapse.list_max_entries`` entries, each list ``synapse.list_header_bits`` plus its entries,
+rounded up to ``synapse.word_bits``; an entry is ``weight_bits`` (+ ``delay_bits`` for a
+connection with synaptic delays) in the dense format, which stores every neuron of the core from
+the axon's first to its last target, or that plus a compartment index of
+``ceil(log2(neurons on the core))`` bits (clamped to ``index_bits_min..max``) in the sparse format,
+which stores only the non-zero synapses. Each axon of a dense connection takes the cheaper
+format; convolutions are stored sparse (an axon's targets in a core lie a channel apart).
+
+**Placers.** ``pack`` (default) fills each core as above, layer after layer: the fewest cores,
+so the least routing and the fewest chips. ``balance`` uses measured activity (``load``: ns of
+core time per neuron and step, :func:`neurokd.hardware.placement.cost.neuron_load`) and cuts
+busy layers into more, smaller cores until the busiest core is as light as the cores of the
+chips ``pack`` needs allow: it tries per-core load bounds on a geometric grid from ``pack``'s busiest
+core down to the busiest single neuron and keeps the one whose busiest core plus the barrier
+(which grows with the tiles used) is smallest. Shorter steps, at the price of more cores and
+more messages. Either way cores are numbered in layer order and laid on tiles
+in a snake (boustrophedon) order, so that consecutive layers sit on neighbouring tiles; chips are
+side by side along x.
+
+Refusals are :class:`~neurokd.errors.NeurokdError`, one line naming the layer, the limit and its
+source, the figure and the excess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurokd.errors import NeurokdError
+from neurokd.hardware.cost.counting import Connection, Geometry, geometry_from_ir
+from neurokd.hardware.network.ir import Network, conv2d_adjoint
+from neurokd.hardware.placement.chips import Chip, load_chip
+
+PLACERS = ("pack", "balance")
+
+
+# --------------------------------------------------------------------------------------------------
+# What one connection puts on one core
+# --------------------------------------------------------------------------------------------------
+
+def _conv_parts(conn: Connection):
+    """A conv/pool connection as 2-D pieces: mask (Co, Cg, kh, kw), input (C, H, W), stride, pads, dilation."""
+    mask = conn.kernel_mask().astype(np.float64)
+    shape = tuple(conn.input_shape)
+    stride, pads = conn.strides(), conn.pads()
+    dil = conn.dilation if not isinstance(conn.dilation, int) else (conn.dilation,) * len(shape[1:])
+    dil = tuple(dil) if len(tuple(dil)) == len(shape[1:]) else tuple(dil) * len(shape[1:])
+    if len(shape) == 2:                       # (C, L) as (C, 1, L)
+        mask = mask[:, :, None, :]
+        shape = (shape[0], 1, shape[1])
+        stride, pads, dil = (1, stride[0]), ((0, 0), pads[0]), (1, dil[0])
+    out = conn.output_shape
+    out_hw = (1, out[1]) if len(out) == 2 else tuple(out[1:])
+    return mask, shape, tuple(stride), tuple(pads), tuple(dil), out_hw
+
+
+@dataclass
+class _Incoming:
+    """Per-range synapse counts of one connection into a layer (cached helpers)."""
+
+    conn: Connection
+    n_src: int
+    n_out: int
+    delayed: bool
+
+    def __post_init__(self):
+        if self.conn.kind == "dense":
+            self.mask = np.asarray(self.conn.kernel_mask())          # (n_out, n_in) bool
+        else:
+            self.parts = _conv_parts(self.conn)
+
+    def per_source(self, lo: int, hi: int) -> np.ndarray:
+        """Non-zero synapses from each source neuron onto targets ``lo..hi-1`` (int64, flat source order)."""
+        if self.conn.kind == "dense":
+            return np.count_nonzero(self.mask[lo:hi], axis=0).astype(np.int64)
+        mask, (c, h, w), stride, pads, dil, (ho, wo) = self.parts
+        ind = np.zeros(mask.shape[0] * ho * wo)
+        ind[lo:hi] = 1.0
+        x = conv2d_adjoint(ind.reshape(1, mask.shape[0], ho, wo), mask, (h, w), stride, pads, dil,
+                           self.conn.conv_groups)
+        return np.rint(x).reshape(-1).astype(np.int64)
+
+    def dense_span(self, lo: int, hi: int) -> np.ndarray | None:
+        """Dense connections: per source, targets from its first to its last non-zero synapse in ``lo..hi-1``."""
+        if self.conn.kind != "dense":
+            return None
+        m = self.mask[lo:hi]
+        any_ = m.any(axis=0)
+        first = np.argmax(m, axis=0)
+        last = m.shape[0] - 1 - np.argmax(m[::-1], axis=0)
+        return np.where(any_, last - first + 1, 0)
+
+
+def _list_bits(entries: np.ndarray, bits_per_entry: int, chip: Chip) -> np.ndarray:
+    """Bits of the synapse lists holding ``entries`` entries each (0 entries -> 0 bits)."""
+    cap, head, word = chip["synapse.list_max_entries"], chip["synapse.list_header_bits"], chip["synapse.word_bits"]
+    entries = np.asarray(entries, dtype=np.int64)
+    full, rem = entries // cap, entries % cap
+    full_bits = -(-(cap * bits_per_entry + head) // word) * word
+    rem_bits = np.where(rem > 0, -(-(rem * bits_per_entry + head) // word) * word, 0)
+    return full * full_bits + rem_bits
+
+
+def index_bits(neurons: int, chip: Chip) -> int:
+    need = max(1, math.ceil(math.log2(max(neurons, 1))))
+    return int(min(max(need, chip["synapse.index_bits_min"]), chip["synapse.index_bits_max"]))
+
+
+@dataclass(frozen=True)
+class CoreUse:
+    """What a range of one layer needs on one core."""
+
+    neurons: int
+    synapses: int
+    fan_in_axons: int
+    memory_bytes: int
+
+
+def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip) -> tuple[CoreUse, list[np.ndarray]]:
+    """Neurons, synapses, fan-in axons and synaptic memory of targets ``lo..hi-1``, and per connection
+    the synapses from each source neuron (the core's column of the routing table)."""
+    n = hi - lo
+    wbits = chip["synapse.weight_bits"]
+    ibits = index_bits(n, chip)
+    syn = axons = bits = 0
+    columns = []
+    for inc in incoming:
+        per = inc.per_source(lo, hi)
+        columns.append(per)
+        dbits = chip["synapse.delay_bits"] if inc.delayed else 0
+        used = per > 0
+        sparse = _list_bits(per[used], wbits + ibits + dbits, chip)
+        span = inc.dense_span(lo, hi)
+        if span is not None:
+            sparse = np.minimum(sparse, _list_bits(span[used], wbits + dbits, chip))
+        syn += int(per.sum())
+        axons += int(used.sum())
+        bits += int(sparse.sum())
+    return CoreUse(n, syn, axons, -(-bits // 8)), columns
+
+
+# --------------------------------------------------------------------------------------------------
+# The placement
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Core:
+    """One core of the placement: where it is and what it holds (one row of ``mapping.csv``)."""
+
+    core: int
+    chip: int
+    tile: int            # tile index within its chip
+    x: int               # global mesh column (chips side by side along x)
+    y: int
+    layer: str           # IR layer
+    population: str      # the geometry's population (``<layer>.out`` for a readout without neuron)
+    lo: int              # flat neuron range [lo, hi)
+    hi: int
+    synapses: int
+    memory_bytes: int
+    fan_in_axons: int
+    fan_out_axons: int = 0
+
+    @property
+    def neurons(self) -> int:
+        return self.hi - self.lo
+
+    def row(self) -> dict:
+        return {"core": self.core, "chip": self.chip, "tile": self.tile, "x": self.x, "y": self.y,
+                "layer": self.layer, "neuron_range": f"{self.lo}-{self.hi - 1}", "neurons": self.neurons,
+                "synapses": self.synapses, "synaptic_memory_bytes": self.memory_bytes,
+                "fan_in_axons": self.fan_in_axons, "fan_out_axons": self.fan_out_axons}
+
+
+MAPPING_COLUMNS = ("core", "chip", "tile", "x", "y", "layer", "neuron_range", "neurons", "synapses",
+                   "synaptic_memory_bytes", "fan_in_axons", "fan_out_axons")
+
+
+@dataclass
+class Placement:
+    """Cores of a network on a chip (module docstring).
+
+    ``routes[conn]``: ``(n_src, cores of the target)`` int synapses from each source neuron onto each
+    core of the connection's target (the routing table the cost model sends messages by);
+    ``layer_cores[population]``: that population's core ids in neuron order; ``input_xy``: where the
+    host's input enters the mesh.
+    """
+
+    chip: Chip
+    placer: str
+    options: dict
+    geometry: Geometry
+    cores: list[Core]
+    layer_cores: dict[str, list[int]]
+    routes: dict[str, np.ndarray]
+    input_xy: tuple[int, int] = (0, 0)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_cores(self) -> int:
+        return len(self.cores)
+
+    @property
+    def n_chips(self) -> int:
+        return 1 + max((c.chip for c in self.cores), default=0)
+
+    @property
+    def tiles_used(self) -> int:
+        return len({(c.chip, c.tile) for c in self.cores})
+
+    def cores_of(self, population: str) -> list[Core]:
+        return [self.cores[i] for i in self.layer_cores[population]]
+
+    def rows(self) -> list[dict]:
+        return [c.row() for c in self.cores]
+
+    def to_dict(self) -> dict:
+        lim = ("core.neurons", "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses")
+        busiest = {k: max(self.cores, key=lambda c: getattr(c, a)).core if self.cores else None
+                   for k, a in (("neurons", "neurons"), ("synaptic_memory_bytes", "memory_bytes"),
+                                ("fan_in_axons", "fan_in_axons"), ("fan_out_axons", "fan_out_axons"))}
+        return {
+            "chip": self.chip.name, "chip_title": self.chip.title, "chip_file": self.chip.path,
+            "placer": self.placer, "options": dict(self.options),
+            "cores": self.n_cores, "chips": self.n_chips, "tiles": self.tiles_used,
+            "cores_per_chip": self.chip.cores_per_chip,
+            "layers": {pop: {"cores": len(ids), "first_core": ids[0], "last_core": ids[-1]}
+                       for pop, ids in self.layer_cores.items()},
+            "fullest_core": busiest,
+            "input": {"enters_at_xy": list(self.input_xy), "note": "the host's input enters the mesh at this tile"},
+            "limits": {k: {"value": self.chip[k], "status": self.chip.fig(k).status, "source": self.chip.fig(k).source,
+                           "reference": self.chip.sources[self.chip.fig(k).source], "note": self.chip.fig(k).note}
+                       for k in lim if k in self.chip.figures},
+            "synapse_format": {k: self.chip[k] for k in self.chip.figures if k.startswith("synapse.")},
+            "stand_in_figures": [f.key for f in self.chip.stand_ins()],
+            "notes": list(self.notes),
+        }
+
+
+def _barrier(chip: Chip, tiles: int) -> float:
+    lo, hi, n = chip["time.barrier_min_ns"], chip["time.barrier_max_ns"], chip["time.barrier_max_tiles"]
+    return lo if n <= 1 else lo + (hi - lo) * (max(tiles, 1) - 1) / (n - 1)
+
+
+def _position(index: int, chip: Chip) -> tuple[int, int, int, int]:
+    """Global core index -> (chip, tile within chip, mesh x, mesh y); tiles in snake order."""
+    per_chip, per_tile, tx = chip.cores_per_chip, chip["mesh.cores_per_tile"], chip["mesh.tiles_x"]
+    c, local = divmod(index, per_chip)
+    tile = local // per_tile
+    row, col = divmod(tile, tx)
+    if row % 2:
+        col = tx - 1 - col
+    return c, tile, c * tx + col, row
+
+
+def _granularities(shape: tuple[int, ...]) -> list[int]:
+    """Cut sizes from coarse to fine: a channel, a row of a channel, one neuron."""
+    out = []
+    if len(shape) >= 2:
+        out.append(math.prod(shape[1:]))
+    if len(shape) == 3:
+        out.append(shape[2])
+    out.append(1)
+    return sorted(set(out), reverse=True)
+
+
+class _LayerSplitter:
+    """Cuts one population into core-sized ranges (module docstring: Splitting)."""
+
+    LIMITS = (("core.neurons", "neurons"), ("core.fan_in_axons", "fan_in_axons"),
+              ("core.synaptic_memory_bytes", "memory_bytes"), ("core.synapses", "synapses"))
+
+    def __init__(self, layer: str, population: str, shape: tuple[int, ...], incoming: list[_Incoming], chip: Chip):
+        self.layer, self.population, self.shape, self.incoming, self.chip = layer, population, shape, incoming, chip
+        self.size = math.prod(shape)
+        self.levels = _granularities(shape)
+        self._cache: dict[tuple[int, int], tuple[CoreUse, str | None]] = {}
+
+    def check(self, lo: int, hi: int) -> tuple[CoreUse, str | None]:
+        """``(use, first limit key exceeded or None)``."""
+        key = (lo, hi)
+        if key not in self._cache:
+            use, _ = core_use(self.incoming, lo, hi, self.chip)
+            bad = None
+            for lim, attr in self.LIMITS:
+                if lim in self.chip.figures and getattr(use, attr) > self.chip[lim]:
+                    bad = lim
+                    break
+            self._cache[key] = (use, bad)
+        return self._cache[key]
+
+    def refuse_single(self, lo: int) -> None:
+        use, bad = self.check(lo, lo + 1)
+        attr = dict(self.LIMITS)[bad]
+        value = getattr(use, attr)
+        what = {"core.neurons": "neurons", "core.fan_in_axons": "fan-in of", "core.synaptic_memory_bytes":
+                "synaptic memory of", "core.synapses": "synapses of"}[bad]
+        unit = {"core.fan_in_axons": "axons", "core.synaptic_memory_bytes": "bytes", "core.synapses": "synapses",
+                "core.neurons": ""}[bad]
+        raise NeurokdError(
+            f"layer {self.layer!r}: neuron {lo} alone does not fit a core: its {what} {value:,} {unit} is above "
+            f"{self.chip.limit_text(bad)} by {value - self.chip[bad]:,}".replace("  ", " ")
+        )
+
+    def split(self, cap=None) -> list[tuple[int, int]]:
+        """Ranges covering the layer; ``cap(lo, hi) -> bool`` is an extra bound (the balance placer's load)."""
+        ranges = []
+        lo = 0
+        while lo < self.size:
+            hi = None
+            for g in self.levels:
+                cands = list(range((lo // g + 1) * g, self.size, g)) + [self.size]
+                if self.check(lo, cands[0])[1] is not None:
+                    continue                       # not even one unit of this size fits
+                good, a, b = cands[0], 1, len(cands) - 1
+                while a <= b:                      # largest fitting candidate (limits are monotone in hi)
+                    mid = (a + b) // 2
+                    ok = self.check(lo, cands[mid])[1] is None and (cap is None or cap(lo, cands[mid]))
+                    if ok:
+                        good, a = cands[mid], mid + 1
+                    else:
+                        b = mid - 1
+                if cap is not None and not cap(lo, good) and g != 1:
+                    continue                       # one unit is over the load bound: cut finer
+                hi = good
+                break
+            if hi is None:
+                self.refuse_single(lo)
+            ranges.append((lo, hi))
+            lo = hi
+        return ranges
+
+
+def _splitters(geometry: Geometry, network: Network | None, chip: Chip) -> list[_LayerSplitter]:
+    pops = {p.name: p for p in geometry.populations}
+    layer_of = {}
+    if network is not None:
+        for lay in network.layers:
+            layer_of[lay.name if lay.name in pops else f"{lay.name}.out"] = lay.name
+    out = []
+    for p in geometry.populations:
+        if not p.stateful:
+            continue                                # the input comes from the host
+        incoming = [_Incoming(c, pops[c.source].size, p.size, c.delays is not None and bool(np.any(c.delays)))
+                    for c in geometry.incoming(p.name)]
+        out.append(_LayerSplitter(layer_of.get(p.name, p.name), p.name, p.shape, incoming, chip))
+    return out
+
+
+def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geometry, chip: Chip,
+              max_chips: int, placer: str, options: dict) -> Placement:
+    total_cap = max_chips * chip.cores_per_chip
+    cores: list[Core] = []
+    layer_cores: dict[str, list[int]] = {}
+    needed = sum(len(ranges[sp.population]) for sp in splitters)
+    for sp in splitters:
+        rs = ranges[sp.population]
+        if len(cores) + len(rs) > total_cap:
+            first = len(cores)
+            raise NeurokdError(
+                f"layer {sp.layer!r} needs cores {first}-{first + len(rs) - 1} ({len(rs)} cores for {sp.size:,} neurons), "
+                f"past {chip.name}'s {chip.cores_per_chip} cores per chip x {max_chips} chip(s) = {total_cap} cores: "
+                f"the network needs {needed} cores, {needed - total_cap} over (allow more chips: max_chips / --chips)"
+            )
+        ids = []
+        for lo, hi in rs:
+            use, bad = sp.check(lo, hi)
+            assert bad is None
+            idx = len(cores)
+            c, tile, x, y = _position(idx, chip)
+            cores.append(Core(idx, c, tile, x, y, sp.layer, sp.population, lo, hi, use.synapses, use.memory_bytes,
+                              use.fan_in_axons))
+            ids.append(idx)
+        layer_cores[sp.population] = ids
+    # routing tables and fan-out
+    routes: dict[str, np.ndarray] = {}
+    by_pop = {sp.population: sp for sp in splitters}
+    src_core: dict[str, np.ndarray] = {}
+    for pop, ids in layer_cores.items():
+        owner = np.empty(by_pop[pop].size, dtype=np.int64)
+        for i in ids:
+            owner[cores[i].lo:cores[i].hi] = i
+        src_core[pop] = owner
+    for sp in splitters:
+        for inc in sp.incoming:
+            cols = [inc.per_source(cores[i].lo, cores[i].hi) for i in layer_cores[sp.population]]
+            table = np.stack(cols, axis=1) if cols else np.zeros((inc.n_src, 0), dtype=np.int64)
+            routes[inc.conn.name] = table
+            if inc.conn.source in src_core:            # fan-out of the source's cores (the host has no limit)
+                dests = (table > 0).sum(axis=1)
+                fan = np.bincount(src_core[inc.conn.source], weights=dests, minlength=len(cores))
+                for i in np.nonzero(fan)[0]:
+                    cores[i].fan_out_axons += int(fan[i])
+    lim = chip["core.fan_out_axons"]
+    for c in cores:
+        if c.fan_out_axons > lim:
+            raise NeurokdError(
+                f"layer {c.layer!r}: core {c.core} (neurons {c.lo}-{c.hi - 1}) sends to {c.fan_out_axons:,} "
+                f"(neuron, destination core) pairs, above {chip.limit_text('core.fan_out_axons')} by {c.fan_out_axons - lim:,}"
+            )
+    notes = ["one layer per core; ranges of the flat (C, H, W) neuron order; cores numbered in layer order, "
+             "tiles in snake order, chips side by side along x",
+             "the input is sent by the host and enters the mesh at tile (0, 0) of chip 0"]
+    return Placement(chip, placer, options, geometry, cores, layer_cores, routes, (0, 0), notes)
+
+
+def place(network: Network | None, chip: "Chip | str", placer: str = "pack", geometry: Geometry | None = None,
+          max_chips: int = 1, load: dict[str, np.ndarray] | None = None, max_cores: int | None = None) -> Placement:
+    """Place ``network`` (or a counting ``geometry``) on ``chip`` (module docstring).
+
+    ``max_chips``: chips available (the network is refused beyond them). ``load`` (balance only):
+    ``{population: (neurons,) ns per step}``; ``max_cores`` (balance): the core budget, default the
+    cores of the chips ``pack`` needs.
+    """
+    chip = load_chip(chip)
+    if placer not in PLACERS:
+        raise NeurokdError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
+    if not isinstance(max_chips, int) or max_chips < 1:
+        raise NeurokdError(f"max_chips must be a whole number >= 1, got {max_chips!r}")
+    if geometry is None:
+        if network is None:
+            raise NeurokdError("place needs a network or a geometry")
+        geometry = geometry_from_ir(network)
+    splitters = _splitters(geometry, network, chip)
+    packed = {sp.population: sp.split() for sp in splitters}
+    options = {"max_chips": max_chips}
+    if placer == "pack":
+        return _assemble(splitters, packed, geometry, chip, max_chips, placer, options)
+    if load is None:
+        raise NeurokdError("the balance placer needs measured activity (load per neuron): run the network first")
+    for sp in splitters:
+        if sp.population not in load or np.asarray(load[sp.population]).size != sp.size:
+            raise NeurokdError(f"load for population {sp.population!r} is missing or not one value per neuron")
+    n_pack = sum(len(r) for r in packed.values())
+    budget = max_cores or math.ceil(n_pack / chip.cores_per_chip) * chip.cores_per_chip
+    budget = min(budget, max_chips * chip.cores_per_chip)
+    if budget < n_pack:
+        raise NeurokdError(f"max_cores {budget} is below the {n_pack} cores the network needs")
+    prefix = {sp.population: np.concatenate([[0.0], np.cumsum(np.asarray(load[sp.population], dtype=np.float64))])
+              for sp in splitters}
+
+    def attempt(tau: float):
+        out = {}
+        total = 0
+        for sp in splitters:
+            p = prefix[sp.population]
+            out[sp.population] = sp.split(cap=lambda lo, hi, p=p: p[hi] - p[lo] <= tau)
+            total += len(out[sp.population])
+            if total > budget:
+                return None
+        return out
+
+    hi_tau = max(max(p[r[1]] - p[r[0]] for r in packed[pop]) for pop, p in prefix.items())
+    lo_tau = max(float(np.max(np.asarray(load[sp.population]))) for sp in splitters)
+    per_tile = chip["mesh.cores_per_tile"]
+
+    def step_estimate(ranges) -> float:          # the busiest core's mean load + the barrier of the tiles used
+        busiest = max(prefix[pop][r[1]] - prefix[pop][r[0]] for pop, rs in ranges.items() for r in rs)
+        tiles = math.ceil(sum(len(rs) for rs in ranges.values()) / per_tile)
+        return busiest + _barrier(chip, tiles)
+
+    best, best_est, best_tau = packed, step_estimate(packed), hi_tau
+    if hi_tau > lo_tau > 0:
+        for k in range(1, 33):                   # load bounds on a geometric grid from pack's busiest core down
+            tau = hi_tau * (lo_tau / hi_tau) ** (k / 32)
+            got = attempt(tau)
+            if got is None:
+                break                            # fewer-load bounds need even more cores
+            est = step_estimate(got)
+            if est < best_est:
+                best, best_est, best_tau = got, est, tau
+    hi_tau = best_tau
+    options.update({"max_cores": budget, "load_bound_ns_per_step": hi_tau,
+                    "load": "ns of core time per neuron and step, measured (cost.neuron_load)"})
+    return _assemble(splitters, best, geometry, chip, max_chips, placer, options)
+
+
+__all__ = ["place", "Placement", "Core", "CoreUse", "core_use", "index_bits", "PLACERS", "MAPPING_COLUMNS"]

@@ -1,0 +1,358 @@
+"""Placement on Loihi cores and per-core, per-step cost (neurokd.hardware.placement).
+
+Small networks built here as NIR graphs; spikes from the fast engine. Hand checks are worked out
+in the comments; every other expectation is computed independently of the code under test
+(brute-force dense matrices, the whole-network counts of neurokd.hardware.cost.counting).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import nir
+import numpy as np
+import pytest
+
+from neurokd.cli import main
+from neurokd.errors import NeurokdError
+from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir
+from neurokd.hardware.cost.energy import ENERGY_MODELS
+from neurokd.hardware.engines.fastsim import run_fast
+from neurokd.hardware.network import ir
+from neurokd.hardware.placement import MAPPING_COLUMNS, place_and_cost, write_outputs
+from neurokd.hardware.placement.chips import load_chip
+from neurokd.hardware.placement.cost import cost, neuron_load, rasters_from_result
+from neurokd.hardware.placement.place import place
+
+
+# --------------------------------------------------------------------------------------------------
+# Small networks
+# --------------------------------------------------------------------------------------------------
+
+def _lif(shape, tau=5e-4, thr=1.0):
+    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / 1e-4), v_leak=np.zeros(shape),
+                   v_threshold=np.full(shape, thr), v_reset=np.zeros(shape))
+
+
+def _chain(nodes: dict, input_shape) -> nir.NIRGraph:
+    allnodes = {"input": nir.Input(np.array(input_shape)), **nodes}
+    last = list(nodes.values())[-1]
+    out_shape = np.asarray(last.weight.shape[0:1]) if isinstance(last, nir.Affine) else np.asarray(last.v_threshold.shape)
+    allnodes["output"] = nir.Output(out_shape)
+    names = list(allnodes)
+    return nir.NIRGraph(allnodes, list(zip(names[:-1], names[1:])), metadata={"dt": 1e-4}, type_check=False)
+
+
+def dense_net(n_in: int, n_out: int, weight: float | None = 0.5, seed: int = 0) -> ir.Network:
+    """input (n_in) -> Affine -> LIF (n_out): every weight non-zero (``weight`` or random)."""
+    rng = np.random.default_rng(seed)
+    w = np.full((n_out, n_in), weight) if weight is not None else rng.normal(size=(n_out, n_in))
+    return ir.from_nir(_chain({"fc": nir.Affine(weight=w, bias=np.zeros(n_out)), "lif": _lif(n_out)}, (n_in,)))
+
+
+def mlp_net(seed: int = 3) -> ir.Network:
+    """16 -> 24 LIF -> 12 LIF -> 5 readout, with some zero weights."""
+    rng = np.random.default_rng(seed)
+    w1 = rng.normal(size=(24, 16)) * 0.9
+    w1[rng.random(w1.shape) < 0.3] = 0.0
+    w2 = rng.normal(size=(12, 24)) * 0.7
+    w3 = rng.normal(size=(5, 12))
+    return ir.from_nir(_chain({"fc1": nir.Affine(weight=w1, bias=np.full(24, 0.05)), "lif1": _lif(24),
+                               "fc2": nir.Affine(weight=w2, bias=np.zeros(12)), "lif2": _lif(12, thr=0.5),
+                               "fc3": nir.Affine(weight=w3, bias=np.zeros(5))}, (16,)))
+
+
+def conv_net(seed: int = 4) -> ir.Network:
+    """(2, 6, 6) -> Conv 3x3 pad 1 -> LIF (3, 6, 6) -> Flatten -> Affine -> LIF (4)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(3, 2, 3, 3))
+    w[0, 0, 1, 1] = 0.0                                  # a zero tap: one synapse fewer per position
+    nodes = {"conv": nir.Conv2d(input_shape=(6, 6), weight=w, stride=1, padding=(1, 1), dilation=1, groups=1,
+                                bias=np.zeros(3)),
+             "lif1": _lif((3, 6, 6), thr=0.8),
+             "flat": nir.Flatten(input_type={"input": np.array([3, 6, 6])}, start_dim=0, end_dim=-1),
+             "fc": nir.Affine(weight=rng.normal(size=(4, 108)) * 0.4, bias=np.zeros(4)),
+             "lif2": _lif(4, thr=0.6)}
+    return ir.from_nir(_chain(nodes, (2, 6, 6)))
+
+
+def spikes_in(n: int, t: int, shape, rate=0.3, seed=0):
+    return (np.random.default_rng(seed).random((n, t, *shape)) < rate).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Chips as data
+# --------------------------------------------------------------------------------------------------
+
+def test_loihi1_figures_are_davies_and_match_the_energy_tables():
+    chip = load_chip("loihi1")
+    assert chip.cores_per_chip == 128 and chip["core.neurons"] == 1024
+    assert chip["core.synaptic_memory_bytes"] == 128 * 1024
+    assert chip["core.fan_in_axons"] == chip["core.fan_out_axons"] == 4096
+    # the same Table 2 figures as the whole-network energy model (one truth for both)
+    loihi = ENERGY_MODELS["loihi"]
+    assert chip["energy.synop_pj"] == loihi.synop.pj
+    assert chip["energy.update_active_pj"] == loihi.update_active.pj
+    assert chip["energy.update_inactive_pj"] == loihi.update_inactive.pj
+    for f in chip.figures.values():
+        assert f.source in chip.sources and f.note
+    assert {f.key for f in chip.stand_ins()} >= {"energy.chip_crossing_pj"}
+
+
+def test_loihi2_marks_every_unpublished_figure_and_user_overrides_take_effect():
+    chip = load_chip("loihi2")
+    assert chip.cores_per_chip == 128 and chip["core.neurons"] == 1_000_000 // 128
+    assert chip.fig("energy.synop_pj").status == "unknown"
+    assert chip.fig("core.synaptic_memory_bytes").status == "unknown"
+    tuned = load_chip("loihi2", {"energy.synop_pj": 35.5})
+    assert tuned["energy.synop_pj"] == 35.5 and tuned.fig("energy.synop_pj").status == "user"
+    with pytest.raises(NeurokdError, match="no such figure"):
+        load_chip("loihi2", {"energy.nope": 1.0})
+
+
+def test_a_user_file_can_start_from_a_preset(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('base = "loihi1"\nname = "mine"\n[core]\n'
+                    'neurons = { value = 256, source = "davies2018", status = "user", note = "quarter cores" }\n')
+    chip = load_chip(path)
+    assert chip.name == "mine" and chip["core.neurons"] == 256 and chip["core.fan_in_axons"] == 4096
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name = [", "not valid TOML"),
+    ('base = "loihi1"\n[core]\nneurons = 5\n', "must be a table"),
+    ('base = "loihi1"\n[core]\nneurons = { value = 5, source = "nobody", status = "published" }\n', "is not a key of"),
+    ('base = "loihi1"\n[core]\nneurons = { value = -5, source = "davies2018", status = "published" }\n', ">= 0"),
+    ('base = "loihi1"\n[core]\nneurons = { value = 5.5, source = "davies2018", status = "published" }\n', "whole number"),
+    ('base = "loihi1"\n[core]\nneurons = { value = 5, source = "davies2018", status = "guess" }\n', "status must be"),
+    ('base = "loihi1"\n[core]\ncolour = { value = 5, source = "davies2018", status = "assumed" }\n', "unknown figure"),
+    ('[sources]\na = "b"\n', "missing table"),
+])
+def test_bad_chip_files_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(NeurokdError, match=message) as err:
+        load_chip(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_unknown_hardware_names_the_presets():
+    with pytest.raises(NeurokdError, match="loihi1, loihi2"):
+        load_chip("loihi9")
+
+
+# --------------------------------------------------------------------------------------------------
+# Placement
+# --------------------------------------------------------------------------------------------------
+
+def test_hand_check_a_memory_bound_dense_layer():
+    # 200 inputs -> 1024 LIF neurons, every weight non-zero. Each of the 200 axons stores, in the dense
+    # format, one 8-bit weight per neuron of the core, in lists of <= 64 entries with a 10-bit header,
+    # each list rounded up to 64-bit words: a full list is 64*8 + 10 = 522 -> 576 bits.
+    #   A whole layer on one core: 16 lists * 576 = 9,216 bits per axon * 200 = 1,843,200 bits = 230,400 B,
+    #   over Loihi 1's 131,072 B. The budget per axon is 131,072 * 8 / 200 = 5,242.9 bits: 9 full lists
+    #   (5,184 bits = 576 neurons) fit, 577 neurons would add a list of 1 (8 + 10 -> 64 bits) = 5,248: no.
+    #   So core 0 holds neurons 0-575: 5,184 * 200 / 8 = 129,600 B; core 1 holds 576-1023 (448 neurons,
+    #   7 full lists): 7 * 576 * 200 / 8 = 100,800 B. Fan-in 200 axons each; synapses 576*200, 448*200.
+    # (The sparse format would cost more: 8 + 10 index bits per entry.)
+    pl = place(dense_net(200, 1024), "loihi1")
+    rows = pl.rows()
+    assert [(r["neuron_range"], r["synaptic_memory_bytes"], r["fan_in_axons"], r["synapses"]) for r in rows] == [
+        ("0-575", 129_600, 200, 115_200), ("576-1023", 100_800, 200, 89_600)]
+    assert all(r["synaptic_memory_bytes"] <= 131_072 for r in rows)
+    assert pl.n_chips == 1 and rows[0]["tile"] == rows[1]["tile"] == 0
+
+
+def test_hand_check_a_neuron_bound_layer_and_snake_tiles():
+    # 10 inputs -> 2,500 neurons: 1,024 compartments per core -> ceil(2500 / 1024) = 3 cores
+    # (1024, 1024, 452 neurons); memory is small (10 axons * 16 lists * 72 B = 11,520 B per full core).
+    chip = load_chip("loihi1", {"mesh.cores_per_tile": 1, "mesh.cores_per_chip": 32})      # one core per tile: cores 0,1,2 on tiles 0,1,2
+    pl = place(dense_net(10, 2500), chip)
+    assert [c.neurons for c in pl.cores] == [1024, 1024, 452]
+    assert pl.cores[0].memory_bytes == 10 * 16 * 576 // 8
+    assert [(c.x, c.y) for c in pl.cores] == [(0, 0), (1, 0), (2, 0)]
+
+
+def test_snake_order_turns_at_the_end_of_a_row():
+    chip = load_chip("loihi1", {"mesh.cores_per_tile": 1, "mesh.cores_per_chip": 32, "core.neurons": 1})
+    pl = place(dense_net(2, 10), chip)
+    xy = [(c.x, c.y) for c in pl.cores]
+    assert xy[:10] == [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (7, 1), (6, 1)]
+
+
+def test_conv_layers_split_by_channel_then_by_rows_and_synapses_are_exact():
+    net = conv_net()
+    # 36 neurons per channel; 20 per core: a channel does not fit, rows (6 neurons) do: 18 per core
+    chip = load_chip("loihi1", {"core.neurons": 20})
+    pl = place(net, chip)
+    conv_cores = pl.cores_of("lif1")
+    for c in conv_cores:
+        assert c.lo % 6 == 0 and c.hi % 6 == 0                     # row boundaries
+        assert c.lo // 36 == (c.hi - 1) // 36                      # never across channels
+    assert [c.neurons for c in conv_cores] == [18, 18] * 3
+    # brute force: the convolution as a dense matrix, counted per core
+    syn = net.layer("lif1").synapses[0]
+    eye = np.eye(syn.n_in).reshape(syn.n_in, *syn.in_shape)
+    dense = syn.apply(eye).reshape(syn.n_in, -1).T != 0            # (n_out, n_in)
+    for c in conv_cores:
+        block = dense[c.lo:c.hi]
+        assert c.synapses == int(block.sum())
+        assert c.fan_in_axons == int(block.any(axis=0).sum())
+    assert sum(c.synapses for c in conv_cores) == syn.synapse_count
+    # with room for two channels per core: cut at channel boundaries only
+    pl2 = place(net, load_chip("loihi1", {"core.neurons": 80}))
+    assert [(c.lo, c.hi) for c in pl2.cores_of("lif1")] == [(0, 72), (72, 108)]
+
+
+def test_fan_out_counts_destination_cores():
+    # lif1 (24 neurons) feeds lif2 (12) split over 3 cores of 4: each lif1 neuron sends to every lif2
+    # core holding one of its non-zero targets.
+    net = mlp_net()
+    pl = place(net, load_chip("loihi1", {"core.neurons": 4}))
+    w2 = net.layer("lif2").synapses[0].weight != 0
+    expect = 0
+    for c in pl.cores_of("lif2"):
+        expect += int(w2[c.lo:c.hi].any(axis=0).sum())
+    assert sum(c.fan_out_axons for c in pl.cores_of("lif1")) == expect
+
+
+def test_a_neuron_whose_fan_in_is_over_the_limit_is_refused():
+    with pytest.raises(NeurokdError) as err:
+        place(dense_net(5000, 3), "loihi1")
+    msg = str(err.value)
+    assert "'lif'" in msg and "fan-in" in msg and "5,000" in msg and "4,096" in msg and "by 904" in msg
+    assert "\n" not in msg
+
+
+def test_a_network_too_large_for_the_chips_is_refused():
+    chip = load_chip("loihi1", {"mesh.cores_per_chip": 2})
+    with pytest.raises(NeurokdError) as err:
+        place(mlp_net(), chip)                     # 3 layers -> 3 cores on a 2-core chip
+    msg = str(err.value)
+    assert "'fc3'" in msg and "needs 3 cores, 1 over" in msg and "\n" not in msg
+    assert place(mlp_net(), chip, max_chips=2).n_chips == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# Cost from spikes
+# --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, precision", [(mlp_net, "float"), (mlp_net, "fixed"), (conv_net, "fixed")])
+def test_per_core_sums_equal_the_whole_network_counts(make, precision):
+    net = make()
+    x = spikes_in(7, 9, net.input_shape, seed=1)
+    res = run_fast(net, x, precision=precision, record_steps=True)
+    mapped = place_and_cost(net, load_chip("loihi1", {"core.neurons": 10}), result=res, inputs=x)
+    rep, pl = mapped.cost, mapped.placement
+    assert pl.n_cores > len(net.layers)                              # layers really are split
+    geom = geometry_from_ir(net, fixed=res.fixed)
+    counts = count(geom, activity_from_lava(geom, res, x))
+    for pop, ids in pl.layer_cores.items():
+        incoming = [r for r in counts.layers if r.connection and any(c.name == r.layer for c in geom.incoming(pop))]
+        got = {q: rep.per_core(q)[ids].sum() for q in ("synops", "macs", "updates_active", "updates_inactive", "spikes")}
+        row = counts.row(pop)
+        assert got["synops"] == pytest.approx(sum(r.synops for r in incoming))
+        assert got["macs"] == pytest.approx(sum(r.macs for r in incoming))
+        assert got["updates_active"] == pytest.approx(row.active_updates)
+        assert got["updates_active"] + got["updates_inactive"] == pytest.approx(row.neuron_updates)
+        assert got["spikes"] == pytest.approx(row.spikes)
+    # energy of the compute part = the energy tables on the same counts (chip figures = Davies)
+    from neurokd.hardware.cost.energy import energy
+    whole = energy(counts, "loihi").total_pj
+    assert rep.compute_pj_per_core().sum() == pytest.approx(whole)
+    assert rep.energy_pj == pytest.approx(whole + rep.routing_pj)
+    # every message sent is received
+    assert rep.per_core("msgs_sent").sum() + rep.host_total("msgs_sent") == pytest.approx(rep.per_core("msgs_received").sum())
+
+
+def test_messages_and_hops_by_hand():
+    # input (3) -> lif (4 neurons, one per core, one core per tile): cores 0-3 on tiles (0,0) (1,0) (2,0) (3,0).
+    # The host sends each input event to the 4 cores (all weights non-zero) from tile (0, 0):
+    # 0 + 1 + 2 + 3 = 6 E-W hops per input event, 4 messages.
+    net = dense_net(3, 4, weight=0.01)                            # weak: the LIF never spikes
+    chip = load_chip("loihi1", {"mesh.cores_per_tile": 1, "mesh.cores_per_chip": 32, "core.neurons": 1})
+    x = np.zeros((1, 5, 3))
+    x[0, 1, 0] = x[0, 3, 2] = 1.0                                 # two input events
+    res = run_fast(net, x, precision="float", record_steps=True)
+    rep = place_and_cost(net, chip, result=res, inputs=x).cost
+    assert rep.host_total("msgs_sent") == 8 and rep.host_total("hops_ew") == 12 and rep.host_total("hops_ns") == 0
+    assert list(rep.per_core("msgs_received")) == [2, 2, 2, 2]
+    assert list(rep.per_core("macs")) == [2, 2, 2, 2]
+    # routing energy: 8 messages * 1.7 pJ + 12 E-W hops * 3.0 pJ
+    assert rep.routing_pj == pytest.approx(8 * 1.7 + 12 * 3.0)
+    # the step of the first event: slowest core = 1 MAC * 3.5 + 1 active update * 8.4 ns, route 3 hops * 4.1 ns,
+    # barrier of 4 tiles = 113 + (465 - 113) * 3 / 31 ns
+    barrier = 113 + 352 * 3 / 31
+    assert rep.step_ns[1, 0] == pytest.approx(3.5 + 8.4 + 3 * 4.1 + barrier)
+    assert rep.step_ns[0, 0] == pytest.approx(4 * 0 + 5.3 + barrier)   # nothing arrives: inactive updates only
+
+
+def test_balance_shortens_the_step_and_keeps_every_limit():
+    net = dense_net(64, 256, weight=None, seed=2)
+    x = spikes_in(6, 8, net.input_shape, rate=0.5, seed=3)
+    res = run_fast(net, x, precision="float", record_steps=True)
+    packed = place_and_cost(net, "loihi1", result=res, inputs=x)
+    balanced = place_and_cost(net, "loihi1", result=res, inputs=x, placer="balance")
+    assert packed.placement.n_cores == 1
+    assert packed.placement.n_cores < balanced.placement.n_cores <= 128
+    assert balanced.cost.latency_ns < packed.cost.latency_ns
+    assert balanced.cost.routing_pj > packed.cost.routing_pj          # more cores, more messages
+    assert sorted((c.lo, c.hi) for c in balanced.placement.cores)[-1][1] == 256
+    assert balanced.cost.per_core("synops").sum() == pytest.approx(packed.cost.per_core("synops").sum())
+    assert balanced.placement.options["max_cores"] == 128
+
+
+def test_balance_needs_measured_activity():
+    with pytest.raises(NeurokdError, match="measured activity"):
+        place_and_cost(mlp_net(), "loihi1", placer="balance")
+
+
+# --------------------------------------------------------------------------------------------------
+# Files and the command line
+# --------------------------------------------------------------------------------------------------
+
+def test_written_files(tmp_path):
+    net = mlp_net()
+    x = spikes_in(3, 6, net.input_shape)
+    res = run_fast(net, x, precision="fixed", record_steps=True)
+    mapped = place_and_cost(net, "loihi2", result=res, inputs=x)
+    paths = write_outputs(mapped, tmp_path)
+    assert {p.name for p in paths} == {"mapping.csv", "placement.json", "cost_report.csv", "cost_steps.csv",
+                                       "cost_report.md"}
+    with open(tmp_path / "mapping.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == MAPPING_COLUMNS and len(rows) == mapped.placement.n_cores
+    info = json.loads((tmp_path / "placement.json").read_text())
+    assert info["limits"]["core.neurons"]["value"] == 7812 and info["limits"]["core.neurons"]["status"] == "derived"
+    assert "energy.synop_pj" in info["stand_in_figures"]
+    with open(tmp_path / "cost_report.csv") as fh:
+        cost_rows = list(csv.DictReader(fh))
+    summary = {r["name"]: float(r["value"]) for r in cost_rows if r["scope"] == "summary"}
+    assert summary["cores"] == mapped.placement.n_cores
+    assert summary["energy_uj_per_inference"] == pytest.approx(mapped.cost.energy_pj / 1e6)
+    assert math.isclose(summary["inferences_per_s"], 1e6 / summary["latency_us_per_inference"], rel_tol=1e-9)
+    md = (tmp_path / "cost_report.md").read_text()
+    assert "Bottleneck: core" in md and "bound by" in md
+
+
+def test_cli_maps_a_graph_and_refuses_in_one_line(tmp_path, capsys):
+    graph = tmp_path / "g.nir"
+    nir.write(graph, _chain({"fc": nir.Affine(weight=np.full((30, 8), 0.4), bias=np.zeros(30)), "lif": _lif(30)}, (8,)))
+    with pytest.raises(SystemExit) as ex:
+        main(["map", str(graph), "--hardware", "loihi1", "--out", str(tmp_path / "m"), "--random-input",
+              "--steps", "5", "--samples", "2"])
+    assert ex.value.code == 0
+    assert (tmp_path / "m" / "cost_report.csv").is_file()
+    assert "1 cores" in capsys.readouterr().out
+    big = tmp_path / "big.nir"
+    nir.write(big, _chain({"fc": nir.Affine(weight=np.full((2, 4100), 0.1), bias=np.zeros(2)), "lif": _lif(2)}, (4100,)))
+    with pytest.raises(SystemExit) as ex:
+        main(["map", str(big), "--out", str(tmp_path / "b"), "--no-cost"])
+    assert ex.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "fan-in" in err and "by 4" in err
+    with pytest.raises(SystemExit) as ex:
+        main(["map", str(graph), "--hardware", "nochip", "--out", str(tmp_path / "c"), "--no-cost"])
+    assert ex.value.code == 2 and "unknown hardware" in capsys.readouterr().err
