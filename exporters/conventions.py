@@ -25,7 +25,10 @@ producer       dt (s)    source
 neurokd        metadata  written by :func:`neurokd.exporters.to_nir.student_to_nir` (default 1e-4)
 snntorch       1e-4      snntorch 1.0.0 ``export_nir.py``: dt hard-coded to 1e-4
 spikingjelly   1e-4      spikingjelly 2.0.0 ``export_to_nir(..., dt=1e-4)`` default
-norse          1e-3      norse 1.1.0 ``from_nir(dt=0.001)`` default (its import convention)
+norse          1e-6      norse 1.1.0 ``to_nir(dt=0.001)`` writes ``tau = dt / tau_mem_inv``, i.e. its
+                         time constant already multiplied by its own ``dt`` (``export_nir.py``); NIR's
+                         Euler step ``dt_nir / tau`` equals Norse's ``dt * tau_mem_inv`` only at
+                         ``dt_nir = dt^2 = 1e-6`` (measured: LIFBoxCell graphs spike for spike)
 sinabs         1.0       Sinabs steps once per time bin; its graphs hold only IF/stateless nodes
 rockpool       1e-3      rockpool 3.1.0 ``LIFTorch(dt=1e-3)`` default
 =============  ========  ==========================================================================
@@ -64,7 +67,7 @@ GRAPH_METADATA_KEYS = ("dt", "timesteps", "encoding", "readout", "neuron_contrac
 PRODUCER_DT: dict[str, float] = {
     "snntorch": 1e-4,
     "spikingjelly": 1e-4,
-    "norse": 1e-3,
+    "norse": 1e-6,          # (Norse's default dt 1e-3)^2: its writer multiplies tau by dt (table above)
     "sinabs": 1.0,
     "rockpool": 1e-3,
 }
@@ -127,6 +130,126 @@ def _follows_export_signature(nodes: dict, dt: float, rtol: float = 1e-5) -> boo
     return True
 
 
+def _names(keys: list[str]) -> str:
+    return ", ".join(repr(k) for k in keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+
+def _all_zero(node, attr: str) -> bool:
+    value = getattr(node, attr, None)
+    return value is None or not np.any(np.asarray(value, dtype=np.float64))
+
+
+def _rockpool_dt(nodes: dict, rtol: float = 1e-4) -> float | None:
+    """The step of Rockpool's export signature, if every LIF/CubaLIF node has it, else None.
+
+    Rockpool 3.1.0's ``to_nir`` writes ``r = tau_mem * exp(-dt/tau_mem) / dt`` (``nir.py``), i.e.
+    ``dt r / tau = exp(-dt/tau)``; the ``dt`` solving that for the first node must be a round
+    step (``m * 10^k``, ``m`` in 1..9) that every other node shares.
+    """
+    leaky = [n for n in nodes.values() if isinstance(n, (nir.LIF, nir.CubaLIF))]
+    if not leaky:
+        return None
+    pairs = []
+    for n in leaky:
+        tau = np.asarray(n.tau_mem if hasattr(n, "tau_mem") else n.tau, dtype=np.float64).reshape(-1)
+        r = np.asarray(n.r, dtype=np.float64).reshape(-1)
+        if tau.size == 0 or r.size == 0 or np.any(tau <= 0) or np.any(r <= 0) or not np.all(np.isfinite(r)):
+            return None
+        pairs.append((np.broadcast_to(tau, np.broadcast(tau, r).shape), np.broadcast_to(r, np.broadcast(tau, r).shape)))
+    tau0, r0 = float(pairs[0][0][0]), float(pairs[0][1][0])
+    lo, hi = math.log(1e-12), math.log(tau0 * 50)      # ln(dt r/tau) + dt/tau rises with dt: bisect
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        dt = math.exp(mid)
+        if math.log(dt * r0 / tau0) + dt / tau0 > 0:
+            hi = mid
+        else:
+            lo = mid
+    dt = math.exp((lo + hi) / 2)
+    k = math.floor(math.log10(dt))
+    m = round(dt / 10.0**k)
+    if m == 10:                                         # 9.99999e-5 is 1e-4
+        m, k = 1, k + 1
+    if not 1 <= m <= 9 or not math.isclose(dt, m * 10.0**k, rel_tol=rtol):
+        return None
+    dt = m * 10.0**k
+    for tau, r in pairs:
+        if not np.allclose(r * dt / tau, np.exp(-dt / tau), rtol=rtol, atol=0):
+            return None
+    return dt
+
+
+def semantics_warnings(graph: nir.NIRGraph, nodes: dict, producer: str | None = None,
+                       name: str = "graph") -> list[str]:
+    """What a known producer's neurons do that the graph cannot say: one message per rule that applies.
+
+    NIR has no subtractive reset and no multi-spike neuron, so such a graph runs in neurokd as NIR
+    defines it (one spike per step, reset to ``v_reset``), which changes its meaning without any
+    error. The producer is the one named (argument or metadata ``"producer"``) or recognised by its
+    writer's signature; the rules (measured with snnTorch 1.0.0, Sinabs 3.1.3, Norse 1.1.0):
+
+    * **snnTorch** (named, or the export signature ``r = tau/1e-4`` of rule 4 in a graph without
+      metadata): ``snn.Leaky`` / ``snn.Synaptic`` default to ``reset_mechanism="subtract"``, but
+      ``export_to_nir`` writes ``v_reset = 0`` whatever the reset: LIF / CubaLIF nodes reset to zero
+      here. SpikingJelly writes the same signature and refuses soft reset, so its graphs are exact.
+    * **Sinabs** (named, or ``IF`` nodes with ``SumPool2d`` in a graph without metadata: Sinabs'
+      ``to_nir`` writes both, no other known writer does): ``IAF`` defaults to
+      ``spike_fn=MultiSpike`` (several spikes in one step) and ``reset_fn=MembraneSubtract``; its
+      ``to_nir`` writes a plain ``IF``, which fires once per step and resets to zero here.
+    * **Norse** (named): ``LIFCell`` adds its input to the synaptic current unscaled
+      (``i <- i + x``), NIR's CubaLIF adds ``dt/tau_syn * w_in * x``; Norse's writer leaves
+      ``w_in = 1``, so the current is ``dt/tau_syn`` times Norse's. ``w_in = tau_syn / dt`` in the
+      file reproduces Norse (measured spike for spike).
+    * **Rockpool** (named, or its signature ``r = tau exp(-dt/tau) / dt`` at a round ``dt``, Rockpool
+      3.1.0 ``nir.py``): ``LIFTorch`` / ``LIFNeuronTorch`` decay by ``exp(-dt/tau)``, add input and
+      current unscaled, fire ``floor(v/threshold)`` spikes at ``v >= threshold`` (``StepPWL``, up to
+      2^16 per step) and subtract them; measured on a 6-8-4 LIFTorch net: 2,559 and 12,747 spikes in
+      Rockpool, 93 and 16 here. No ``dt`` or ``w_in`` makes the file say Rockpool's neuron.
+    """
+    meta = graph.metadata if isinstance(graph.metadata, dict) else {}
+    who = (producer or producer_of(graph) or "").lower() or None
+    unstated = who is None and "dt" not in meta and not any(
+        isinstance(getattr(n, "metadata", None), dict) and "dt" in n.metadata for n in nodes.values())
+    out = []
+    lif = [k for k, n in nodes.items() if isinstance(n, (nir.LIF, nir.CubaLIF)) and _all_zero(n, "v_reset")]
+    if lif and (who == "snntorch" or (unstated and _follows_export_signature(nodes, EXPORT_SIGNATURE_DT))):
+        how = "from snnTorch" if who == "snntorch" else "with snnTorch's export signature (r = tau/1e-4)"
+        out.append(
+            f"{name}: nodes {_names(lif)} come {how}: snnTorch's default Leaky/Synaptic reset subtracts the "
+            "threshold (reset_mechanism='subtract'), which NIR cannot state; they run here resetting to v_reset = 0 "
+            "as written, so spikes differ from snnTorch's unless it was trained with reset_mechanism='zero'"
+        )
+    ifs = [k for k, n in nodes.items() if isinstance(n, nir.IF)]
+    pools = any(isinstance(n, nir.SumPool2d) for n in nodes.values())
+    if ifs and (who == "sinabs" or (unstated and pools)):
+        how = "from Sinabs" if who == "sinabs" else "with Sinabs' signature (IF and SumPool2d, no metadata)"
+        out.append(
+            f"{name}: IF nodes {_names(ifs)} come {how}: Sinabs' default IAF fires several spikes per step "
+            "(MultiSpike) and subtracts the threshold (MembraneSubtract), which NIR cannot state; they run here "
+            "with one spike per step and reset to zero, as Sinabs' IAF(spike_fn=SingleSpike, "
+            "reset_fn=MembraneReset()) does"
+        )
+    rock_dt = _rockpool_dt(nodes) if (who == "rockpool" or unstated) else None
+    if lif and (who == "rockpool" or rock_dt is not None):
+        how = "from Rockpool" if who == "rockpool" else f"with Rockpool's signature (r = tau exp(-dt/tau)/dt, dt {rock_dt:g})"
+        out.append(
+            f"{name}: nodes {_names(lif)} come {how}: Rockpool's neurons decay exponentially, fire "
+            "floor(v/threshold) spikes per step at v >= threshold and subtract them, and its LIFTorch (written as "
+            "CubaLIF with w_in = 1) adds its input to the synaptic current unscaled where NIR adds dt/tau_syn of it; "
+            "NIR can state none of this, so they run here as forward-Euler NIR neurons with one spike per step and "
+            "reset to zero, and fire far less than in Rockpool"
+        )
+    cuba = [k for k, n in nodes.items() if isinstance(n, nir.CubaLIF)
+            and np.all(np.asarray(getattr(n, "w_in", 1.0), dtype=np.float64) == 1.0)]
+    if cuba and who == "norse":
+        out.append(
+            f"{name}: CubaLIF nodes {_names(cuba)} come from Norse with w_in = 1: Norse's LIFCell adds its input "
+            "to the current unscaled, NIR's CubaLIF adds dt/tau_syn * w_in of it, so the current here is dt/tau_syn "
+            "times Norse's; write w_in = tau_syn/dt (dt the graph's step, 1e-6 for Norse's default) to reproduce Norse"
+        )
+    return out
+
+
 def resolve_dt(
     graph: nir.NIRGraph, nodes: dict, dt: float | None = None, producer: str | None = None, name: str = "graph"
 ) -> StepConvention:
@@ -168,5 +291,5 @@ def resolve_dt(
     raise NeurokdError(
         f"{name}: nodes {needing[:5]}{' ...' if len(needing) > 5 else ''} ({', '.join(kinds)}) need a time step "
         "and the graph states none (no dt in its metadata, no known producer); pass dt (--dt), e.g. 1e-4 "
-        "(snnTorch, and the NIR paper's LIF experiment) or 1e-3 (Norse)"
+        "(snnTorch, and the NIR paper's LIF experiment) or 1e-6 (a graph from Norse's to_nir at its default dt 1e-3)"
     )

@@ -68,7 +68,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neurokd.errors import NeurokdError
-from neurokd.exporters.conventions import StepConvention, resolve_dt
+from neurokd.exporters.conventions import StepConvention, resolve_dt, semantics_warnings
 from neurokd.hardware.network.nir_semantics import PassThrough, delay_steps, flatten, int_tuple, param_array, positive_array
 
 SUPPORTED = (
@@ -747,6 +747,8 @@ def nir_to_torch(
         if not math.isclose(stated, float(dt), rel_tol=1e-9):
             warnings.warn(f"{name}: running with dt={dt} although the graph states dt={stated}", stacklevel=2)
     convention = resolve_dt(graph, plan.nodes, dt=dt, producer=producer, name=name)
+    for message in semantics_warnings(graph, plan.nodes, producer=producer, name=name):
+        warnings.warn(message, stacklevel=2)
     if timesteps is None and "timesteps" in meta:
         timesteps = int(np.asarray(meta["timesteps"]).reshape(()))
     if timesteps is not None and int(timesteps) < 1:

@@ -64,6 +64,7 @@ node and the reason.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import nir
@@ -740,7 +741,7 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
     ``dt``: time step in seconds; when None, :func:`neurokd.exporters.conventions.resolve_dt`
     picks it (node/graph metadata, ``producer``, the snnTorch export signature; IF-only graphs need none).
     """
-    from neurokd.exporters.conventions import resolve_dt
+    from neurokd.exporters.conventions import resolve_dt, semantics_warnings
 
     if not isinstance(graph, nir.NIRGraph):
         raise NeurokdError(f"{name}: expected a nir.NIRGraph, got {type(graph).__name__}")
@@ -799,8 +800,10 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None, *, producer: str | No
             raise NeurokdError(f"{name}: node {b!r} receives shape {shapes[a]} from {a!r} but expects {ref}")
 
     _refuse_linear_cycles(nodes, succs, name)
-    convention = resolve_dt(graph, {k: v for k, v in nodes.items() if not isinstance(v, sem.PassThrough)}, dt=dt,
-                            producer=producer, name=name)
+    running = {k: v for k, v in nodes.items() if not isinstance(v, sem.PassThrough)}
+    convention = resolve_dt(graph, running, dt=dt, producer=producer, name=name)
+    for message in semantics_warnings(graph, running, producer=producer, name=name):
+        warnings.warn(message, stacklevel=2)
     neurons = [n for n, node in nodes.items() if isinstance(node, tuple(sem.NEURON_KINDS))]
 
     # Trace each neuron's (and each Output's) incoming chains of linear nodes back to a neuron or the input.
