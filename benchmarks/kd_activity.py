@@ -1,7 +1,7 @@
 """Benchmark: does distillation (and its regularisers) lower spiking activity at the same accuracy?
 
 Measured, not asserted. For each dataset (digits always; synth-kws when ``--data-dir`` is given)
-it runs :func:`neurokd.study.run_study` over the methods and seeds with one schedule, and prints
+it runs :func:`neurokd.studies.run_study` over the methods and seeds with one schedule, and prints
 the mean/std table of test accuracy and pooled activity (spikes per neuron per time step) with
 the change vs the baseline of the same seed. The bar: a method at <= 60 % of the baseline's
 activity whose mean accuracy is at most 0.5 points below the baseline's.
@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from neurokd.config import make_config
-from neurokd.study import ACT_UNIT, format_mean_table, parse_list, run_study
+from neurokd.studies import ACT_UNIT, format_mean_table, parse_list, run_study
 
 METHODS = "baseline,kd,ar,lr,kd-lr,kd-ar-lr"
 KNOBS = ("epochs", "teacher_epochs", "timesteps", "temperature", "alpha", "lambda_act", "lambda_logits", "lr")
@@ -62,7 +62,7 @@ def run_tables(args) -> dict[str, list[dict]]:
             extra["model"] = args.kws_model
         rows = run_study(name, parse_list(args.methods, "methods"), parse_list(args.seeds, "seeds", int), out,
                          progress=False, log=lambda msg: None, device=args.device, **extra, **_knobs(args))
-        from neurokd.study import summary_mean
+        from neurokd.studies import summary_mean
 
         mean = summary_mean(rows)
         tables[name] = mean
@@ -77,7 +77,7 @@ def run_tables(args) -> dict[str, list[dict]]:
 
 def epoch_timing(args, repeats: int = 3) -> dict:
     """Median training-pass seconds per epoch of baseline and kd-lr on digits (cached teacher logits)."""
-    from neurokd.train import train, train_teacher_run
+    from neurokd.training import train, train_teacher_run
 
     from neurokd.data import load
 
@@ -106,7 +106,7 @@ def kd_sweep(args) -> list[dict]:
     """KD alone vs baseline for temperatures, alphas and two teacher strengths (digits, or synth-kws
     with ``--sweep-dataset synth-kws``)."""
     from neurokd.data import load
-    from neurokd.train import train, train_teacher_run
+    from neurokd.training import train, train_teacher_run
 
     dataset = args.sweep_dataset
     data_dir = args.data_dir if dataset == "synth-kws" else None

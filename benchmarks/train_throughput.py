@@ -1,7 +1,7 @@
 """Benchmark: training throughput (samples/s) of baseline vs kd-lr for each dataset's model, on this machine.
 
 Measured, not asserted. One "sample" is one input through a whole training step of
-:mod:`neurokd.train` (the code real runs use: batch gather and augmentation, student forward over
+:mod:`neurokd.training` (the code real runs use: batch gather and augmentation, student forward over
 T time steps, the method's loss, backward, optimizer step); the step is timed over whole epochs
 after one warm-up epoch. Cases:
 
@@ -49,7 +49,7 @@ from neurokd.config import make_config
 from neurokd.data import Splits, load
 from neurokd.data.cifar10 import random_crop_flip
 from neurokd.losses import method_terms, total_loss
-from neurokd.train import _Fit, build_models, deterministic, resolve_device, teacher_logits
+from neurokd.training import _Fit, build_models, deterministic, resolve_device, teacher_logits
 
 METHODS = ("baseline", "kd-lr")
 
@@ -124,7 +124,7 @@ class _CountOps(TorchDispatchMode):
 
 
 def _fit(case: Case, method: str, device: torch.device, amp: bool, timesteps: int, batch: int, n: int):
-    """A :class:`neurokd.train._Fit` for the case, its TrainingSet, and the student."""
+    """A :class:`neurokd.training._Fit` for the case, its TrainingSet, and the student."""
     cfg = make_config(dataset=case.dataset, model=case.model, model_options=case.model_options, method=method,
                       timesteps=timesteps, batch_size=batch, device=str(device.type), amp=amp, epochs=1,
                       teacher="auto", out="runs/bench-unused")
@@ -137,7 +137,7 @@ def _fit(case: Case, method: str, device: torch.device, amp: bool, timesteps: in
     cached = teacher_logits(teacher, x, device) if use_kd and splits.augment is None else None
     run = distributed.wrap(student, device, "run")
 
-    def batch_loss(xb, yb, tb):  # as neurokd.train.train builds it
+    def batch_loss(xb, yb, tb):  # as neurokd.training.train builds it
         logits, spikes, _ = run(xb)
         if use_kd and tb is None:
             with torch.no_grad():

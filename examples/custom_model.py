@@ -39,11 +39,9 @@ def resmlp(input_shape: tuple[int, ...], num_classes: int, width: int = 64) -> T
 def main(argv=None) -> None:
     from pathlib import Path
 
-    from neurokd.commands.export import export_run
-    from neurokd.config import make_config
+    import neurokd
     from neurokd.exporters.from_nir import read_nir
     from neurokd.hardware.network import ir
-    from neurokd.train import train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", nargs="?", default="runs/digits-resmlp")
@@ -51,13 +49,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     run = Path(args.run)
 
-    cfg = make_config(dataset="digits", model="resmlp", method="kd-lr", epochs=args.epochs,
-                      teacher_epochs=args.epochs, out=str(run))
-    metrics = train(cfg, overwrite=True, progress=False)
-    print(f"student test accuracy {metrics['test_accuracy']:.4f}, activity {metrics['activity']['total']:.4f}")
+    trained = neurokd.train(dataset="digits", model="resmlp", method="kd-lr", epochs=args.epochs,
+                            teacher_epochs=args.epochs, out=run, overwrite=True, progress=False, echo=None)
+    print(f"student test accuracy {trained.test_accuracy:.4f}, activity {trained.activity:.4f}")
 
-    agreements = export_run(run, target="lava", precision="fixed", engine="fast", verify=16, progress=False)
-    ag = agreements["fixed"]
+    exported = neurokd.export(trained, target="lava", precision="fixed", engine="fast", verify=16, progress=False,
+                              echo=None)
+    ag = exported.agreements["fixed"]
     print(f"fast model (whole split, fixed point) accuracy {ag['accuracy_lava']:.4f}; "
           f"Lava on 16 samples: {'identical' if ag['fast_vs_lava']['identical'] else 'DIFFERENT'}")
     network = ir.from_nir(read_nir(run / "model.nir"))

@@ -13,25 +13,23 @@ import json
 import sys
 from pathlib import Path
 
-from neurokd.commands.export import export_run
-from neurokd.config import TrainConfig
+import neurokd
 from neurokd.exporters.from_nir import read_nir
 from neurokd.hardware.network import ir
-from neurokd.train import train
 
-run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/digits-example")
+run_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/digits-example")
 
-metrics = train(TrainConfig(out=str(run)), overwrite=True)                 # teacher + KD student
-print(f"student test accuracy {metrics['test_accuracy']:.4f}, activity {metrics['activity']['total']:.4f}")
+run = neurokd.train(out=run_dir, overwrite=True, echo=None)                  # teacher + kd-lr student on digits
+print(f"student test accuracy {run.test_accuracy:.4f}, activity {run.activity:.4f}")
 
-agreements = export_run(run, target="lava", precision="both")              # model.nir, lava/, agreement*.json
-for precision, ag in agreements.items():
+exported = neurokd.export(run, target="lava", precision="both")              # model.nir, lava/, agreement*.json
+for precision, ag in exported.agreements.items():
     print(f"{precision:>5}: Lava accuracy {ag['accuracy_lava']:.4f} vs PyTorch {ag['accuracy_torch']:.4f}, "
           f"identical spikes {ag['spike_agreement']}, {ag['lava_samples_per_second']:.0f} samples/s")
 
-network = ir.from_nir(read_nir(run / "model.nir"))                        # what Lava ran, layer by layer
+network = ir.from_nir(read_nir(run_dir / "model.nir"))                     # what Lava ran, layer by layer
 print(network.summary())
-quant = json.loads((run / "lava" / "quantization.json").read_text())
+quant = json.loads((run_dir / "lava" / "quantization.json").read_text())
 for layer, q in quant["layers"].items():
     print(f"{layer:>8}: scale {q['scale']:.1f} ({q['limited_by']})")
-print((run / "energy_report.md").read_text() if (run / "energy_report.md").is_file() else "no energy report")
+print((run_dir / "energy_report.md").read_text() if (run_dir / "energy_report.md").is_file() else "no energy report")

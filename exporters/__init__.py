@@ -4,6 +4,7 @@
 - :mod:`.from_nir`: ``read_nir(path)``, ``nir_to_torch(graph, dt, timesteps)`` -> ``NIRModule``,
   which runs any supported NIR graph (third-party ones too) over a sequence;
 - :mod:`.conventions`: which time step a NIR graph runs with, per producer and per interop graph;
+- :mod:`.nir_inspect`: any NIR graph read, run on a seeded input and summarised node by node;
 - :mod:`.onnx`: teacher and one student step as ONNX.
 
 Submodules are imported on first use, so ``import neurokd.exporters`` stays light.

@@ -21,7 +21,7 @@ import torch
 
 from neurokd import distributed, fileio
 from neurokd.config import load_config, make_config
-from neurokd.train import build_models, evaluate, load_run, load_splits, train
+from neurokd.training import build_models, evaluate, load_run, load_splits, train
 
 # digits has 1167 training samples: 23 global batches of 50 and a last one of 17, so the two
 # processes take 25 + 25 samples and then 9 + 8 (unequal shares, weighted back to the batch mean).

@@ -14,7 +14,7 @@ import torch
 from neurokd import fileio
 from neurokd.cli import main
 from neurokd.config import TrainConfig
-from neurokd.train import build_models
+from neurokd.training import build_models
 
 pytestmark = pytest.mark.lava
 

@@ -381,7 +381,7 @@ def test_subgraph_node_is_expanded_and_runs_like_the_flat_graph(tmp_path):
 
 
 def test_import_command_runs_an_exported_student_with_its_own_dt_and_timesteps(tmp_path):
-    from neurokd.commands.nirimport import import_graph, write_import
+    from neurokd.exporters.nir_inspect import import_graph, write_import
 
     student = build_student("mlp", (6,), 3, timesteps=7, hidden=(5,))
     write_nir(student_to_nir(student, dt=1e-3), tmp_path / "model.nir")

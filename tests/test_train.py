@@ -12,7 +12,7 @@ from neurokd.cli import main
 from neurokd.config import make_config
 from neurokd.data import load
 from neurokd.errors import NeurokdError
-from neurokd.train import evaluate, load_run, train
+from neurokd.training import evaluate, load_run, train
 
 TINY = dict(model_options={"hidden": [16]}, teacher_epochs=2, batch_size=128, device="cpu")
 CONTRACT_KEYS = {"dataset", "method", "seed", "timesteps", "test_accuracy", "val_accuracy", "teacher_test_accuracy",

@@ -93,8 +93,8 @@ import numpy as np
 from neurokd import fileio
 from neurokd.errors import NeurokdError
 from neurokd.hardware.network.ir import Layer, Network, bias_routing, from_lava, lava_shape, to_lava
-from neurokd.hardware.network.quantize import (FORMAT, FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, weight_report,
-                                       quantize, quantize_weights)
+from neurokd.hardware.network.quantize import (FORMAT, FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, quantize,
+                                               quantize_weights, threshold_int, weight_report)
 
 #: What the netx format (lava-dl 0.6.0) fixes, in one place.
 NETX = {
@@ -227,13 +227,7 @@ def quantize_netx(network: Network, input_sample: np.ndarray | None = None, inpu
                    netx={"scale_quantize": fl.scale, "scale_ratio": scale / fl.scale})
         neuron = None
         if n.kind != "none":
-            vth = int(round(n.vth * scale))
-            if vth < FORMAT["vth"][0]:
-                raise NeurokdError(
-                    f"layer {layer.name!r}: threshold {n.vth:g} rounds to {vth} at the netx scale {scale:.4g} "
-                    f"(limited by {key}); the weights are too large relative to the threshold for 8-bit integer weights"
-                )
-            rep["vth"] = {"float": n.vth, "int": vth, "abs_error": abs(vth / scale - n.vth)}
+            vth, rep["vth"] = threshold_int(layer.name, n.vth, scale, f"netx: {key}", "8-bit integer weights")
             bmant = np.rint(lif_bias * scale).astype(np.int32)
             if np.any(lif_bias != 0):
                 err = np.abs(bmant / scale - lif_bias)

@@ -291,6 +291,16 @@ def weight_report(w: np.ndarray, q: FixedSynapse) -> dict:
     }
 
 
+def threshold_int(layer: str, vth: float, scale: float, limited_by: str, formats: str = "Loihi's formats") -> tuple[int, dict]:
+    """A float threshold at a layer's scale: ``(integer vth, its report entry)``; one that rounds below
+    the format's minimum (weights too large for the threshold) is refused naming the layer and the scale's limit."""
+    v = int(round(vth * scale))
+    if v < FORMAT["vth"][0]:
+        raise NeurokdError(f"layer {layer!r}: threshold {vth:g} rounds to {v} at scale {scale:.4g} (limited by "
+                           f"{limited_by}); the weights are too large relative to the threshold for {formats}")
+    return v, {"float": vth, "int": v, "abs_error": abs(v / scale - vth)}
+
+
 def _decay_int(rate: float, offset: int) -> tuple[int, float]:
     """``rate`` (fraction lost per step) -> 12-bit integer (``4096 rate - offset``, clipped) and its error."""
     lo, hi = FORMAT["decay"]
@@ -356,13 +366,7 @@ def quantize(network: Network, input_sample: np.ndarray | None = None, input_bit
             rep["du"] = {"float": n.du, "int": du, "abs_error": du_err}
             rep["dv"] = {"float": n.dv, "int": dv, "abs_error": dv_err}
             if n.spiking:
-                vth = int(round(n.vth * scale))
-                if vth < FORMAT["vth"][0]:
-                    raise NeurokdError(
-                        f"layer {layer.name!r}: threshold {n.vth:g} rounds to {vth} at scale {scale:.4g} "
-                        f"(limited by {why}); weights are too large relative to the threshold for Loihi's formats"
-                    )
-                rep["vth"] = {"float": n.vth, "int": vth, "abs_error": abs(vth / scale - n.vth)}
+                vth, rep["vth"] = threshold_int(layer.name, n.vth, scale, why)
             else:
                 vth = FORMAT["vth"][1]
             target = lif_bias * scale * 2 ** FORMAT["act_shift"]       # bias is added to v unshifted

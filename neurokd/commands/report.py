@@ -1,4 +1,4 @@
-"""``neurokd report``: compare run folders in summary.csv/.md/.tex and figures (work in neurokd.hardware.reports.summary)."""
+"""``neurokd report``: parse options, call :func:`neurokd.report` (work in :mod:`neurokd.hardware.reports.summary`), print."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import click
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
 def report(runs: tuple[Path, ...], out: Path, baseline: str | None, energy_models: tuple[str, ...], no_figures: bool) -> None:
     """Compare RUNS (run folders, or folders of run folders): accuracy, activity, SynOps, energy."""
-    from neurokd.hardware.reports.summary import summarize_runs
+    from neurokd import api
 
-    paths = summarize_runs(runs, out, models=energy_models or None, baseline=baseline, figures=not no_figures)
+    paths = api.report(list(runs), out, energy_models=energy_models or None, baseline=baseline, figures=not no_figures)
     click.echo(f"neurokd: wrote {len(paths)} files to {out}: " + ", ".join(sorted(paths)))

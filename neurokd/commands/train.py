@@ -1,4 +1,4 @@
-"""``neurokd train``, ``neurokd eval`` and ``neurokd study``: thin click wrappers over neurokd.train/study.
+"""``neurokd train``, ``neurokd eval`` and ``neurokd study``: parse options, call :func:`neurokd.train`, :func:`neurokd.evaluate`, :func:`neurokd.study`.
 
 Every setting defaults to "not given" so that a ``--config FILE.toml`` (same keys, underscores)
 fills it, and the dataset default fills what neither gives. Values are checked by
@@ -8,7 +8,6 @@ fills it, and the dataset default fills what neither gives. Values are checked b
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import click
 
@@ -91,24 +90,9 @@ def train(overwrite: bool, resume: bool, quiet: bool, config_file: str | None, *
 
     With no options: the kd-lr student on digits (well under a minute on 2 CPU cores).
     """
-    from neurokd.config import TrainConfig, make_config, read_toml
-    from neurokd.distributed import is_main
-    from neurokd.train import summary_lines
-    from neurokd.train import train as run_train
+    from neurokd import api
 
-    settings = _settings(kw)
-    cfg = make_config(config_file, **settings)
-    saved = Path(cfg.out) / "config.toml"
-    if resume and saved.is_file():
-        # resume from the run's own settings; explicit options (checked against the checkpoint) win
-        values = read_toml(saved)
-        if config_file is not None:
-            values.update(read_toml(config_file))
-        values.update({k: v for k, v in settings.items() if v is not None})
-        cfg = TrainConfig(**values).validate().resolved().validate()
-    metrics = run_train(cfg, overwrite=overwrite, resume=resume, progress=not quiet)
-    if is_main():  # under torchrun: one summary, from rank 0
-        click.echo("\n".join(summary_lines(metrics, cfg.out)))
+    api.train(config_file, overwrite=overwrite, resume=resume, progress=not quiet, echo=click.echo, **_settings(kw))
 
 
 @click.command("eval")
@@ -116,13 +100,9 @@ def train(overwrite: bool, resume: bool, quiet: bool, config_file: str | None, *
 @click.option("--device", default="auto", help="auto (default), cpu, cuda.")
 def eval_cmd(run_dir: str, device: str) -> None:
     """Re-evaluate a run's student (and teacher) on the test split; rewrite metrics.json's test numbers."""
-    from neurokd.config import DEVICES
-    from neurokd.train import eval_run, summary_lines
+    from neurokd import api
 
-    if not (device in DEVICES or device.startswith("cuda:")):
-        raise NeurokdError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
-    metrics = eval_run(run_dir, device)
-    click.echo("\n".join(summary_lines(metrics, run_dir)))
+    api.evaluate(run_dir, device, echo=click.echo)
 
 
 @click.command()
@@ -137,13 +117,14 @@ def study(dataset: str, methods: str, seeds: str, out: str | None, quiet: bool, 
           **kw) -> None:
     """Train several methods over several seeds (one shared teacher per seed); write summary.csv,
     summary_mean.csv and accuracy_vs_activity.png/.pdf. Finished runs are skipped."""
-    from neurokd.study import parse_list, run_study
+    from neurokd import api
+    from neurokd.studies import parse_list
 
     method_list = parse_list(methods, "methods")
     seed_list = parse_list(seeds, "seeds", int)
     if any(s < 0 for s in seed_list):
         raise NeurokdError(f"--seeds must be integers >= 0, got {seeds!r}")
     out = out or f"runs/study-{dataset}"
-    run_study(dataset, method_list, seed_list, out, config_file=config_file, progress=not quiet, log=click.echo,
-              **{k: v for k, v in _settings(kw).items() if v is not None})
+    api.study(dataset, method_list, seed_list, out, config=config_file, progress=not quiet, echo=click.echo,
+              **_settings(kw))
     click.echo(f"study folder: {out} (summary.csv, summary_mean.csv, accuracy_vs_activity.png/.pdf)")

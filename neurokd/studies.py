@@ -3,7 +3,7 @@
 Layout of a study folder::
 
     teacher-s<seed>/         one teacher per seed, trained once, shared by every method of that seed
-    <method>-s<seed>/        a normal run folder (see neurokd.train)
+    <method>-s<seed>/        a normal run folder (see neurokd.training)
     summary.csv              one row per run
     summary_mean.csv         one row per method: mean and sample std (ddof=1) over seeds
     accuracy_vs_activity.png / .pdf
@@ -66,8 +66,8 @@ def run_study(
     ``knobs`` are :class:`~neurokd.config.TrainConfig` settings shared by all runs (epochs,
     temperature, lambdas ...). Returns the rows of summary.csv.
     """
-    from neurokd.train import load_splits
-    from neurokd.train import train, train_teacher_run
+    from neurokd.training import load_splits
+    from neurokd.training import train, train_teacher_run
 
     methods = list(dict.fromkeys(methods))
     for m in methods:

@@ -1,0 +1,327 @@
+"""neurokd's Python API: the calls behind every ``neurokd`` command, for notebooks and scripts.
+
+::
+
+    import neurokd
+
+    run = neurokd.train(dataset="digits", method="kd-lr", out="runs/digits-kd-lr-s0")
+    print(run.test_accuracy, run.activity)
+    exported = neurokd.export(run, target="lava", precision="both")     # model.nir, Lava, energy report
+    print(exported.agreements["fixed"]["accuracy_lava"])
+    neurokd.report([run.run_dir], out="reports")                        # summary.csv/.md/.tex, figures
+
+Each call takes what its command takes (same names, underscores for dashes), writes the same files,
+returns a plain result (a dataclass or a dict) and raises :class:`~neurokd.errors.NeurokdError` on bad
+input (:class:`~neurokd.errors.CheckFailed` for a failed check, after its files are written). Progress
+goes to ``echo`` (``print`` by default; ``None`` for silence). A run folder argument may be a path or
+the :class:`RunResult` that :func:`train` returned.
+
+Nothing heavy is imported here: torch, NIR and Lava load on the first call that needs them, so
+``import neurokd`` is instant and the training side never pulls in Lava.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, Union
+
+from neurokd.errors import NeurokdError
+
+Echo = Union[Callable[[str], None], None]
+
+
+def _echo(echo: Echo) -> Callable[[str], None]:
+    return echo if echo is not None else (lambda msg: None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    """A finished training run: its folder, its settings and ``metrics.json``."""
+
+    run_dir: Path
+    metrics: dict
+    config: dict = field(default_factory=dict)
+
+    @property
+    def test_accuracy(self) -> float:
+        """Student accuracy on the test split (a fraction)."""
+        return float(self.metrics["test_accuracy"])
+
+    @property
+    def activity(self) -> float:
+        """Spikes per neuron per time step, all spiking layers pooled (test split)."""
+        return float(self.metrics["activity"]["total"])
+
+    def __fspath__(self) -> str:
+        return str(self.run_dir)
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export` wrote: the run folder, the target and, per precision, the agreement checks."""
+
+    run_dir: Path
+    target: str
+    agreements: dict[str, dict]
+
+    def __fspath__(self) -> str:
+        return str(self.run_dir)
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`simulate` wrote into ``out_dir`` (``spikes.npz``, ``simulation.json``, the energy report)."""
+
+    out_dir: Path
+    summary: dict
+
+    @property
+    def spikes_per_sample(self) -> dict[str, float]:
+        """Spikes per sample of each spiking layer."""
+        return dict(self.summary["spikes_per_sample"])
+
+
+RunLike = Union[str, Path, RunResult, ExportResult]
+
+
+def _run_dir(run: RunLike) -> Path:
+    if isinstance(run, (RunResult, ExportResult)):
+        return run.run_dir
+    if isinstance(run, (str, Path)):
+        return Path(run)
+    raise NeurokdError(f"a run folder must be a path or a neurokd.RunResult, got {type(run).__name__}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------
+
+def train(config=None, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
+          progress: bool = True, echo: Echo = print, **settings: Any) -> RunResult:
+    """Train a teacher, then an SNN student with distillation and activity/logits regularisation.
+
+    ``config``: a :class:`~neurokd.config.TrainConfig`, or the path of a TOML config file (the keys of
+    ``neurokd train --config``), or ``None`` for the defaults (the kd-lr student on digits).
+    ``settings``: any :class:`~neurokd.config.TrainConfig` field, overriding the config (``dataset``,
+    ``method``, ``epochs``, ``timesteps``, ``lambda_logits``, ``model_options={"hidden": [128]}`` ...).
+    ``out``: the run folder (default ``runs/<dataset>-<method>-s<seed>``). ``resume=True`` continues
+    the run in ``out`` from its last checkpoint with the run's own saved settings (given settings are
+    checked against it); ``overwrite=True`` replaces a finished run.
+
+    Returns a :class:`RunResult` (``run_dir``, ``metrics`` as in ``metrics.json``, ``config``).
+    """
+    from neurokd.config import TrainConfig, make_config, read_toml
+    from neurokd.distributed import is_main
+    from neurokd.training import summary_lines
+    from neurokd.training import train as run_train
+
+    if out is not None:
+        settings["out"] = str(out)
+    if isinstance(config, TrainConfig):
+        cfg = TrainConfig(**{**config.to_dict(), **{k: v for k, v in settings.items() if v is not None}})
+        cfg = cfg.validate().resolved().validate()
+        config_file = None
+    else:
+        config_file = config
+        cfg = make_config(config_file, **settings)
+    saved = Path(cfg.out) / "config.toml"
+    if resume and saved.is_file():
+        # resume from the run's own settings; explicit ones (checked against the checkpoint) win
+        values = read_toml(saved)
+        if config_file is not None:
+            values.update(read_toml(config_file))
+        values.update({k: v for k, v in settings.items() if v is not None})
+        cfg = TrainConfig(**values).validate().resolved().validate()
+    # print goes through the progress bars' own writer (tqdm.write); any other echo gets the log lines
+    metrics = run_train(cfg, overwrite=overwrite, resume=resume, progress=progress,
+                        log=None if echo is print else _echo(echo))
+    if echo is not None and is_main():   # under torchrun: one summary, from rank 0
+        echo("\n".join(summary_lines(metrics, cfg.out)))
+    return RunResult(run_dir=Path(cfg.out), metrics=metrics, config=cfg.to_dict())
+
+
+def evaluate(run: RunLike, device: str = "auto", echo: Echo = None) -> dict:
+    """Re-evaluate a run's student (and teacher) on its test split; rewrite and return ``metrics.json``.
+
+    ``device``: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+    from neurokd.config import DEVICES
+    from neurokd.training import eval_run, summary_lines
+
+    if not (device in DEVICES or device.startswith("cuda:")):
+        raise NeurokdError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+    run_dir = _run_dir(run)
+    metrics = eval_run(run_dir, device)
+    _echo(echo)("\n".join(summary_lines(metrics, run_dir)))
+    return metrics
+
+
+def study(dataset: str = "digits", methods: Sequence[str] = ("baseline", "kd", "ar", "lr", "kd-lr", "kd-ar-lr"),
+          seeds: Sequence[int] = (0, 1, 2), out: str | Path | None = None, *, config: str | Path | None = None,
+          progress: bool = True, echo: Echo = print, **settings: Any) -> list[dict]:
+    """Train several methods over several seeds (one shared teacher per seed) into ``out``.
+
+    Writes ``summary.csv``, ``summary_mean.csv`` and ``accuracy_vs_activity.png/.pdf``; finished runs
+    are read, not retrained. ``settings`` are shared :class:`~neurokd.config.TrainConfig` fields
+    (``epochs``, ``temperature``, ...). Returns the rows of ``summary.csv`` (one dict per run).
+    """
+    from neurokd.studies import run_study
+
+    seeds = [int(s) for s in seeds]
+    if any(s < 0 for s in seeds):
+        raise NeurokdError(f"seeds must be integers >= 0, got {seeds}")
+    out = out if out is not None else f"runs/study-{dataset}"
+    return run_study(dataset, list(methods), seeds, out, config_file=config, progress=progress, log=_echo(echo),
+                     **{k: v for k, v in settings.items() if v is not None})
+
+
+# --------------------------------------------------------------------------------------------------
+# Export and the hardware model
+# --------------------------------------------------------------------------------------------------
+
+def export(run: RunLike, target: str = "lava", precision: str = "float", *, engine: str = "lava",
+           samples: int | None = None, verify: int = 32, dt: float = 1e-4, input_bits: int = 8,
+           chunk_samples: int = 64, progress: bool = True, echo: Echo = print) -> ExportResult:
+    """Export a run's student and check it on the hardware model.
+
+    ``target``: ``nir`` (``model.nir`` only), ``lava`` (also run the test split on the Loihi model and
+    compare with PyTorch spike for spike; energy report), ``netx`` (``model.net`` for lava-dl, checked
+    in Lava) or ``onnx`` (teacher + one student step). ``precision``: ``float`` (must reproduce
+    PyTorch exactly), ``fixed`` (Loihi's integers) or ``both``. ``engine``: ``lava`` (Lava's CPU
+    simulation) or ``fast`` (neurokd's bit-exact model of it, the whole split in seconds, with
+    ``verify`` random samples re-run in Lava). ``samples``: only the first N test samples.
+
+    Returns an :class:`ExportResult`; ``agreements[precision]`` is the content of ``agreement.json``
+    (``agreement_fixed.json``). Raises :class:`~neurokd.errors.CheckFailed` (files written first)
+    when a float run differs from PyTorch or the fast model from Lava.
+    """
+    from neurokd.deploy import export_run
+
+    run_dir = _run_dir(run)
+    agreements = export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt,
+                            input_bits=input_bits, chunk_samples=chunk_samples, progress=progress, echo=_echo(echo),
+                            engine=engine, verify=verify)
+    return ExportResult(run_dir=run_dir, target=target, agreements=agreements)
+
+
+def simulate(graph, out: str | Path, *, inputs=None, random_input: bool = False, steps: int | None = None,
+             samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None, precision: str = "float",
+             input_bits: int = 8, progress: bool = True, echo: Echo = print) -> SimulationResult:
+    """Run any NIR graph (a ``.nir`` path or a ``nir.NIRGraph``, from any producer) on the Loihi model in Lava.
+
+    Input: ``inputs`` (a ``.npy`` path or an array of shape ``(T, *input_shape)`` or
+    ``(N, T, *input_shape)``) or ``random_input=True`` (Bernoulli spikes at ``rate``, ``samples`` x
+    ``steps``, seeded). ``dt``: the time step (default: the graph's metadata, producer or signature).
+    Writes ``spikes.npz`` (one array per NIR node), ``simulation.json`` and the energy report into ``out``;
+    returns a :class:`SimulationResult` (``summary`` is ``simulation.json``).
+    """
+    from neurokd.deploy import simulate_graph
+
+    summary = simulate_graph(graph, out, inputs=inputs, random_input=random_input, steps=steps, samples=samples,
+                             rate=rate, seed=seed, dt=dt, precision=precision, input_bits=input_bits,
+                             progress=progress, echo=_echo(echo))
+    return SimulationResult(out_dir=Path(out), summary=summary)
+
+
+def load_nir(graph, dt: float | None = None, timesteps: int | None = None):
+    """A NIR graph (path or ``nir.NIRGraph``, any producer) as a PyTorch module that runs it over a sequence.
+
+    ``module(x)`` takes ``x`` of shape ``(T, B, *input_shape)`` (or ``(B, *input_shape)`` repeated over
+    ``timesteps``) and returns the Output node's values per step; ``module(x, record=True)`` returns
+    every node's. The time step is ``dt``, else the graph's metadata, producer or export signature.
+    """
+    import nir
+
+    from neurokd.exporters.from_nir import nir_to_torch, read_nir
+
+    name = None
+    if not isinstance(graph, nir.NIRGraph):
+        name = Path(graph).name
+        graph = read_nir(graph)
+    return nir_to_torch(graph, dt=dt, timesteps=timesteps, name=name)
+
+
+@dataclass
+class ImportResult:
+    """A NIR graph read and run on a seeded random input: the node summary and every node's output."""
+
+    summary: dict
+    outputs: dict
+
+
+def import_nir(graph: str | Path, *, dt: float | None = None, steps: int | None = None, batch: int = 4,
+               seed: int = 0, rate: float = 0.2, out: str | Path | None = None) -> ImportResult:
+    """Read a NIR file from any framework, run it as a PyTorch module on Bernoulli spikes, summarise it.
+
+    ``summary`` holds the file's NIR version, the time step and the rule that chose it, recurrent edges,
+    warnings and, per node, type, shape, parameters and output statistics; ``outputs`` every node's
+    output ``(T, B, *shape)``. With ``out``: ``summary.json`` and ``outputs.npz`` written there.
+    """
+    from neurokd.exporters.nir_inspect import import_graph, write_import
+
+    summary, outputs = import_graph(graph, dt=dt, steps=steps, batch=batch, seed=seed, rate=rate)
+    if out is not None:
+        write_import(out, summary, outputs)
+    return ImportResult(summary=summary, outputs=outputs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Comparing runs
+# --------------------------------------------------------------------------------------------------
+
+def report(runs: Iterable[RunLike] | RunLike, out: str | Path = "reports", *, baseline: str | None = None,
+           energy_models: Sequence[str] | None = None, figures: bool = True) -> dict[str, Path]:
+    """Compare finished runs: accuracy, activity, SynOps and energy, averaged over seeds per setting.
+
+    ``runs``: run folders (each trained and exported with ``target="lava"``), or folders holding run
+    folders. ``baseline``: the method the others are compared with (default ``baseline`` when present).
+    ``energy_models``: which energy models to report (default: all in the runs' reports). Writes
+    ``summary.csv``, ``summary.md``, ``summary.tex`` and, with ``figures``, PNG/PDF figures; returns
+    ``{file name: path}``.
+    """
+    from neurokd.hardware.reports.summary import summarize_runs
+
+    if isinstance(runs, (str, Path, RunResult, ExportResult)):
+        runs = [runs]
+    return summarize_runs([_run_dir(r) for r in runs], out, models=list(energy_models) if energy_models else None,
+                          baseline=baseline, figures=figures)
+
+
+# --------------------------------------------------------------------------------------------------
+# Searching the trade-off
+# --------------------------------------------------------------------------------------------------
+
+def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str | Sequence[str] | None = None,
+         space: str | dict | None = None, trials: int = 20, out: str | Path | None = None, storage: str | None = None,
+         study: str | None = None, resume: bool = False, config: str | Path | None = None, progress: bool = False,
+         echo: Echo = print, **options: Any):
+    """Search a method's loss weights for the front of accuracy vs activity vs hardware energy (Optuna).
+
+    ``objectives``: one to three of ``accuracy``, ``activity``, ``synops``, ``energy:<model>`` (e.g.
+    ``"accuracy,energy:loihi"``), all on the validation split. ``space``: ``"lambda_logits=1e-3..1:log;
+    lambda_act=1e-3..1:log; temperature=1..8"`` (also ``alpha``, ``T``/``timesteps``, ``beta``,
+    ``threshold``), a dict name -> ``"low..high[:log]"``, or a TOML file with a ``[space]`` table.
+    ``trials``: the study's total. Every trial is a run folder under ``out/trials/``; ``out`` also gets
+    ``pareto.csv``, ``front.png/.pdf`` (with the baseline and the method's defaults), ``tune.json`` (the
+    knee student, counts) and ``report/`` (``neurokd report`` of the front). ``storage``/``study``: share
+    one study between workers (a journal file path, ``sqlite:///x.db``, or a database URL); ``resume``:
+    continue an existing study with its own space. ``options``: :func:`neurokd.tune.tune`'s (``sampler``,
+    ``precision``, ``engine``, ``prune_margin``, ``heartbeat``, ...) and any
+    :class:`~neurokd.config.TrainConfig` setting (``epochs``, ``model_options``, ...).
+
+    Returns a :class:`neurokd.tune.TuneResult` (``rows``, ``front``, ``knee``, ``files``, ``summary``).
+    """
+    from neurokd.tune import tune as run_tune
+
+    return run_tune(dataset, method, objectives=objectives, space=space, trials=trials, out=out, storage=storage,
+                    study_name=study, resume=resume, config_file=config, progress=progress, echo=_echo(echo),
+                    **options)
+
+
+__all__ = ["train", "evaluate", "study", "export", "simulate", "load_nir", "import_nir", "report", "tune",
+           "RunResult", "ExportResult", "SimulationResult", "ImportResult"]

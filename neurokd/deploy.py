@@ -1,0 +1,481 @@
+"""Deployment: a trained run -> NIR -> the hardware model, checked against PyTorch (:func:`export_run`),
+and any NIR graph on the hardware model (:func:`simulate_graph`). The work behind ``neurokd export`` and
+``neurokd simulate`` and behind :func:`neurokd.export` and :func:`neurokd.simulate`.
+
+``export RUN --target nir`` writes ``RUN/model.nir``. ``--target lava`` then runs the test split (or
+``--samples N`` of it) in Lava on CPU and writes::
+
+    RUN/lava/network.json                 the IR: layers, neuron parameters, Lava shapes, delays
+    RUN/lava/spike_counts_<p>.npz         per layer (N, neurons) spikes per sample, + labels, predictions
+    RUN/lava/predictions_<p>.csv          index, label, PyTorch prediction, Lava prediction
+    RUN/lava/run_<p>.json                 timings (build, run, samples/s), Lava steps, delays
+    RUN/lava/quantization.json            fixed point only: per-layer scales, exponents, errors
+    RUN/agreement.json                    float (DESIGN.md contract); RUN/agreement_fixed.json for fixed
+    RUN/energy_report.csv (+ .md)         via neurokd.hardware.reports.energy_report, when it is installed (hook below)
+
+``--engine fast`` runs the split in neurokd's vectorised model of the same hardware
+(:mod:`neurokd.hardware.engines.fastsim`, bit-exact in fixed point) and re-runs ``--verify N`` random
+samples in Lava; any differing spike fails the command (exit 1) naming layer, sample and step.
+
+``--target netx`` writes ``RUN/model.net`` (lava-dl netx HDF5, from the same quantised IR, with
+netx's limits: :func:`neurokd.hardware.formats.netx.quantize_netx`), loads it with netx, runs it in Lava
+``fixed_pt`` and checks its spikes against neurokd's own Lava run of the same network
+(``agreement_netx.json``; any difference exits 1). ``--target onnx`` writes ``teacher.onnx`` and
+``student_step.onnx`` (one time step, membranes in and out), checked with ``onnx.checker`` and
+compared with PyTorch in onnxruntime (``onnx_check.json``). Every target writes ``RUN/MODEL.md``,
+the model card.
+
+The PyTorch reference is the exported graph replayed by :func:`neurokd.exporters.from_nir.nir_to_torch`
+in float64, the arithmetic of Lava's ``floating_pt`` (the student's own float32 forward can differ
+from any float64 computation at exact threshold ties); ``accuracy_student`` is the trained
+student's own float32 accuracy. ``spike_agreement`` is the fraction of (sample, step, neuron)
+with identical spikes after removing Lava's per-layer delay. In float precision anything below
+100 % is a failed check (exit 1, files written first); in fixed point it is the measured effect of
+quantisation.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from neurokd import fileio
+from neurokd.errors import CheckFailed, NeurokdError
+
+#: Above this many (samples x steps x neurons), per-step spike trains are not kept and spike
+#: agreement is measured on per-sample spike counts instead (said so in agreement.json).
+MAX_STEP_RECORD = 50_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers shared by export and simulate
+# --------------------------------------------------------------------------------------------------
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with fileio.atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "",
+                       verification=None) -> list[Path]:
+    """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
+
+    Counting and energy belong to :mod:`neurokd.hardware.cost.counting` / :mod:`neurokd.hardware.reports.energy_report`:
+    the IR gives the geometry (``geometry_from_ir``, the fixed-point weights for a fixed run), the
+    result the events (``activity_from_lava``). With ``verification`` (a fast-model run's
+    :class:`~neurokd.hardware.engines.fastsim.Verification`) the samples Lava re-ran are counted too and written
+    beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). Returns the
+    written paths ([] when those modules are not installed).
+    """
+    try:
+        from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir
+        from neurokd.hardware.reports.energy_report import VerifiedSubset, write_energy_report
+    except ImportError:
+        return []
+    geometry = geometry_from_ir(network, fixed=result.fixed)
+    counts = count(geometry, activity_from_lava(geometry, result, inputs))
+    subset = None
+    if verification is not None:
+        idx = verification.indices
+        per_sample = sum(np.asarray(c, dtype=np.float64).sum(axis=1) for c in result.counts.values())
+        n, total = len(idx), result.samples
+        rse = None
+        if n and total > 1 and float(np.mean(per_sample)) > 0:
+            rse = float(np.std(per_sample, ddof=1) / np.mean(per_sample) / np.sqrt(n) * np.sqrt((total - n) / (total - 1)))
+        subset = VerifiedSubset(
+            lava=count(geometry, activity_from_lava(geometry, verification.lava, inputs[idx])),
+            fast=count(geometry, activity_from_lava(geometry, verification.fast, inputs[idx])),
+            indices=tuple(int(i) for i in idx), precision=result.precision, identical=verification.identical,
+            spike_rse=rse,
+        )
+    return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title, subset=subset)]
+
+
+def _reference(graph, x: np.ndarray, timesteps: int, keep: list[str], batch: int = 256):
+    """The graph replayed by nir_to_torch in float64: ``(spikes {node in keep: (N, T, size)}, logits (N, C))``."""
+    import torch
+
+    from neurokd.exporters.from_nir import nir_to_torch
+
+    module = nir_to_torch(graph, timesteps=timesteps).double()
+    spikes: dict[str, list[np.ndarray]] = {}
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            xb = torch.as_tensor(x[start:start + batch], dtype=torch.float64)
+            rec = module(xb, record=True)
+            for name in keep:
+                v = rec[name].numpy().astype(np.uint8)                     # spikes: 0/1
+                spikes.setdefault(name, []).append(v.reshape(v.shape[0], v.shape[1], -1).swapaxes(0, 1))
+            out = module.plan.outputs[0]
+            logits.append(rec[out].numpy().mean(axis=0).reshape(len(xb), -1))
+    return {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(logits)
+
+
+def _fmt_s(seconds: float) -> str:
+    """Seconds readable from milliseconds (the fast model) to minutes (Lava)."""
+    return f"{1000 * seconds:.1f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _fmt_pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+# --------------------------------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------------------------------
+
+def export_run(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
+               dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
+               echo=print, engine: str = "lava", verify: int = 32) -> dict:
+    """Export a trained run (module docstring); returns ``{precision: agreement dict}`` (empty for NIR).
+
+    Raises :class:`CheckFailed` after writing every file when a float run's spikes are not 100 %
+    identical to PyTorch's.
+    """
+    from neurokd.exporters.to_nir import student_to_nir, write_nir
+    from neurokd.training import load_run
+
+    if target not in TARGETS:
+        raise NeurokdError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    precisions = {"float": ["float"], "fixed": ["fixed"], "both": ["float", "fixed"]}.get(precision)
+    if precisions is None:
+        raise NeurokdError(f"--precision must be float, fixed or both, got {precision!r}")
+    if samples is not None and samples < 1:
+        raise NeurokdError(f"--samples must be >= 1, got {samples}")
+    if engine not in ("lava", "fast"):
+        raise NeurokdError(f"--engine must be lava or fast, got {engine!r}")
+    if verify < 0:
+        raise NeurokdError(f"--verify must be >= 0, got {verify}")
+    run = Path(run_dir)
+    t_start = time.perf_counter()
+    cfg, student, teacher, splits = load_run(run, with_data=target != "nir")
+    graph = student_to_nir(student, dt=dt)
+    nir_path = write_nir(graph, run / "model.nir")
+    echo(f"neurokd: wrote {nir_path}")
+    command = f"neurokd export {run} --target {target} --precision {precision} --input-bits {input_bits}"
+    if target == "nir":
+        _write_card(run, cfg, graph, command)
+        return {}
+    if target == "onnx":
+        report = export_onnx(run, student, teacher, splits, echo=echo)
+        _write_card(run, cfg, graph, command)
+        return {"onnx": report}
+    if target == "netx":
+        agreement = export_netx(run, graph, splits, int(cfg.timesteps), samples, input_bits, echo=echo)
+        _write_card(run, cfg, graph, command, agreements={"netx": agreement})
+        _raise_if_netx_differs(agreement, run)
+        return {"netx": agreement}
+
+    import torch
+
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.engines.lava_backend import run_lava
+    from neurokd.hardware.network.quantize import quantize
+
+    network = ir.from_nir(graph)
+    x_test, y_test = (t.numpy() for t in splits.test.tensors)
+    if samples is not None:
+        x_test, y_test = x_test[:samples], y_test[:samples]
+    x_test = x_test.astype(np.float64)
+    steps = int(cfg.timesteps)
+    n = len(x_test)
+    lava_dir = run / "lava"
+    fileio.write_json(lava_dir / "network.json", network.to_dict())
+
+    ref_spikes, ref_logits = _reference(graph, x_test, steps, network.spiking_layers)
+    ref_pred = ref_logits.argmax(axis=1)
+    with torch.no_grad():
+        student_pred = student(torch.as_tensor(x_test, dtype=torch.float32)).argmax(dim=1).numpy()
+    acc_ref = float(np.mean(ref_pred == y_test))
+    acc_student = float(np.mean(student_pred == y_test))
+    neurons = sum(l.size for l in network.layers if l.neuron.spiking)
+    per_step = n * steps * neurons <= MAX_STEP_RECORD
+    from neurokd.resources import ensure_fits
+
+    # per-step spike trains (uint8) of Lava and of the reference, float64 logits per step
+    ensure_fits((2 * n * steps * neurons if per_step else 16 * n * neurons) + 8 * n * steps * network.layers[-1].size,
+                f"recording {n} samples x {steps} steps x {neurons} neurons", "use --samples N for a subset")
+
+    agreements: dict[str, dict] = {}
+    failed = []
+    last = last_verification = None
+    for p in precisions:
+        fixed = None
+        if p == "fixed":
+            x_train = splits.train.tensors[0].numpy().astype(np.float64)
+            fixed = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
+            fileio.write_json(lava_dir / "quantization.json", fixed.report())
+        check = verification = None
+        if engine == "fast":
+            from neurokd.hardware.engines.fastsim import run_split_fast
+
+            res, verification = run_split_fast(network, x_test, precision=p, timesteps=steps, fixed=fixed,
+                                               record_steps=per_step, verify_samples=verify, seed=int(cfg.seed),
+                                               progress=progress, strict=False)
+            check = verification.report if verification is not None else None
+        else:
+            res = run_lava(network, x_test, precision=p, timesteps=steps, fixed=fixed, record_steps=per_step,
+                           chunk_samples=chunk_samples, progress=progress)
+        last, last_verification = res, verification
+        spike_agree = {}
+        for layer in network.spiking_layers:
+            ref = ref_spikes[layer]
+            if per_step:
+                spike_agree[layer] = float(np.mean(res.spikes[layer] == ref))
+            else:
+                spike_agree[layer] = float(np.mean(res.counts[layer] == ref.sum(axis=1)))
+        acc_lava = float(np.mean(res.predictions == y_test))
+        agreement = {
+            "precision": p, "samples": n, "spike_agreement": spike_agree,
+            "prediction_agreement": float(np.mean(res.predictions == ref_pred)),
+            "accuracy_torch": acc_ref, "accuracy_lava": acc_lava,
+            "accuracy_student": acc_student,
+            "spike_agreement_basis": "spikes per step" if per_step else "spike counts per sample",
+            "reference": "model.nir replayed by nir_to_torch in float64",
+            "timesteps": steps, "lava_delays": res.delays,
+        }
+        # timings under the engine that produced them (accuracy_lava: the fast model is Lava's arithmetic,
+        # checked on the fast_vs_lava subset)
+        agreement.update({f"{engine}_samples_per_second": res.samples_per_second,
+                          f"{engine}_run_seconds": res.run_seconds, f"{engine}_build_seconds": res.build_seconds})
+        if p == "fixed":
+            agreement["accuracy_change_vs_torch"] = acc_lava - acc_ref
+        agreement["engine"] = engine
+        if check is not None:
+            agreement["fast_vs_lava"] = check
+        agreements[p] = agreement
+        fileio.write_json(run / ("agreement.json" if p == "float" else "agreement_fixed.json"), agreement)
+        arrays = {k: v for k, v in res.counts.items()}
+        arrays.update(labels=y_test, predictions=res.predictions, logits=res.logits)
+        _save_npz(lava_dir / f"spike_counts_{p}.npz", arrays)
+        fileio.write_csv(lava_dir / f"predictions_{p}.csv", ["index", "label", "torch", "lava"],
+                         [[i, int(y_test[i]), int(ref_pred[i]), int(res.predictions[i])] for i in range(n)])
+        fileio.write_json(lava_dir / f"run_{p}.json", {
+            "precision": p, "samples": n, "timesteps": steps, "mode": res.mode, "lava_steps": res.lava_steps,
+            "build_seconds": res.build_seconds, "run_seconds": res.run_seconds,
+            "samples_per_second": res.samples_per_second, "delays": res.delays,
+            "spikes_per_sample": res.spikes_per_sample(),
+        })
+        worst = min(spike_agree.values()) if spike_agree else 1.0
+        echo(f"neurokd: {'Lava' if engine == 'lava' else 'fast model'} {p:<5} accuracy {_fmt_pct(acc_lava)} (PyTorch {_fmt_pct(acc_ref)}, student float32 "
+             f"{_fmt_pct(acc_student)}); predictions agree {_fmt_pct(agreement['prediction_agreement'])}; "
+             f"identical spikes {_fmt_pct(worst)} (worst layer); {n} samples in {_fmt_s(res.run_seconds)} "
+             f"({res.samples_per_second:,.1f} samples/s, build {_fmt_s(res.build_seconds)})")
+        if check is not None:
+            echo(f"neurokd: fast model vs Lava {p} on {check.get('samples', verify)} random samples: "
+                 + ("identical" if check["identical"] else f"DIFFERENT ({check['problems'][0]})"))
+            if not check["identical"]:
+                failed.append(check["problems"][0])
+        if p == "float" and (worst < 1.0 or agreement["prediction_agreement"] < 1.0):
+            failed.append(f"Lava floating_pt differs from PyTorch: identical spikes {spike_agree}")
+
+    # ---- ENERGY REPORT HOOK -------------------------------------------------------------------------
+    # energy_report.csv/.md from the spikes of the last run (fixed if it ran, else float); with
+    # --engine fast the whole split's counts, and the Lava-verified subset's beside them.
+    engine_name = "Lava" if engine == "lava" else "fast model, whole split"
+    written = energy_report_hook(run, network, last, x_test, title=f"{run.name} ({engine_name}, {last.precision})",
+                                 verification=last_verification)
+    if written:
+        echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
+    _write_card(run, cfg, graph, command, agreements=agreements,
+                quant_report=last.fixed.report() if last.fixed is not None else None)
+    echo(f"neurokd: export done in {time.perf_counter() - t_start:.1f} s; files in {run}")
+    if failed:
+        raise CheckFailed("; ".join(failed) + f" (files written to {run})")
+    return agreements
+
+
+def _write_card(run: Path, cfg, graph, command: str, agreements: dict | None = None,
+                quant_report: dict | None = None) -> None:
+    """Write RUN/MODEL.md from whatever this run folder holds now (missing parts say "not run")."""
+    import csv
+    import dataclasses
+    import json
+
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.reports.model_card import write_model_card
+
+    def read_json(name: str):
+        path = run / name
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    agreement = {"float": read_json("agreement.json"), "fixed": read_json("agreement_fixed.json"),
+                 "netx": read_json("agreement_netx.json")}
+    agreement.update(agreements or {})
+    if quant_report is None:
+        quant_report = read_json("lava/quantization.json")
+    energy_rows = None
+    if (run / "energy_report.csv").is_file():
+        with open(run / "energy_report.csv", newline="", encoding="utf-8") as fh:
+            energy_rows = list(csv.DictReader(fh))
+    write_model_card(run, config=dataclasses.asdict(cfg), metrics=read_json("metrics.json"),
+                     network_summary=ir.from_nir(graph).to_dict(), quant_report=quant_report,
+                     agreement={k: v for k, v in agreement.items() if v is not None}, energy_rows=energy_rows,
+                     command=command,
+                     files=[p.name for p in (run / "model.nir", run / "model.net", run / "teacher.onnx",
+                                             run / "student_step.onnx") if p.exists()])
+
+
+def export_onnx(run: Path, student, teacher, splits, echo=print) -> dict:
+    """Teacher and one student step as ONNX, checked; writes ``RUN/onnx_check.json``."""
+    import torch
+
+    from neurokd.exporters.onnx import export_student_step, export_teacher
+
+    sample = splits.test.tensors[0][:16].to(torch.float32)
+    report = {"student_step": export_student_step(student, run / "student_step.onnx", sample)}
+    if teacher is not None:
+        report["teacher"] = export_teacher(teacher, run / "teacher.onnx", sample)
+    fileio.write_json(run / "onnx_check.json", report)
+    for name, r in report.items():
+        diff = "onnxruntime not installed" if not r["onnxruntime"] else f"max |onnxruntime - PyTorch| {r['max_abs_diff']:.3g}"
+        echo(f"neurokd: wrote {run / r['path']}: onnx.checker {r['checker']}; {diff}")
+    return report
+
+
+def export_netx(run: Path, graph, splits, steps: int, samples: int | None, input_bits: int, echo=print) -> dict:
+    """``RUN/model.net`` for lava-dl netx, run by netx in Lava fixed_pt and checked against neurokd's run."""
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.formats.netx import check_netx, quantize_netx, write_netx
+
+    network = ir.from_nir(graph)
+    x_train = splits.train.tensors[0].numpy().astype(np.float64)
+    x_test, y_test = (t.numpy() for t in splits.test.tensors)
+    n = min(len(x_test), samples or 100)
+    x_test, y_test = x_test[:n].astype(np.float64), y_test[:n]
+    fixed = quantize_netx(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits,
+                          timesteps=steps)
+    path = write_netx(fixed, run / "model.net", timesteps=steps)
+    fileio.write_json(run / "quantization_netx.json", fixed.report())
+    agreement = check_netx(path, fixed, x_test, labels=y_test, timesteps=steps)
+    fileio.write_json(run / "agreement_netx.json", agreement)
+    worst = min(agreement["spike_agreement"].values(), default=1.0)
+    echo(f"neurokd: wrote {path}; netx in Lava fixed_pt on {n} samples: identical spikes {_fmt_pct(worst)} "
+         f"(worst layer), readout agreement {_fmt_pct(agreement.get('readout_agreement'))}")
+    return agreement
+
+
+def _raise_if_netx_differs(agreement: dict, run: Path) -> None:
+    worst = min(agreement["spike_agreement"].values(), default=1.0)
+    if worst < 1.0 or agreement.get("readout_agreement", 1.0) < 1.0:
+        raise CheckFailed(f"the netx file differs from neurokd's Lava fixed_pt run: {agreement['spike_agreement']} "
+                          f"(files in {run})")
+
+
+TARGETS = ("lava", "nir", "netx", "onnx")
+
+
+
+# --------------------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------------------
+
+def load_input(source, input_shape: tuple[int, ...]) -> np.ndarray:
+    """A ``.npy`` path or an array, ``(T, *input_shape)`` (one sample) or ``(N, T, *input_shape)`` -> ``(N, T, *shape)``."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise NeurokdError(f"input file not found: {path}")
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise NeurokdError(f"{path}: not a numpy .npy array ({exc})") from exc
+    else:
+        path, x = "the input array", np.asarray(source)
+    if x.dtype.kind not in "biuf":
+        raise NeurokdError(f"{path}: holds {x.dtype} values; expected numbers")
+    k = len(input_shape)
+    if x.ndim == k + 1 and tuple(x.shape[1:]) == tuple(input_shape):
+        x = x[None]
+    if x.ndim != k + 2 or tuple(x.shape[2:]) != tuple(input_shape):
+        dims = ", ".join(str(d) for d in input_shape)
+        raise NeurokdError(f"{path}: shape {x.shape}; the graph's input needs (T, {dims}) or (N, T, {dims})")
+    if not np.all(np.isfinite(x)):
+        raise NeurokdError(f"{path}: holds NaN or inf")
+    return x.astype(np.float64)
+
+
+def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = False, steps: int | None = None,
+                   samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None,
+                   precision: str = "float", input_bits: int = 8, progress: bool = True, echo=print) -> dict:
+    """Run a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) in Lava; write ``out/spikes.npz``,
+    ``simulation.json`` and the energy report, and return ``simulation.json``'s content.
+
+    ``inputs``: a ``.npy`` path or an array, ``(T, *input_shape)`` or ``(N, T, *input_shape)``;
+    or ``random_input=True`` for Bernoulli spikes at ``rate`` (``samples`` x ``steps``, seeded).
+    """
+    import nir
+
+    from neurokd.exporters.from_nir import read_nir
+    from neurokd.hardware.engines.lava_backend import run_lava
+    from neurokd.hardware.network import ir
+
+    if precision not in ("float", "fixed"):
+        raise NeurokdError(f"--precision must be float or fixed, got {precision!r}")
+    if (inputs is None) == (not random_input):
+        raise NeurokdError("give exactly one of --input X.npy and --random-input")
+    if isinstance(graph, nir.NIRGraph):
+        path = Path("graph.nir")
+    else:
+        path = Path(graph)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph = read_nir(path)
+        for w in caught:
+            echo(f"neurokd: warning: {w.message}")
+    network = ir.from_nir(graph, dt=dt, name=path.name)
+    if inputs is not None:
+        x = load_input(inputs, network.input_shape)
+        if steps is not None and steps != x.shape[1]:
+            raise NeurokdError(f"--steps {steps} but the input has {x.shape[1]} steps")
+    else:
+        if not 0 <= rate <= 1:
+            raise NeurokdError(f"--rate must be in [0, 1], got {rate}")
+        if samples < 1:
+            raise NeurokdError(f"--samples must be >= 1, got {samples}")
+        steps = steps or network.timesteps or 100
+        rng = np.random.default_rng(seed)
+        x = (rng.random((samples, steps, *network.input_shape)) < rate).astype(np.float64)
+    n, t = x.shape[:2]
+    per_step = n * t * sum(l.size for l in network.layers) <= MAX_STEP_RECORD
+    from neurokd.resources import ensure_fits
+
+    ensure_fits(x.nbytes + (n * t * sum(l.size for l in network.layers) * 9 if per_step else 0),
+                f"simulating {n} samples x {t} steps of {path.name}", "use fewer --samples or --steps")
+    res = run_lava(network, x, precision=precision, input_bits=input_bits, record_steps=per_step, progress=progress)
+    out = Path(out)
+    arrays = {network.input_name: np.swapaxes(x, 0, 1)}
+    for layer in network.layers:
+        if layer.neuron.spiking and res.spikes is not None and layer.name in res.spikes:
+            arrays[layer.name] = np.swapaxes(res.spikes[layer.name], 0, 1).reshape(t, n, *layer.shape)
+        elif layer.name in res.readout:
+            arrays[layer.name] = np.swapaxes(res.readout[layer.name], 0, 1).reshape(t, n, *layer.shape)
+        else:
+            arrays[layer.name] = res.counts[layer.name].reshape(n, *layer.shape)
+    _save_npz(out / "spikes.npz", arrays)
+    summary = {
+        "graph": str(path), "precision": precision, "samples": n, "timesteps": t, "dt": network.dt,
+        "dt_rule": network.dt_source, "mode": res.mode, "lava_steps": res.lava_steps,
+        "build_seconds": res.build_seconds, "run_seconds": res.run_seconds,
+        "samples_per_second": res.samples_per_second, "delays": res.delays,
+        "spikes_per_sample": res.spikes_per_sample(), "layers": network.to_dict()["layers"],
+        "spikes_npz": ("one array per NIR node: (T, N, *shape); spikes of spiking nodes, per-step values of readouts"
+                       if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
+    }
+    fileio.write_json(out / "simulation.json", summary)
+    if res.fixed is not None:
+        fileio.write_json(out / "quantization.json", res.fixed.report())
+    # ---- ENERGY REPORT HOOK (see energy_report_hook) ----
+    written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})")
+    echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in Lava {precision} ({res.run_seconds:.2f} s run, "
+         f"{res.build_seconds:.2f} s build); dt {network.dt} ({network.dt_source})")
+    for layer, s in res.spikes_per_sample().items():
+        echo(f"  {layer:>16}: {s:10.1f} spikes/sample")
+    echo(f"neurokd: wrote {out / 'spikes.npz'}, {out / 'simulation.json'}"
+         + (f", {', '.join(p.name for p in written)}" if written else ""))
+    return summary

@@ -1,0 +1,97 @@
+"""The public Python API (``import neurokd``): documented calls, plain results, NeurokdError on bad input,
+and the notebook route train -> export -> simulate -> report on a tiny digits student."""
+
+from __future__ import annotations
+
+import json
+import pydoc
+
+import numpy as np
+import pytest
+
+import neurokd
+from neurokd.errors import CheckFailed, NeurokdError
+
+TINY = dict(model_options={"hidden": [16]}, epochs=2, teacher_epochs=2, batch_size=128, device="cpu")
+
+
+def test_help_lists_every_call_and_each_has_a_docstring():
+    text = pydoc.render_doc(neurokd, renderer=pydoc.plaintext)
+    for name in ("train", "evaluate", "study", "export", "simulate", "load_nir", "import_nir", "report"):
+        fn = getattr(neurokd, name)
+        assert callable(fn) and name in neurokd.__all__
+        assert fn.__doc__ and len(fn.__doc__.split()) > 20, f"neurokd.{name} needs a docstring a notebook user can read"
+        assert f"{name}(" in text
+    assert issubclass(CheckFailed, NeurokdError) and neurokd.NeurokdError is NeurokdError
+    for name in neurokd.__all__:
+        assert hasattr(neurokd, name), name
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api") / "digits-kd-lr"
+    return neurokd.train(out=out, progress=False, echo=None, **TINY)
+
+
+def test_train_returns_the_run_and_its_metrics(trained):
+    assert isinstance(trained, neurokd.RunResult)
+    on_disk = json.loads((trained.run_dir / "metrics.json").read_text())
+    assert trained.metrics["test_accuracy"] == on_disk["test_accuracy"] == trained.test_accuracy
+    assert trained.activity == on_disk["activity"]["total"] > 0
+    assert trained.config["method"] == "kd-lr" and trained.config["epochs"] == 2
+    # a TrainConfig works as the config, with keyword settings on top; a finished run is read back on resume
+    again = neurokd.train(neurokd.TrainConfig(out=str(trained.run_dir), **TINY), resume=True, progress=False,
+                          echo=None)
+    assert again.metrics["test_accuracy"] == trained.test_accuracy
+
+
+def test_evaluate_export_and_report_chain_from_the_run_result(trained, tmp_path):
+    metrics = neurokd.evaluate(trained, device="cpu")
+    assert metrics["test_accuracy"] == trained.test_accuracy
+    messages = []
+    exported = neurokd.export(trained, target="lava", precision="fixed", engine="fast", verify=2, progress=False,
+                              echo=messages.append)
+    assert isinstance(exported, neurokd.ExportResult) and exported.target == "lava"
+    ag = exported.agreements["fixed"]
+    assert ag == json.loads((trained.run_dir / "agreement_fixed.json").read_text())
+    assert ag["fast_vs_lava"]["identical"] and ag["samples"] == 360
+    assert any("fast model vs Lava" in m for m in messages)
+    paths = neurokd.report(exported, out=tmp_path / "reports", figures=False)
+    assert {"summary.csv", "summary.md", "summary.tex"} <= set(paths)
+    assert "kd-lr" in paths["summary.md"].read_text()
+
+
+def test_simulate_takes_a_graph_object_and_an_array_and_matches_load_nir(trained, tmp_path):
+    import nir
+    import torch
+
+    neurokd.export(trained, target="nir", echo=None)
+    graph = nir.read(trained.run_dir / "model.nir")
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 8, 64)) < 0.3).astype(np.float64)        # 3 samples x 8 steps of binary input
+    sim = neurokd.simulate(graph, tmp_path / "sim", inputs=x, progress=False, echo=None)
+    assert isinstance(sim, neurokd.SimulationResult)
+    assert sim.summary["samples"] == 3 and sim.summary["timesteps"] == 8
+    spikes = np.load(tmp_path / "sim" / "spikes.npz")
+    module = neurokd.load_nir(trained.run_dir / "model.nir").double()
+    with torch.no_grad():
+        rec = module(torch.as_tensor(np.swapaxes(x, 0, 1)), record=True)
+    for layer, per_sample in sim.spikes_per_sample.items():
+        ref = rec[layer].numpy()
+        assert np.array_equal(spikes[layer], ref.reshape(spikes[layer].shape)), layer
+        assert per_sample == pytest.approx(ref.sum() / 3)
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda tmp: neurokd.train(method="kd-nope", out=tmp / "r", echo=None), "method"),
+    (lambda tmp: neurokd.export(tmp / "missing", echo=None), "run folder not found"),
+    (lambda tmp: neurokd.export(42, echo=None), "run folder must be a path"),
+    (lambda tmp: neurokd.evaluate(tmp, device="tpu"), "unknown device"),
+    (lambda tmp: neurokd.report([tmp], out=tmp / "rep"), "config.toml"),
+    (lambda tmp: neurokd.simulate(tmp / "none.nir", tmp / "o", random_input=True, echo=None), "none.nir"),
+])
+def test_bad_input_raises_one_line_neurokd_error(call, fragment, tmp_path):
+    with pytest.raises(NeurokdError) as err:
+        call(tmp_path)
+    msg = str(err.value)
+    assert fragment in msg and "\n" not in msg

@@ -1,0 +1,131 @@
+"""The package layout keeps its dependency direction: read from the import statements of every module
+(function-level imports included), and checked once at run time in a fresh interpreter.
+
+- the training side (``neurokd``'s data, models, losses, loop) never imports Lava or the hardware side;
+- ``hardware/network`` (the network form) imports no engine, format, cost or report code;
+- ``hardware/engines`` import no cost, format or report code; ``hardware/cost`` no engine or report;
+- nothing in ``hardware/`` imports the training side's models or loop;
+- ``import neurokd`` (the public API) loads neither torch nor Lava.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINING = ["training.py", "losses.py", "activity.py", "config.py", "distributed.py", "studies.py", "fileio.py",
+            "resources.py", "errors.py", "data", "models"]
+
+
+def _modules(*parts: str) -> list[Path]:
+    files = []
+    for part in parts:
+        path = ROOT / part
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return files
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module name an ``import`` or ``from ... import`` in the file names (relative ones resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                raise AssertionError(f"{path}: relative import; neurokd uses absolute imports")
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _offenders(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    bad = []
+    for f in files:
+        for name in sorted(_imports(f)):
+            if any(name == p or name.startswith(p + ".") for p in forbidden):
+                bad.append(f"{f.relative_to(ROOT)} imports {name}")
+    return bad
+
+
+def test_the_checker_sees_imports_inside_functions(tmp_path):
+    """The checker itself: a function-level import of Lava is found (so a rule can fail)."""
+    f = tmp_path / "m.py"
+    f.write_text("def run():\n    from lava.magma.core.process.process import AbstractProcess\n")
+    assert "lava.magma.core.process.process" in _imports(f)
+
+
+def test_training_side_imports_no_lava_and_no_hardware():
+    files = _modules(*(f"neurokd/{p}" for p in TRAINING))
+    assert len(files) > 10
+    assert _offenders(files, ("lava", "neurokd.hardware", "neurokd.deploy")) == []
+
+
+def test_network_form_imports_no_engine_format_cost_or_report():
+    files = _modules("hardware/network")
+    assert {f.name for f in files} >= {"ir.py", "nir_semantics.py", "quantize.py"}
+    assert _offenders(files, ("lava", "torch", "neurokd.hardware.engines", "neurokd.hardware.formats",
+                              "neurokd.hardware.cost", "neurokd.hardware.reports")) == []
+
+
+def test_engines_import_no_cost_format_or_report_code():
+    files = _modules("hardware/engines")
+    assert {f.name for f in files} >= {"lava_backend.py", "fastsim.py", "result.py"}
+    assert _offenders(files, ("neurokd.hardware.cost", "neurokd.hardware.formats", "neurokd.hardware.reports")) == []
+
+
+def test_cost_imports_no_engine_or_report():
+    assert _offenders(_modules("hardware/cost"), ("lava", "torch", "neurokd.hardware.engines",
+                                                  "neurokd.hardware.formats", "neurokd.hardware.reports")) == []
+
+
+def test_hardware_never_imports_the_training_side():
+    assert _offenders(_modules("hardware"), ("neurokd.models", "neurokd.training", "neurokd.studies",
+                                             "neurokd.losses", "neurokd.api", "neurokd.deploy")) == []
+
+
+def test_hardware_modules_live_in_their_stage_folders_and_old_paths_are_gone():
+    top = {f.name for f in (ROOT / "hardware").glob("*.py")}
+    assert top == {"__init__.py", "lava_compat.py"}
+    for old in ("ir", "quantize", "fastsim", "lava_backend", "counting", "energy", "report", "netx", "figures",
+                "model_card", "result", "nir_semantics", "netx_reader"):
+        assert importlib.util.find_spec(f"neurokd.hardware.{old}") is None, old
+    for old in ("neurokd.train", "neurokd.study"):
+        assert importlib.util.find_spec(old) is None, old
+
+
+def test_at_run_time_the_training_side_and_the_api_load_no_lava():
+    code = (
+        "import sys\n"
+        "import neurokd\n"
+        "assert 'torch' not in sys.modules, 'import neurokd loaded torch'\n"
+        "import neurokd.training, neurokd.studies, neurokd.losses, neurokd.activity, neurokd.models, neurokd.data\n"
+        "from neurokd.models import build_student\n"
+        "bad = sorted(m for m in sys.modules if m == 'lava' or m.startswith(('lava.', 'neurokd.hardware')))\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "study", "export", "simulate", "import", "report"])
+def test_commands_call_the_public_api(command):
+    """Each command module parses options and calls ``neurokd.api``; no library work lives in it."""
+    from neurokd.cli import COMMANDS
+
+    module = COMMANDS[command][0]
+    path = ROOT / (module.replace(".", "/") + ".py")
+    assert "neurokd.api" in _imports(path), f"{path.name} does not call neurokd.api"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    defs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    heavy = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+             and n.module and n.module.startswith(("neurokd.hardware", "neurokd.training", "neurokd.exporters.from_nir"))]
+    assert heavy == [], f"{path.name} imports library internals: {[n.module for n in heavy]} (defs: {defs})"
