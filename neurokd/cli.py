@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("neurokd.commands.nirimport", "import_cmd", "Wrap a third-party NIR graph as a runnable PyTorch module and check it."),
     "map": ("neurokd.commands.map", "map_cmd", "Place a network on Loihi cores, check it fits, cost every time step (cores, latency, energy with routing)."),
     "report": ("neurokd.commands.report", "report", "Compare runs: summary.csv/.md/.tex and figures of accuracy, activity, SynOps, energy."),
+    "tune": ("neurokd.commands.tune", "tune", "Search the loss weights for the accuracy/activity/energy front (Optuna; several workers)."),
 }
 
 
