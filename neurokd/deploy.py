@@ -65,18 +65,21 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
     """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
 
     Counting and energy belong to :mod:`neurokd.hardware.cost.counting` / :mod:`neurokd.hardware.reports.energy_report`:
-    the IR gives the geometry (``geometry_from_ir``, the fixed-point weights for a fixed run), the
+    the IR gives the geometry (``geometry_from_ir``, the fixed-point weights for a fixed run; the input
+    population is spiking when every input value is in {0, 1} or {-1, 0, 1}, ``input_is_spiking``, so
+    the same input counts alike in float and fixed point and from either engine), the
     result the events (``activity_from_lava``). With ``verification`` (a fast-model run's
     :class:`~neurokd.hardware.engines.fastsim.Verification`) the samples Lava re-ran are counted too and written
     beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). Returns the
     written paths ([] when those modules are not installed).
     """
     try:
-        from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir
+        from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir, input_is_spiking
         from neurokd.hardware.reports.energy_report import VerifiedSubset, write_energy_report
     except ImportError:
         return []
-    geometry = geometry_from_ir(network, fixed=result.fixed)
+    # spiking or graded input from the input data itself, one rule for both precisions and both engines
+    geometry = geometry_from_ir(network, input_spiking=input_is_spiking(inputs), fixed=result.fixed)
     counts = count(geometry, activity_from_lava(geometry, result, inputs))
     subset = None
     if verification is not None:
@@ -428,7 +431,11 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
             graph = read_nir(path)
         for w in caught:
             echo(f"neurokd: warning: {w.message}")
-    network = ir.from_nir(graph, dt=dt, name=path.name)
+    with warnings.catch_warnings(record=True) as caught:     # what the graph's producer meant that NIR cannot say
+        warnings.simplefilter("always")
+        network = ir.from_nir(graph, dt=dt, name=path.name)
+    for w in caught:
+        echo(f"neurokd: warning: {w.message}")
     if inputs is not None:
         x = load_input(inputs, network.input_shape)
         if steps is not None and steps != x.shape[1]:
