@@ -200,6 +200,10 @@ def semantics_warnings(graph: nir.NIRGraph, nodes: dict, producer: str | None = 
       (``i <- i + x``), NIR's CubaLIF adds ``dt/tau_syn * w_in * x``; Norse's writer leaves
       ``w_in = 1``, so the current is ``dt/tau_syn`` times Norse's. ``w_in = tau_syn / dt`` in the
       file reproduces Norse (measured spike for spike).
+    * **SpikingJelly** (named, or every IF node with ``r = 1/1e-4`` in a graph without metadata):
+      2.0.0's ``export_to_nir`` writes ``IFNode`` as ``IF(r = 1/dt)``, meaning ``v += dt r I``; neurokd's
+      IF adds ``r I`` per step (the convention of every other writer, ``nir_semantics``), so the input
+      is ``1/dt`` times too large. Its LIF and CubaLIF nodes are exact (measured).
     * **Rockpool** (named, or its signature ``r = tau exp(-dt/tau) / dt`` at a round ``dt``, Rockpool
       3.1.0 ``nir.py``): ``LIFTorch`` / ``LIFNeuronTorch`` decay by ``exp(-dt/tau)``, add input and
       current unscaled, fire ``floor(v/threshold)`` spikes at ``v >= threshold`` (``StepPWL``, up to
@@ -238,6 +242,14 @@ def semantics_warnings(graph: nir.NIRGraph, nodes: dict, producer: str | None = 
             "CubaLIF with w_in = 1) adds its input to the synaptic current unscaled where NIR adds dt/tau_syn of it; "
             "NIR can state none of this, so they run here as forward-Euler NIR neurons with one spike per step and "
             "reset to zero, and fire far less than in Rockpool"
+        )
+    sj_if = [k for k in ifs if np.allclose(np.asarray(nodes[k].r, dtype=np.float64), 1 / EXPORT_SIGNATURE_DT, rtol=1e-6)]
+    if sj_if and (who == "spikingjelly" or (unstated and len(sj_if) == len(ifs))):
+        how = "from SpikingJelly" if who == "spikingjelly" else "with SpikingJelly's signature (r = 1/1e-4)"
+        out.append(
+            f"{name}: IF nodes {_names(sj_if)} come {how}: SpikingJelly writes IFNode as r = 1/dt (v += dt r I); "
+            "neurokd adds r I once per step, as Sinabs, snnTorch, Norse and neurokd itself write IF (r = 1), so the "
+            "input here is 1/dt times SpikingJelly's; write r = 1 to reproduce SpikingJelly"
         )
     cuba = [k for k, n in nodes.items() if isinstance(n, nir.CubaLIF)
             and np.all(np.asarray(getattr(n, "w_in", 1.0), dtype=np.float64) == 1.0)]

@@ -255,14 +255,17 @@ def test_sinabs_default_iaf_fires_several_spikes_per_step_and_the_reader_says_so
 # SpikingJelly 2.0.0
 # --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["lif", "cubalif"])
-def test_spikingjelly_lif_and_cubalif_graphs_run_spike_for_spike(kind):
+@pytest.mark.parametrize("kind", ["lif", "cubalif", "if"])
+def test_spikingjelly_lif_cubalif_and_if_graphs_run_spike_for_spike(kind):
+    """LIF and CubaLIF are exact as written. IFNode is written IF(r = 1/dt) (v += dt r I), where every other
+    writer and neurokd mean r I per step: the reader says so, and with r = 1 (the fix-up it names) it is exact."""
     pytest.importorskip("spikingjelly")
     from spikingjelly.activation_based import functional, layer, neuron
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
     x = _spike_input((6,))
-    make = (lambda: neuron.LIFNode(tau=2.0)) if kind == "lif" else (lambda: neuron.CUBALIFNode(c_decay=0.5, v_decay=0.75))
+    make = {"lif": lambda: neuron.LIFNode(tau=2.0), "cubalif": lambda: neuron.CUBALIFNode(c_decay=0.5, v_decay=0.75),
+            "if": lambda: neuron.IFNode()}[kind]
     torch.manual_seed(4)
     net = torch.nn.Sequential(layer.Linear(6, 8), make(), layer.Linear(8, 4), make())
     _scale(net, 4.0)
@@ -275,7 +278,16 @@ def test_spikingjelly_lif_and_cubalif_graphs_run_spike_for_spike(kind):
     functional.reset_net(net)
     peer = {k: torch.stack(v)[:, 0].numpy() for k, v in store.items()}
     graph = export_to_nir(net, x[0], dt=1e-4)
-    assert _read_warnings(graph, producer="spikingjelly") == []
+    messages = _read_warnings(graph, producer="spikingjelly")
+    if kind == "if":
+        assert len(messages) == 1 and "IF nodes '_1', '_3'" in messages[0] and "r = 1/dt" in messages[0], messages
+        unnamed = _read_warnings(graph)                              # recognised without being named, too
+        assert len(unnamed) == 1 and "SpikingJelly's signature (r = 1/1e-4)" in unnamed[0], unnamed
+        for node in graph.nodes.values():
+            if isinstance(node, nir.IF):
+                node.r = np.ones_like(np.asarray(node.r))
+    else:
+        assert messages == []
     _assert_conforms(peer, _neurokd(graph, x, producer="spikingjelly"))
 
 

@@ -33,10 +33,13 @@ Why each line (``I[t]`` = the node's summed input):
   ``Synaptic`` and Lava do). Lava's ``u`` is ``(dt r/tau_mem) i``; the scaling commutes with the
   decay, so both gains go into the weights. An Affine bias feeding a CubaLIF is filtered by the
   synapse: it stays a current bias ``b_u`` (Lava realises it as a synapse from an always-on source).
-* IF / I (``v' = r I``): every framework that writes them (Sinabs' IAF, snnTorch's ``beta = 1``,
-  neurokd) adds ``r I`` once per step, so ``dt`` is not used. Sinabs graphs (``cnn_sinabs.nir``)
-  therefore need no dt; snnTorch ``Leaky`` exports need ``dt = 1e-4``; Norse's LIF uses the same
-  Euler step at its own dt (its import default is 1e-3; the NIR paper's LIF trace used 1e-4).
+* IF / I (``v' = r I``): the frameworks that write them (Sinabs' IAF, Norse's IAFCell, snnTorch's
+  ``beta = 1``, neurokd) add ``r I`` once per step with ``r = 1``, so ``dt`` is not used. Sinabs graphs
+  (``cnn_sinabs.nir``) therefore need no dt; snnTorch ``Leaky`` exports need ``dt = 1e-4``; Norse's
+  LIF uses the same Euler step, at ``dt = 1e-6`` for its writer (which multiplies tau by its own dt,
+  ``conventions.PRODUCER_DT``; the NIR paper's LIF trace used 1e-4). SpikingJelly 2.0.0 is the
+  exception: it writes ``IF(r = 1/dt)``, which the reader warns about
+  (``conventions.semantics_warnings``).
 
 Rounding: ``1 - du``, ``1 - dv`` and ``gain`` are computed in float64 and rounded once to float32,
 as ``from_nir`` does; so a student's float32 ``beta`` comes back bit for bit
