@@ -218,6 +218,20 @@ def test_fan_out_counts_destination_cores():
     assert sum(c.fan_out_axons for c in pl.cores_of("lif1")) == expect
 
 
+def test_cores_over_the_fan_out_limit_are_cut_again():
+    # input (2) -> lif1 (64) -> lif2 (2,000): lif2 takes 2 cores (1,024 neurons each at most), so every lif1
+    # neuron sends to 2 cores: 128 output axons on one core. With a limit of 100, lif1 is cut after 50
+    # neurons (50 * 2 = 100): cores 0-49 and 50-63.
+    rng = np.random.default_rng(5)
+    g = _chain({"fc1": nir.Affine(weight=rng.normal(size=(64, 2)), bias=np.zeros(64)), "lif1": _lif(64),
+                "fc2": nir.Affine(weight=np.full((2000, 64), 0.1), bias=np.zeros(2000)), "lif2": _lif(2000)}, (2,))
+    pl = place(ir.from_nir(g), load_chip("loihi1", {"core.fan_out_axons": 100}))
+    assert [(c.lo, c.hi) for c in pl.cores_of("lif1")] == [(0, 50), (50, 64)]
+    assert [c.fan_out_axons for c in pl.cores_of("lif1")] == [100, 28]
+    with pytest.raises(NeurokdError, match="alone sends to 2 .*by 1"):
+        place(ir.from_nir(g), load_chip("loihi1", {"core.fan_out_axons": 1}))
+
+
 def test_a_neuron_whose_fan_in_is_over_the_limit_is_refused():
     with pytest.raises(NeurokdError) as err:
         place(dense_net(5000, 3), "loihi1")

@@ -370,6 +370,24 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             o[pl.cores[i].lo:pl.cores[i].hi] = i
         owner[pop] = o
     hop_ew_ns, hop_ns_ns = chip["time.hop_ew_ns"], chip["time.hop_ns_ns"]
+    links = []                       # per connection: what each source neuron's spike sends where
+    for conn in geom.connections:
+        if conn.target not in pl.layer_cores:
+            continue
+        reach = (pl.routes[conn.name] > 0).tocoo()          # (n_src, dest cores)
+        dest = np.array(pl.layer_cores[conn.target])
+        src_pop = conn.source
+        src_core = owner[src_pop] if src_pop in owner else np.full(reach.shape[0], host_idx)
+        sc, dc_ = src_core[reach.row], dest[reach.col]
+        dx, dy, dc = np.abs(cx[sc] - cx[dc_]), np.abs(cy[sc] - cy[dc_]), np.abs(cchip[sc] - cchip[dc_])
+        n_src = reach.shape[0]
+        per_src = {"msgs_sent": np.bincount(reach.row, minlength=n_src).astype(np.float64),
+                   "hops_ew": np.bincount(reach.row, weights=dx, minlength=n_src),
+                   "hops_ns": np.bincount(reach.row, weights=dy, minlength=n_src),
+                   "chip_crossings": np.bincount(reach.row, weights=dc, minlength=n_src)}
+        far = np.zeros(n_src)
+        np.maximum.at(far, reach.row, dx * hop_ew_ns + dy * hop_ns_ns)
+        links.append((conn, reach.tocsr().astype(np.float64), dest, per_src, far))
     for s0 in range(0, N, chunk):
         sl = slice(s0, min(N, s0 + chunk))
         B = sl.stop - sl.start
@@ -393,26 +411,10 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             if p.spiking:
                 steps["spikes"][o:o + T, sl][..., cols] += red(spk.astype(np.int64))
         # messages along every connection
-        for conn in geom.connections:
-            if conn.target not in pl.layer_cores:
-                continue
-            table = pl.routes[conn.name]                       # (n_src, dest cores)
-            dest = np.array(pl.layer_cores[conn.target])
-            reach = table > 0
+        for conn, reach, dest, per_src, far in links:
             src_pop = conn.source
             ev = (part[src_pop] != 0).reshape(T, B, -1).astype(np.float64)
-            if src_pop in owner:
-                src_core = owner[src_pop]
-                o = offset[src_pop]
-            else:
-                src_core = np.full(ev.shape[2], host_idx)
-                o = 0
-            dx = np.abs(cx[src_core][:, None] - cx[dest][None, :])
-            dy = np.abs(cy[src_core][:, None] - cy[dest][None, :])
-            dc = np.abs(cchip[src_core][:, None] - cchip[dest][None, :])
-            per_src = {"msgs_sent": reach.sum(axis=1), "hops_ew": (reach * dx).sum(axis=1),
-                       "hops_ns": (reach * dy).sum(axis=1), "chip_crossings": (reach * dc).sum(axis=1)}
-            far = np.where(reach, dx * hop_ew_ns + dy * hop_ns_ns, 0.0).max(axis=1, initial=0.0)
+            o = offset[src_pop] if src_pop in owner else 0
             for q, vec in per_src.items():
                 flow = ev * vec[None, None, :]
                 if src_pop in owner:
@@ -423,7 +425,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
                     host[q][o:o + T, sl] += flow.sum(axis=2)
             route[o:o + T, sl] = np.maximum(route[o:o + T, sl], (ev * far[None, None, :]).max(axis=2, initial=0.0))
             o_t = offset[conn.target]
-            steps["msgs_received"][o_t:o_t + T, sl][..., dest] += ev.reshape(T * B, -1).dot(reach).reshape(T, B, -1)
+            recv = np.asarray((reach.T @ ev.reshape(T * B, -1).T).T).reshape(T, B, -1)
+            steps["msgs_received"][o_t:o_t + T, sl][..., dest] += recv
     c = chip
     core_ns = ((steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["updates_active"] * c["time.update_active_ns"]
                + steps["updates_inactive"] * c["time.update_inactive_ns"] + steps["msgs_sent"] * c["time.spike_ns"])

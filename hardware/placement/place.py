@@ -16,8 +16,10 @@ as every limit of the chip allows:
   summed over the layer's incoming connections (one input axon per source neuron and connection);
 * ``core.synaptic_memory_bytes``: the synapse lists of those axons (below);
 * ``core.synapses`` (where the chip states it): non-zero synapses onto the core;
-* ``core.fan_out_axons`` (checked once every layer is placed): for each neuron of the core and each
-  connection leaving its layer, the number of destination cores holding one of its targets.
+* ``core.fan_out_axons`` (once every layer is cut): for each neuron of the core and each connection
+  leaving its layer, the number of destination cores holding one of its targets. A core over it is
+  cut again into neuron ranges that fit (layers visited from the last to the first, since a layer's
+  fan-out depends on how the layers it feeds were cut).
 
 **Synaptic memory** counts the real non-zero synapses of each axon into the core (the geometry's
 weights: the fixed-point mantissas when the geometry was built with ``fixed``, so a weight
@@ -51,10 +53,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse
 
 from neurokd.errors import NeurokdError
 from neurokd.hardware.cost.counting import Connection, Geometry, geometry_from_ir
-from neurokd.hardware.network.ir import Network, conv2d_adjoint
+from neurokd.hardware.network.ir import Network
 from neurokd.hardware.placement.chips import Chip, load_chip
 
 PLACERS = ("pack", "balance")
@@ -80,6 +83,45 @@ def _conv_parts(conn: Connection):
     return mask, shape, tuple(stride), tuple(pads), tuple(dil), out_hw
 
 
+def _conv_per_source(parts, groups: int, lo: int, hi: int) -> np.ndarray:
+    """Synapses from each input position of a convolution onto output neurons ``lo..hi-1`` (flat C-order).
+
+    The transpose of the binarised convolution applied to the range's indicator, computed only over
+    the output channels (and, within one channel, the rows) the range covers, kernel offset by offset.
+    """
+    mask, (c, h, w), (sh, sw), ((ph0, ph1), (pw0, pw1)), (dh, dw), (ho, wo) = parts
+    co, cg, kh, kw = mask.shape
+    pg = co // groups
+    plane = ho * wo
+    c_lo, c_hi = lo // plane, -(-hi // plane)
+    if c_hi - c_lo == 1:                            # within one channel: only the rows it covers
+        r0, r1 = (lo % plane) // wo, ((hi - 1) % plane) // wo + 1
+    else:
+        r0, r1 = 0, ho
+    ind = np.zeros((c_hi - c_lo) * plane)
+    ind[lo - c_lo * plane:hi - c_lo * plane] = 1.0
+    ind = ind.reshape(c_hi - c_lo, ho, wo)[:, r0:r1, :]
+    nr = r1 - r0
+    rows_p = (nr - 1) * sh + (kh - 1) * dh + 1
+    cols_p = (wo - 1) * sw + (kw - 1) * dw + 1
+    row0 = r0 * sh - ph0                            # padded coordinates -> input rows/columns
+    rs, re = max(row0, 0), min(row0 + rows_p, h)
+    cs, ce = max(-pw0, 0), min(-pw0 + cols_p, w)
+    out = np.zeros((c, h, w), dtype=np.int64)
+    for gi in range(c_lo // pg, -(-c_hi // pg)):    # the groups the output channels belong to
+        a, b = max(c_lo, gi * pg), min(c_hi, (gi + 1) * pg)
+        yflat = ind[a - c_lo:b - c_lo].reshape(b - a, nr * wo)
+        wgi = mask[a:b]                              # (channels, cg, kh, kw)
+        xp = np.zeros((cg, rows_p, cols_p))
+        for i in range(kh):
+            for j in range(kw):
+                contrib = (wgi[:, :, i, j].T @ yflat).reshape(cg, nr, wo)
+                xp[:, i * dh:i * dh + (nr - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += contrib
+        if rs < re and cs < ce:
+            out[gi * cg:(gi + 1) * cg, rs:re, cs:ce] += np.rint(xp[:, rs - row0:re - row0, cs + pw0:ce + pw0]).astype(np.int64)
+    return out.reshape(-1)
+
+
 @dataclass
 class _Incoming:
     """Per-range synapse counts of one connection into a layer (cached helpers)."""
@@ -99,12 +141,7 @@ class _Incoming:
         """Non-zero synapses from each source neuron onto targets ``lo..hi-1`` (int64, flat source order)."""
         if self.conn.kind == "dense":
             return np.count_nonzero(self.mask[lo:hi], axis=0).astype(np.int64)
-        mask, (c, h, w), stride, pads, dil, (ho, wo) = self.parts
-        ind = np.zeros(mask.shape[0] * ho * wo)
-        ind[lo:hi] = 1.0
-        x = conv2d_adjoint(ind.reshape(1, mask.shape[0], ho, wo), mask, (h, w), stride, pads, dil,
-                           self.conn.conv_groups)
-        return np.rint(x).reshape(-1).astype(np.int64)
+        return _conv_per_source(self.parts, self.conn.conv_groups, lo, hi)
 
     def dense_span(self, lo: int, hi: int) -> np.ndarray | None:
         """Dense connections: per source, targets from its first to its last non-zero synapse in ``lo..hi-1``."""
@@ -206,7 +243,7 @@ MAPPING_COLUMNS = ("core", "chip", "tile", "x", "y", "layer", "neuron_range", "n
 class Placement:
     """Cores of a network on a chip (module docstring).
 
-    ``routes[conn]``: ``(n_src, cores of the target)`` int synapses from each source neuron onto each
+    ``routes[conn]``: ``(n_src, cores of the target)`` sparse (CSR) int synapses from each source neuron onto each
     core of the connection's target (the routing table the cost model sends messages by);
     ``layer_cores[population]``: that population's core ids in neuron order; ``input_xy``: where the
     host's input enters the mesh.
@@ -218,7 +255,7 @@ class Placement:
     geometry: Geometry
     cores: list[Core]
     layer_cores: dict[str, list[int]]
-    routes: dict[str, np.ndarray]
+    routes: dict[str, "scipy.sparse.csr_matrix"]
     input_xy: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
 
@@ -335,17 +372,30 @@ class _LayerSplitter:
         while lo < self.size:
             hi = None
             for g in self.levels:
-                cands = list(range((lo // g + 1) * g, self.size, g)) + [self.size]
-                if self.check(lo, cands[0])[1] is not None:
+                first = (lo // g + 1) * g                  # candidate ends: first, first + g, ..., the layer's end
+                count = -(-(self.size - first) // g) + 1 if first < self.size else 1
+
+                def cand(j: int, first=first, g=g) -> int:
+                    return min(first + j * g, self.size)
+
+                if self.check(lo, cand(0))[1] is not None:
                     continue                       # not even one unit of this size fits
-                good, a, b = cands[0], 1, len(cands) - 1
-                while a <= b:                      # largest fitting candidate (limits are monotone in hi)
+
+                def ok(j: int) -> bool:
+                    return self.check(lo, cand(j))[1] is None and (cap is None or cap(lo, cand(j)))
+
+                good, step, j = 0, 1, 1                # gallop (1, 2, 4, ...) then bisect: evaluations stay
+                while j < count and ok(j):             # near the final core's size (cost grows with the range)
+                    good, step = j, step * 2
+                    j = good + step
+                a, b = good + 1, min(j, count) - 1
+                while a <= b:                          # largest fitting candidate (limits are monotone in hi)
                     mid = (a + b) // 2
-                    ok = self.check(lo, cands[mid])[1] is None and (cap is None or cap(lo, cands[mid]))
-                    if ok:
-                        good, a = cands[mid], mid + 1
+                    if ok(mid):
+                        good, a = mid, mid + 1
                     else:
                         b = mid - 1
+                good = cand(good)
                 if cap is not None and not cap(lo, good) and g != 1:
                     continue                       # one unit is over the load bound: cut finer
                 hi = good
@@ -399,7 +449,7 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
             ids.append(idx)
         layer_cores[sp.population] = ids
     # routing tables and fan-out
-    routes: dict[str, np.ndarray] = {}
+    routes: dict[str, scipy.sparse.csr_matrix] = {}
     by_pop = {sp.population: sp for sp in splitters}
     src_core: dict[str, np.ndarray] = {}
     for pop, ids in layer_cores.items():
@@ -409,11 +459,19 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
         src_core[pop] = owner
     for sp in splitters:
         for inc in sp.incoming:
-            cols = [inc.per_source(cores[i].lo, cores[i].hi) for i in layer_cores[sp.population]]
-            table = np.stack(cols, axis=1) if cols else np.zeros((inc.n_src, 0), dtype=np.int64)
+            rows, cols, vals = [], [], []
+            for k, i in enumerate(layer_cores[sp.population]):
+                per = inc.per_source(cores[i].lo, cores[i].hi)
+                nz = np.nonzero(per)[0]
+                rows.append(nz)
+                cols.append(np.full(nz.size, k))
+                vals.append(per[nz])
+            table = scipy.sparse.csr_matrix(
+                (np.concatenate(vals).astype(np.int32), (np.concatenate(rows), np.concatenate(cols))),
+                shape=(inc.n_src, len(layer_cores[sp.population])))
             routes[inc.conn.name] = table
             if inc.conn.source in src_core:            # fan-out of the source's cores (the host has no limit)
-                dests = (table > 0).sum(axis=1)
+                dests = np.diff(table.indptr)
                 fan = np.bincount(src_core[inc.conn.source], weights=dests, minlength=len(cores))
                 for i in np.nonzero(fan)[0]:
                     cores[i].fan_out_axons += int(fan[i])
@@ -428,6 +486,54 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
              "tiles in snake order, chips side by side along x",
              "the input is sent by the host and enters the mesh at tile (0, 0) of chip 0"]
     return Placement(chip, placer, options, geometry, cores, layer_cores, routes, (0, 0), notes)
+
+
+def _fanout_per_neuron(sp: "_LayerSplitter", splitters, ranges: dict[str, list[tuple[int, int]]]) -> np.ndarray:
+    """Per neuron of ``sp``: (outgoing connection, destination core) pairs holding one of its non-zero targets."""
+    f = np.zeros(sp.size, dtype=np.int64)
+    for tg in splitters:
+        for inc in tg.incoming:
+            if inc.conn.source != sp.population:
+                continue
+            for lo, hi in ranges[tg.population]:
+                f += inc.per_source(lo, hi) > 0
+    return f
+
+
+def _split_for_fanout(splitters, ranges: dict[str, list[tuple[int, int]]], chip: Chip) -> dict[str, list[tuple[int, int]]]:
+    """Cut cores whose fan-out axons exceed ``core.fan_out_axons`` into neuron ranges that fit.
+
+    A layer's fan-out depends on the cores of the layers it feeds, so layers are visited from the last
+    to the first (and again while a recurrent edge changes something)."""
+    lim = chip["core.fan_out_axons"]
+    ranges = {k: list(v) for k, v in ranges.items()}
+    for _ in range(8):
+        changed = False
+        for sp in reversed(splitters):
+            f = _fanout_per_neuron(sp, splitters, ranges)
+            if int(f.max(initial=0)) > lim:
+                i = int(f.argmax())
+                raise NeurokdError(
+                    f"layer {sp.layer!r}: neuron {i} alone sends to {int(f[i]):,} (connection, destination core) pairs, "
+                    f"above {chip.limit_text('core.fan_out_axons')} by {int(f[i]) - lim:,}"
+                )
+            out = []
+            for lo, hi in ranges[sp.population]:
+                if int(f[lo:hi].sum()) <= lim:
+                    out.append((lo, hi))
+                    continue
+                start, acc = lo, 0
+                for i in range(lo, hi):
+                    if acc + f[i] > lim:
+                        out.append((start, i))
+                        start, acc = i, 0
+                    acc += int(f[i])
+                out.append((start, hi))
+                changed = True
+            ranges[sp.population] = out
+        if not changed:
+            return ranges
+    return ranges
 
 
 def place(network: Network | None, chip: "Chip | str", placer: str = "pack", geometry: Geometry | None = None,
@@ -451,7 +557,7 @@ def place(network: Network | None, chip: "Chip | str", placer: str = "pack", geo
     packed = {sp.population: sp.split() for sp in splitters}
     options = {"max_chips": max_chips}
     if placer == "pack":
-        return _assemble(splitters, packed, geometry, chip, max_chips, placer, options)
+        return _assemble(splitters, _split_for_fanout(splitters, packed, chip), geometry, chip, max_chips, placer, options)
     if load is None:
         raise NeurokdError("the balance placer needs measured activity (load per neuron): run the network first")
     for sp in splitters:
@@ -498,7 +604,7 @@ def place(network: Network | None, chip: "Chip | str", placer: str = "pack", geo
     hi_tau = best_tau
     options.update({"max_cores": budget, "load_bound_ns_per_step": hi_tau,
                     "load": "ns of core time per neuron and step, measured (cost.neuron_load)"})
-    return _assemble(splitters, best, geometry, chip, max_chips, placer, options)
+    return _assemble(splitters, _split_for_fanout(splitters, best, chip), geometry, chip, max_chips, placer, options)
 
 
 __all__ = ["place", "Placement", "Core", "CoreUse", "core_use", "index_bits", "PLACERS", "MAPPING_COLUMNS"]
