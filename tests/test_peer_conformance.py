@@ -12,6 +12,11 @@ a stated agreement instead. Fix-ups a peer's writer needs are applied here and n
 Where the peer's neuron means what NIR cannot say (snnTorch's subtractive reset, Sinabs'
 multi-spike IAF, Rockpool's LIF) the reader warns once, naming the nodes (``conventions.semantics_warnings``),
 and the tests pin that down with the peer's default neuron.
+
+The other way, a neurokd student's ``model.nir`` read by snnTorch's and SpikingJelly's importers gives
+the student's readout exactly at every step. Norse 1.1.0's ``from_nir`` ignores ``r`` (it warns "r is
+expected to be set to 1") and Sinabs 3.1.3's reads ``tau`` in steps, so neither reproduces a neurokd
+LIF graph; those are the peers' readers, not tested here.
 """
 
 from __future__ import annotations
@@ -317,3 +322,55 @@ def test_rockpool_lif_graph_is_recognised_and_the_reader_says_why_it_fires_far_l
     ours = _neurokd(graph, x, dt=1e-3)
     for k, ref in peer.items():
         assert ours["torch"][k].sum() * 5 < ref.sum(), (k, ours["torch"][k].sum(), ref.sum())
+
+
+# --------------------------------------------------------------------------------------------------
+# The other way: neurokd's exported student read by the peers' importers
+# --------------------------------------------------------------------------------------------------
+
+def _student_graph(tmp_path):
+    """A neurokd MLP student (weights scaled so its LIF layer fires), its readout per step and model.nir."""
+    from neurokd.exporters.to_nir import student_to_nir, write_nir
+    from neurokd.models import build_student
+
+    torch.manual_seed(6)
+    student = build_student("mlp", (8,), 3, timesteps=10, hidden=(12,)).eval()
+    _scale(student, 3.0)
+    x = torch.rand(5, 8, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        _, spikes, readout = student.run(x)
+    assert 0.05 < float(spikes["lif1"].mean()) < 0.9
+    path = write_nir(student_to_nir(student, dt=1e-4), tmp_path / "model.nir")
+    return x[None].expand(10, 5, 8), readout, path
+
+
+def test_snntorch_reads_a_neurokd_student_and_gives_its_readout_exactly(tmp_path):
+    """Batched: since the MLP export writes no no-op Flatten, snnTorch's importer takes (B, 8) input."""
+    pytest.importorskip("snntorch")
+    from snntorch.import_nir import import_from_nir
+
+    xs, readout, path = _student_graph(tmp_path)
+    net = import_from_nir(nir.read(path))
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(xs.shape[0]):
+            step, state = net(xs[t], state)      # (output, state); snnTorch's Leaky keeps its own state
+            outs.append(step)
+    out = torch.stack(outs)
+    assert torch.equal(out, readout)
+    assert torch.equal(out.mean(0).argmax(1), readout.mean(0).argmax(1))
+
+
+def test_spikingjelly_reads_a_neurokd_student_and_gives_its_readout_exactly(tmp_path):
+    """SpikingJelly's module returns (output, state): the state goes back in at every step."""
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    xs, readout, path = _student_graph(tmp_path)
+    net = import_from_nir(nir.read(path), dt=1e-4)
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(xs.shape[0]):
+            out, state = net(xs[t], state)
+            outs.append(out)
+    assert torch.equal(torch.stack(outs), readout)
