@@ -112,3 +112,82 @@ class ActivityCounter:
             "samples": self.samples,
             "timesteps": self.timesteps,
         }
+
+
+class SpikeRecorder:
+    """Forward hooks on every spiking module of any model: the spikes it emitted, ``{layer: (T, B, ...)}``.
+
+    Spiking modules are found by type (:mod:`neurokd.models.peers`: neurokd's LIF, snnTorch's
+    ``Leaky``/``Synaptic``/``RLeaky``/``RSynaptic``/``Lapicque``..., SpikingJelly's ``LIFNode``/
+    ``IFNode``/``ParametricLIFNode``... in single- or multi-step mode). A module called once per
+    time step contributes one ``(B, ...)`` tensor per call, stacked along a new first axis; one
+    called with the whole sequence contributes its ``(T, B, ...)`` output. The spikes keep their
+    gradient (``detach=False``), so :func:`neurokd.losses.activation_reg` can take them::
+
+        recorder = SpikeRecorder(net)                  # once
+        for x, y in loader:
+            out = net(x)                               # the user's own forward, its own time loop
+            spikes = recorder.pop()                    # {layer: (T, B, ...)}, this batch only
+            counter.update(spikes)                     # an ActivityCounter, if activity is wanted
+
+    Call :meth:`pop` (or :meth:`clear`) once per batch: the recorder holds every call's output
+    until then. :meth:`remove` takes the hooks off; the recorder is also a context manager.
+    Layer names are the modules' qualified names in ``model.named_modules()``.
+    """
+
+    def __init__(self, model: torch.nn.Module, detach: bool = False) -> None:
+        from neurokd.errors import NeurokdError
+        from neurokd.models.peers import spiking_modules
+
+        self.layers = spiking_modules(model)
+        if not self.layers:
+            raise NeurokdError(f"{type(model).__name__} has no spiking module neurokd knows (neurokd LIF, snnTorch "
+                               "SpikingNeuron, SpikingJelly BaseNode); nothing to record")
+        self.detach = detach
+        self._calls: dict[str, list[tuple[bool, torch.Tensor]]] = {name: [] for name, _ in self.layers}
+        self._handles = [module.register_forward_hook(self._hook(name)) for name, module in self.layers]
+
+    def _hook(self, name: str):
+        from neurokd.models.peers import spikes_of, whole_sequence
+
+        def hook(module, _inputs, output) -> None:
+            s = spikes_of(output)
+            self._calls[name].append((whole_sequence(module), s.detach() if self.detach else s))
+
+        return hook
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.layers]
+
+    def spikes(self) -> dict[str, torch.Tensor]:
+        """The spikes recorded since the last :meth:`clear`, ``{layer: (T, B, ...)}`` (layers not called left out)."""
+        out = {}
+        for name, calls in self._calls.items():
+            if not calls:
+                continue
+            parts = [s if seq else s.unsqueeze(0) for seq, s in calls]
+            out[name] = parts[0] if len(parts) == 1 else torch.cat(parts, 0)
+        return out
+
+    def clear(self) -> None:
+        for calls in self._calls.values():
+            calls.clear()
+
+    def pop(self) -> dict[str, torch.Tensor]:
+        """:meth:`spikes`, then :meth:`clear`."""
+        out = self.spikes()
+        self.clear()
+        return out
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self.clear()
+
+    def __enter__(self) -> "SpikeRecorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
