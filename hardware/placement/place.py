@@ -132,6 +132,7 @@ class _Incoming:
     delayed: bool
 
     def __post_init__(self):
+        self._sparse: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         if self.conn.kind == "dense":
             self.mask = np.asarray(self.conn.kernel_mask())          # (n_out, n_in) bool
         else:
@@ -142,6 +143,15 @@ class _Incoming:
         if self.conn.kind == "dense":
             return np.count_nonzero(self.mask[lo:hi], axis=0).astype(np.int64)
         return _conv_per_source(self.parts, self.conn.conv_groups, lo, hi)
+
+    def sparse(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`per_source` as (source indices with synapses, their synapse counts), cached per range."""
+        key = (lo, hi)
+        if key not in self._sparse:
+            per = self.per_source(lo, hi)
+            nz = np.nonzero(per)[0]
+            self._sparse[key] = (nz, per[nz])
+        return self._sparse[key]
 
     def dense_span(self, lo: int, hi: int) -> np.ndarray | None:
         """Dense connections: per source, targets from its first to its last non-zero synapse in ``lo..hi-1``."""
@@ -181,24 +191,24 @@ class CoreUse:
 
 def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip) -> tuple[CoreUse, list[np.ndarray]]:
     """Neurons, synapses, fan-in axons and synaptic memory of targets ``lo..hi-1``, and per connection
-    the synapses from each source neuron (the core's column of the routing table)."""
+    ``(source neurons with synapses onto the range, their synapse counts)`` (the core's column of the
+    routing table)."""
     n = hi - lo
     wbits = chip["synapse.weight_bits"]
     ibits = index_bits(n, chip)
     syn = axons = bits = 0
     columns = []
     for inc in incoming:
-        per = inc.per_source(lo, hi)
-        columns.append(per)
+        nz, per = inc.sparse(lo, hi)
+        columns.append((nz, per))
         dbits = chip["synapse.delay_bits"] if inc.delayed else 0
-        used = per > 0
-        sparse = _list_bits(per[used], wbits + ibits + dbits, chip)
+        cost = _list_bits(per, wbits + ibits + dbits, chip)
         span = inc.dense_span(lo, hi)
         if span is not None:
-            sparse = np.minimum(sparse, _list_bits(span[used], wbits + dbits, chip))
+            cost = np.minimum(cost, _list_bits(span[nz], wbits + dbits, chip))
         syn += int(per.sum())
-        axons += int(used.sum())
-        bits += int(sparse.sum())
+        axons += int(nz.size)
+        bits += int(cost.sum())
     return CoreUse(n, syn, axons, -(-bits // 8)), columns
 
 
@@ -461,11 +471,10 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
         for inc in sp.incoming:
             rows, cols, vals = [], [], []
             for k, i in enumerate(layer_cores[sp.population]):
-                per = inc.per_source(cores[i].lo, cores[i].hi)
-                nz = np.nonzero(per)[0]
+                nz, per = inc.sparse(cores[i].lo, cores[i].hi)
                 rows.append(nz)
                 cols.append(np.full(nz.size, k))
-                vals.append(per[nz])
+                vals.append(per)
             table = scipy.sparse.csr_matrix(
                 (np.concatenate(vals).astype(np.int32), (np.concatenate(rows), np.concatenate(cols))),
                 shape=(inc.n_src, len(layer_cores[sp.population])))
@@ -496,7 +505,7 @@ def _fanout_per_neuron(sp: "_LayerSplitter", splitters, ranges: dict[str, list[t
             if inc.conn.source != sp.population:
                 continue
             for lo, hi in ranges[tg.population]:
-                f += inc.per_source(lo, hi) > 0
+                f[inc.sparse(lo, hi)[0]] += 1
     return f
 
 
