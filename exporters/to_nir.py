@@ -37,7 +37,8 @@ student layer (eval mode)              NIR node (parameters copied bit for bit u
 =====================================  ======================================================================
 
 The last layer (the readout ``Linear``) feeds the ``output`` node. Anything else raises
-:class:`NeurokdError` naming the layer. Weights and biases are float32 arrays (the student's own
+:class:`NeurokdError` naming the layer. A student from user code (snnTorch / SpikingJelly,
+:class:`neurokd.models.user.UserStudent`) is written by :mod:`neurokd.exporters.peers_to_nir`. Weights and biases are float32 arrays (the student's own
 values, or the folded ones); neuron parameters are float64 arrays (``tau``, ``r`` must not be
 rounded to float32, see below); ``beta`` and ``theta`` are the values the student's forward uses
 (``LIF.effective_beta()``, ``LIF.effective_threshold()``).
@@ -303,6 +304,12 @@ def student_to_nir(student: Student, dt: float = 1e-4) -> nir.NIRGraph:
     ``dt`` is the time step the LIF time constants are expressed in (seconds); any positive value
     gives the same discrete network, 1e-4 matches snnTorch's and the NIR paper's convention.
     """
+    from neurokd.models.user import UserStudent
+
+    if isinstance(student, UserStudent):       # an snnTorch / SpikingJelly student: exporters/peers_to_nir.py
+        from neurokd.exporters.peers_to_nir import user_student_to_nir
+
+        return user_student_to_nir(student, dt=dt)
     if not isinstance(student, Student):
         raise NeurokdError(f"student_to_nir needs a neurokd Student, got {type(student).__name__}")
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
