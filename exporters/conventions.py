@@ -191,7 +191,10 @@ def semantics_warnings(graph: nir.NIRGraph, nodes: dict, producer: str | None = 
     * **snnTorch** (named, or the export signature ``r = tau/1e-4`` of rule 4 in a graph without
       metadata): ``snn.Leaky`` / ``snn.Synaptic`` default to ``reset_mechanism="subtract"``, but
       ``export_to_nir`` writes ``v_reset = 0`` whatever the reset: LIF / CubaLIF nodes reset to zero
-      here. SpikingJelly writes the same signature and refuses soft reset, so its graphs are exact.
+      here. Their ``"zero"`` reset with the default ``reset_delay=True`` clears the whole next step of
+      ``RLeaky`` / ``Synaptic`` (that step's input too), which is not NIR's reset either;
+      ``reset_delay=False`` is. SpikingJelly writes the same signature and refuses soft reset, so its
+      graphs are exact.
     * **Sinabs** (named, or ``IF`` nodes with ``SumPool2d`` in a graph without metadata: Sinabs'
       ``to_nir`` writes both, no other known writer does): ``IAF`` defaults to
       ``spike_fn=MultiSpike`` (several spikes in one step) and ``reset_fn=MembraneSubtract``; its
@@ -221,7 +224,8 @@ def semantics_warnings(graph: nir.NIRGraph, nodes: dict, producer: str | None = 
         out.append(
             f"{name}: nodes {_names(lif)} come {how}: snnTorch's default Leaky/Synaptic reset subtracts the "
             "threshold (reset_mechanism='subtract'), which NIR cannot state; they run here resetting to v_reset = 0 "
-            "as written, so spikes differ from snnTorch's unless it was trained with reset_mechanism='zero'"
+            "as written, so spikes differ from snnTorch's unless it used reset_mechanism='zero' (and, for RLeaky "
+            "and Synaptic, reset_delay=False: their delayed zero reset also clears the next step's input)"
         )
     ifs = [k for k, n in nodes.items() if isinstance(n, nir.IF)]
     pools = any(isinstance(n, nir.SumPool2d) for n in nodes.values())

@@ -88,7 +88,9 @@ time). Fix-ups a peer's writer needs are named in the note. Where the peer's neu
 cannot say, the reader warns once naming the nodes (`neurokd.exporters.conventions.semantics_warnings`).
 
 What differs and why:
-- snnTorch: `Leaky`/`Synaptic` default to subtractive reset; `export_to_nir` writes `v_reset = 0`.
+- snnTorch: `Leaky`/`Synaptic` default to subtractive reset; `export_to_nir` writes `v_reset = 0`. Their
+  'zero' reset with the default `reset_delay=True` clears the whole next step of `RLeaky`/`Synaptic`
+  (that step's input too); `reset_delay=False` is NIR's reset.
 - Norse: `to_nir` writes `tau = dt / tau_mem_inv` (tau times its dt 1e-3), so its graphs run at
   dt = 1e-6; `LIFCell` adds input to the current unscaled while the file keeps `w_in = 1`.
 - Sinabs: the default `IAF` fires several spikes per step and subtracts; NIR's `IF` cannot say so.
@@ -167,7 +169,7 @@ def _snntorch_mlp(reset: str):
 
 
 def _run_snntorch(net, x):
-    store, remove = _record({"1": net[1], "3": net[3]})
+    store, remove = _record({"1": net[1], "3": net[3]})          # spikes (the first output of RLeaky/Synaptic)
     with torch.no_grad():
         for m in net:
             if hasattr(m, "reset_hidden"):
@@ -192,6 +194,32 @@ def test_snntorch_leaky_with_zero_reset_runs_spike_for_spike():
     graph = _snntorch_graph(net, x)
     _assert_conforms(peer, _neurokd(graph, x),     # dt: snnTorch's export signature (r = tau / 1e-4)
                      table=("snnTorch 1.0.0", "Linear-Leaky x2, reset 'zero'", "fix-up: per-neuron beta, ignore_dims=[0]"))
+
+
+@pytest.mark.parametrize("kind", ["rleaky", "synaptic"])
+def test_snntorch_recurrent_and_current_based_layers_run_spike_for_spike(kind):
+    """RLeaky (all-to-all recurrence: LIF + w_rec Affine in a subgraph) and Synaptic (CubaLIF), reset to zero
+    right after the spike (reset_delay=False). With snnTorch's default reset_delay=True, RLeaky's and
+    Synaptic's 'zero' reset clears the whole next step's membrane, that step's input included, which is
+    neither NIR's reset nor snnTorch's own Leaky."""
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(1)
+    common = dict(threshold=torch.ones(8), init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    first = (snn.RLeaky(beta=torch.full((8,), 0.9), linear_features=8, **common) if kind == "rleaky"
+             else snn.Synaptic(alpha=torch.full((8,), 0.8), beta=torch.full((8,), 0.9), **common))
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), first, torch.nn.Linear(8, 4),
+                              snn.Leaky(beta=torch.full((4,), 0.8), threshold=torch.ones(4), init_hidden=True,
+                                        reset_mechanism="zero"))
+    _scale(net, 2.5)                                 # the recurrent weights too
+    x = _spike_input((6,))
+    peer = _run_snntorch(net, x)
+    graph = _snntorch_graph(net, x)
+    first_node = "1.lif" if kind == "rleaky" else "1"
+    assert type(graph.nodes[first_node]).__name__ == ("LIF" if kind == "rleaky" else "CubaLIF")
+    peer = {first_node: peer["1"], "3": peer["3"]}
+    _assert_conforms(peer, _neurokd(graph, x), table=("snnTorch 1.0.0", f"Linear-{'RLeaky' if kind == 'rleaky' else 'Synaptic'}-"
+                                                       "Linear-Leaky, reset 'zero', reset_delay=False",
+                                                       "fix-up: per-neuron beta, ignore_dims=[0]"))
 
 
 def test_snntorch_default_leaky_subtracts_at_reset_and_the_reader_says_so():
