@@ -339,16 +339,20 @@ def open_storage(url: str | None, out: Path, heartbeat: int = 30, grace: int | N
             except OSError as exc:
                 raise NeurokdError(f"--storage {url or path}: cannot open the journal file ({exc.strerror or exc})") from None
             return _heartbeat_journal_class()(backend, heartbeat, grace, retry)
-        try:
-            return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                              heartbeat_stale_trial_callback=retry,
-                              engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
-        except ModuleNotFoundError as exc:
-            raise NeurokdError(f"--storage {_safe_url(url)}: needs the database driver {exc.name!r} "
-                               f"(pip install it), or use a journal file / sqlite:///PATH.db") from None
-        except Exception as exc:  # noqa: BLE001  (SQLAlchemy raises many kinds: all mean "cannot reach it")
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise NeurokdError(f"--storage {_safe_url(url)}: cannot open the study storage ({reason[:200]})") from None
+        for attempt in range(5):
+            try:
+                return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
+                                  heartbeat_stale_trial_callback=retry,
+                                  engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
+            except ModuleNotFoundError as exc:
+                raise NeurokdError(f"--storage {_safe_url(url)}: needs the database driver {exc.name!r} "
+                                   f"(pip install it), or use a journal file / sqlite:///PATH.db") from None
+            except Exception as exc:  # noqa: BLE001  (SQLAlchemy raises many kinds: all mean "cannot reach it")
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if "already exists" in reason and attempt < 4:   # workers starting together both create the tables
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise NeurokdError(f"--storage {_safe_url(url)}: cannot open the study storage ({reason[:200]})") from None
 
 
 def _safe_url(url: str) -> str:
@@ -632,7 +636,7 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
          seed: int | None = None, precision: str = "fixed", engine: str = "fast", verify: int = 0,
          prune_margin: float | None = 0.05, prune_warmup: int | None = None, prune_min_trials: int = 2,
          heartbeat: int = 30, grace: int | None = None, max_retry: int = 3, references: bool = True,
-         report: bool = True, config_file: str | Path | None = None, progress: bool = False,
+         report: bool = True, figures: bool = True, config_file: str | Path | None = None, progress: bool = False,
          echo: Callable[[str], None] = print, **settings: Any) -> TuneResult:
     """Run (or join, or resume) a study and write its outputs; the work behind ``neurokd tune``."""
     from neurokd.config import TrainConfig, make_config
@@ -762,11 +766,11 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
                                                                    for o, v in zip(objs, result)))
         return result
 
-    _work(study, objective, trials, echo)
+    _work(study, objective, trials, min(float(heartbeat), 5.0), echo)
     with _file_lock(out / ".finalize.lock"):
         result = finalize(study, out, objs, params, base_cfg, precision=precision, engine=engine, verify=verify,
-                          teacher_dir=teacher_dir, references=references, report=report, progress=progress,
-                          echo=echo)
+                          teacher_dir=teacher_dir, references=references, report=report, figures=figures,
+                          progress=progress, echo=echo)
     result.storage = storage_text
     result.summary["worker_seconds"] = time.perf_counter() - t0
     return result
@@ -792,19 +796,29 @@ def _fmt_value(o: Objective, v: float) -> str:
     return f"{v:.4g}"
 
 
-def _work(study, objective, trials: int, echo) -> None:
-    """Run trials until the study holds ``trials`` finished or running ones (queued retries always run)."""
+def _work(study, objective, trials: int, poll: float, echo) -> None:
+    """Run trials until the study holds ``trials`` finished or running ones (queued retries always run);
+    then wait while other workers' trials run, so that a trial whose worker dies is retried here, and
+    every worker's outputs describe the whole study."""
     import optuna
     from optuna.trial import TrialState
 
+    said = False
     while True:
         optuna.storages.fail_stale_trials(study)   # a dead worker's trial: FAIL, and its retry queued
         states = [t.state for t in study.get_trials(deepcopy=False)]
         waiting = states.count(TrialState.WAITING)
         taken = sum(states.count(s) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
-        if not waiting and taken >= trials:
+        if waiting or taken < trials:
+            study.optimize(objective, n_trials=1, gc_after_trial=False)
+            continue
+        running = states.count(TrialState.RUNNING)
+        if not running:
             return
-        study.optimize(objective, n_trials=1, gc_after_trial=False)
+        if not said:
+            echo(f"neurokd: waiting for {running} trial(s) of other workers (a dead worker's trial is retried here)")
+            said = True
+        time.sleep(poll)
 
 
 def _shared_teacher(cfg, out: Path, progress: bool) -> str | None:
@@ -840,9 +854,10 @@ def _reference_runs(base_cfg, out: Path, teacher_dir: str | None, progress: bool
 
 def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, Param], base_cfg, *,
              precision: str = "fixed", engine: str = "fast", verify: int = 0, teacher_dir: str | None = None,
-             references: bool = True, report: bool = True, progress: bool = False,
+             references: bool = True, report: bool = True, figures: bool = True, progress: bool = False,
              echo: Callable[[str], None] = print) -> TuneResult:
-    """pareto.csv, the front figure, the knee, tune.json and the report of the front, from the study as it is."""
+    """pareto.csv, the front figure, the knee, tune.json and the report of the front, from the study as it is
+    (``figures=False``: the report's tables without its figures)."""
     from optuna.trial import TrialState
 
     directions = [o.direction for o in objs]
@@ -904,7 +919,7 @@ def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, P
         from neurokd.api import report as make_report
 
         report_files = make_report(front_dirs + [folder for _, folder, _ in refs], out / "report",
-                                   baseline="baseline" if refs else None)
+                                   baseline="baseline" if refs else None, figures=figures)
         files.update({f"report/{k}": v for k, v in report_files.items()})
     counts = {s: sum(t.state.name == s for t in trials) for s in STATE_NAMES}
     dominating = 0

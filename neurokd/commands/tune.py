@@ -44,9 +44,10 @@ from neurokd.commands.train import _knobs, _settings
               "(default 4 x --heartbeat).")
 @click.option("--no-references", is_flag=True, help="Do not train the baseline and the method's defaults.")
 @click.option("--no-report", is_flag=True, help="Do not write the report of the front.")
+@click.option("--no-figures", is_flag=True, help="The report's tables without its figures (front.png is always drawn).")
 @_knobs
 def tune(dataset, method, objectives, space, trials, out, storage, study_name, resume, sampler, seed, precision, engine,
-         verify, prune_margin, no_prune, prune_warmup, heartbeat, grace, no_references, no_report, quiet, config_file,
+         verify, prune_margin, no_prune, prune_warmup, heartbeat, grace, no_references, no_report, no_figures, quiet, config_file,
          **kw) -> None:
     """Search a method's loss weights for the trade-off front (accuracy vs activity vs hardware energy).
 
@@ -59,7 +60,8 @@ def tune(dataset, method, objectives, space, trials, out, storage, study_name, r
                       echo=(lambda msg: None) if quiet else click.echo,
                       sampler=sampler, seed=seed, precision=precision, engine=engine, verify=verify,
                       prune_margin=None if no_prune else prune_margin, prune_warmup=prune_warmup, heartbeat=heartbeat,
-                      grace=grace, references=not no_references, report=not no_report, **_settings(kw))
+                      grace=grace, references=not no_references, report=not no_report, figures=not no_figures,
+                      **_settings(kw))
     if result.knee is not None:
         click.echo(f"knee student: {result.knee}")
     click.echo(f"study folder: {result.out_dir} (pareto.csv, front.png/.pdf, tune.json, report/)")
