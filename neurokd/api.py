@@ -310,13 +310,13 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
     ``pareto.csv``, ``front.png/.pdf`` (with the baseline and the method's defaults), ``tune.json`` (the
     knee student, counts) and ``report/`` (``neurokd report`` of the front). ``storage``/``study``: share
     one study between workers (a journal file path, ``sqlite:///x.db``, or a database URL); ``resume``:
-    continue an existing study with its own space. ``options``: :func:`neurokd.tune.tune`'s (``sampler``,
+    continue an existing study with its own space. ``options``: :func:`neurokd.tuning.tune`'s (``sampler``,
     ``precision``, ``engine``, ``prune_margin``, ``heartbeat``, ...) and any
     :class:`~neurokd.config.TrainConfig` setting (``epochs``, ``model_options``, ...).
 
-    Returns a :class:`neurokd.tune.TuneResult` (``rows``, ``front``, ``knee``, ``files``, ``summary``).
+    Returns a :class:`neurokd.tuning.TuneResult` (``rows``, ``front``, ``knee``, ``files``, ``summary``).
     """
-    from neurokd.tune import tune as run_tune
+    from neurokd.tuning import tune as run_tune
 
     return run_tune(dataset, method, objectives=objectives, space=space, trials=trials, out=out, storage=storage,
                     study_name=study, resume=resume, config_file=config, progress=progress, echo=_echo(echo),
