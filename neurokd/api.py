@@ -138,25 +138,31 @@ def train(config=None, *, out: str | Path | None = None, overwrite: bool = False
         values.update({k: v for k, v in settings.items() if v is not None})
         cfg = TrainConfig(**values).validate().resolved().validate()
     # print goes through the progress bars' own writer (tqdm.write); any other echo gets the log lines
-    metrics = run_train(cfg, overwrite=overwrite, resume=resume, progress=progress,
-                        log=None if echo is print else _echo(echo))
+    from neurokd.models.user import trusted
+
+    with trusted(settings.get("model")):    # user code runs only when named here, never from a saved config
+        metrics = run_train(cfg, overwrite=overwrite, resume=resume, progress=progress,
+                            log=None if echo is print else _echo(echo))
     if echo is not None and is_main():   # under torchrun: one summary, from rank 0
         echo("\n".join(summary_lines(metrics, cfg.out)))
     return RunResult(run_dir=Path(cfg.out), metrics=metrics, config=cfg.to_dict())
 
 
-def evaluate(run: RunLike, device: str = "auto", echo: Echo = None) -> dict:
+def evaluate(run: RunLike, device: str = "auto", echo: Echo = None, model: str | None = None) -> dict:
     """Re-evaluate a run's student (and teacher) on its test split; rewrite and return ``metrics.json``.
 
-    ``device``: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+    ``device``: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``. ``model``: the run's
+    ``FILE.py:FUNCTION`` when its student came from user code (a run folder never runs code by itself).
     """
     from neurokd.config import DEVICES
+    from neurokd.models.user import trusted
     from neurokd.training import eval_run, summary_lines
 
     if not (device in DEVICES or device.startswith("cuda:")):
         raise NeurokdError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
     run_dir = _run_dir(run)
-    metrics = eval_run(run_dir, device)
+    with trusted(model):
+        metrics = eval_run(run_dir, device)
     _echo(echo)("\n".join(summary_lines(metrics, run_dir)))
     return metrics
 
@@ -175,9 +181,12 @@ def study(dataset: str = "digits", methods: Sequence[str] = ("baseline", "kd", "
     seeds = [int(s) for s in seeds]
     if any(s < 0 for s in seeds):
         raise NeurokdError(f"seeds must be integers >= 0, got {seeds}")
+    from neurokd.models.user import trusted
+
     out = out if out is not None else f"runs/study-{dataset}"
-    return run_study(dataset, list(methods), seeds, out, config_file=config, progress=progress, log=_echo(echo),
-                     **{k: v for k, v in settings.items() if v is not None})
+    with trusted(settings.get("model")):    # a --model FILE.py:FUNCTION named for this study
+        return run_study(dataset, list(methods), seeds, out, config_file=config, progress=progress, log=_echo(echo),
+                         **{k: v for k, v in settings.items() if v is not None})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,7 +195,8 @@ def study(dataset: str = "digits", methods: Sequence[str] = ("baseline", "kd", "
 
 def export(run: RunLike, target: str = "lava", precision: str = "float", *, engine: str = "lava",
            samples: int | None = None, verify: int = 32, dt: float = 1e-4, input_bits: int = 8,
-           chunk_samples: int = 64, progress: bool = True, echo: Echo = print) -> ExportResult:
+           chunk_samples: int = 64, progress: bool = True, echo: Echo = print,
+           model: str | None = None) -> ExportResult:
     """Export a run's student and check it on the hardware model.
 
     ``target``: ``nir`` (``model.nir`` only), ``lava`` (also run the test split on the Loihi model and
@@ -194,18 +204,21 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     in Lava) or ``onnx`` (teacher + one student step). ``precision``: ``float`` (must reproduce
     PyTorch exactly), ``fixed`` (Loihi's integers) or ``both``. ``engine``: ``lava`` (Lava's CPU
     simulation) or ``fast`` (neurokd's bit-exact model of it, the whole split in seconds, with
-    ``verify`` random samples re-run in Lava). ``samples``: only the first N test samples.
+    ``verify`` random samples re-run in Lava). ``samples``: only the first N test samples. ``model``:
+    the run's ``FILE.py:FUNCTION`` when its student came from user code (snnTorch / SpikingJelly).
 
     Returns an :class:`ExportResult`; ``agreements[precision]`` is the content of ``agreement.json``
     (``agreement_fixed.json``). Raises :class:`~neurokd.errors.CheckFailed` (files written first)
     when a float run differs from PyTorch or the fast model from Lava.
     """
     from neurokd.deploy import export_run
+    from neurokd.models.user import trusted
 
     run_dir = _run_dir(run)
-    agreements = export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt,
-                            input_bits=input_bits, chunk_samples=chunk_samples, progress=progress, echo=_echo(echo),
-                            engine=engine, verify=verify)
+    with trusted(model):
+        agreements = export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt,
+                                input_bits=input_bits, chunk_samples=chunk_samples, progress=progress,
+                                echo=_echo(echo), engine=engine, verify=verify)
     return ExportResult(run_dir=run_dir, target=target, agreements=agreements)
 
 

@@ -53,7 +53,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     data_options: dict = field(default_factory=dict)  # keyword options of the dataset loader, e.g. words = "35"
-    model: str | None = None
+    model: str | None = None  # a registry name, or the user's FILE.py:FUNCTION / package.module:FUNCTION
     model_options: dict = field(default_factory=dict)  # keyword sizes for the zoo builder, e.g. hidden = [128, 64]
     method: str = "kd-lr"
     timesteps: int | None = None
@@ -103,6 +103,10 @@ class TrainConfig:
         defaults = DATASET_DEFAULTS.get(self.dataset, FALLBACK_DEFAULTS)
         changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         cfg = self.replace(**changes)
+        from neurokd.models.user import canonical, is_user_model
+
+        if is_user_model(cfg.model):
+            cfg = cfg.replace(model=canonical(cfg.model))   # a user's FILE.py:FUNCTION, its path made absolute
         if cfg.out is None:
             cfg = cfg.replace(out=str(default_out(cfg)))
         return cfg
@@ -121,8 +125,13 @@ class TrainConfig:
             bad(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(LOADERS)}")
         if self.method not in METHODS:
             bad(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
-        if self.model is not None and self.model not in MODELS:
-            bad(f"unknown model {self.model!r}; choose one of: {', '.join(sorted(MODELS))}")
+        from neurokd.models.user import canonical, is_user_model
+
+        if is_user_model(self.model):
+            canonical(self.model)  # FILE.py:FUNCTION or package.module:FUNCTION (imported when the run builds it)
+        elif self.model is not None and self.model not in MODELS:
+            bad(f"unknown model {self.model!r}; choose one of: {', '.join(sorted(MODELS))}, or your own "
+                "FILE.py:FUNCTION / package.module:FUNCTION")
         for name in ("timesteps", "epochs", "batch_size", "teacher_epochs"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):

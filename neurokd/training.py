@@ -123,7 +123,10 @@ def build_models(cfg: TrainConfig, input_shape, num_classes: int, which: str = "
     ``which`` = ``"teacher"`` / ``"student"`` builds only one (the other is None).
     """
     from neurokd.models import build_student, build_teacher
+    from neurokd.models.user import is_user_model
 
+    if is_user_model(cfg.model):
+        return _build_user_models(cfg, input_shape, num_classes, which)
     opts = dict(cfg.model_options)
     teacher = student = None
     try:
@@ -140,6 +143,21 @@ def build_models(cfg: TrainConfig, input_shape, num_classes: int, which: str = "
     except (ValueError, RuntimeError) as exc:
         raise NeurokdError(f"model {cfg.model!r} cannot be built for input {tuple(input_shape)} with {opts}: {exc}") from exc
     return teacher, student
+
+
+def _build_user_models(cfg: TrainConfig, input_shape, num_classes: int, which: str = "both"):
+    """:func:`build_models` for a student from user code (:mod:`neurokd.models.user`): the user's function
+    is called right after seeding; its teacher, or else neurokd's teacher of the dataset's default model."""
+    from neurokd.models import DEFAULT_MODEL, build_teacher
+    from neurokd.models.user import build_user_models
+
+    torch.manual_seed(cfg.seed)
+    student, teacher = build_user_models(cfg.model, input_shape, num_classes, cfg.timesteps, cfg.model_options)
+    student.own_teacher = teacher is not None
+    if which in ("both", "teacher") and teacher is None:
+        torch.manual_seed(cfg.seed)
+        teacher = build_teacher(DEFAULT_MODEL.get(cfg.dataset, "mlp"), input_shape, num_classes)
+    return (teacher if which != "student" else None), (student if which != "teacher" else None)
 
 
 def _load_state(model: nn.Module, state: dict, where: str) -> None:
@@ -509,6 +527,14 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
     if cfg.teacher not in ("auto", "none"):
         cfg = cfg.replace(teacher=str(Path(cfg.teacher).expanduser().resolve()))
+    from neurokd.models.user import canonical, is_user_model
+
+    if is_user_model(cfg.model):
+        cfg = cfg.replace(model=canonical(cfg.model))   # config.toml records the file's absolute path
+        if resume:
+            from neurokd.models.user import check_trusted
+
+            check_trusted(cfg.model, cfg.out)              # named again, not only read from config.toml
     device = distributed.setup(resolve_device(cfg.device))  # under torchrun: this rank's device, process group open
     if cfg.amp and device.type != "cuda":
         raise NeurokdError(f"--amp needs a CUDA device, and this run's device is {device}; drop --amp")
@@ -566,6 +592,13 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         _seed_everything(cfg.seed)  # the student starts the same whatever happened to the teacher
         _, student = build_models(cfg, splits.input_shape, splits.num_classes, which="student")
         student.to(device)
+        if is_user_model(cfg.model):
+            log(f"neurokd: {student.describe()}")
+            if use_kd and cfg.teacher == "auto" and not student.own_teacher:
+                from neurokd.models import DEFAULT_MODEL
+
+                log(f"neurokd: the --model function returned no teacher: distilling from neurokd's "
+                    f"{DEFAULT_MODEL.get(cfg.dataset, 'mlp')} teacher of {cfg.dataset}")
         student_run = distributed.wrap(student, device, "run")  # student.run, or its DDP with W processes
 
         def batch_loss(xb, yb, cached_b):
@@ -638,6 +671,10 @@ def load_run(run_dir: str | Path, with_data: bool = True, device: str | torch.de
     if not (run / "student.pt").is_file():
         raise NeurokdError(f"{run} has no student.pt: the run did not finish (use `neurokd train --out {run} --resume`)")
     cfg = load_config(run / "config.toml")
+    from neurokd.models.user import check_trusted, is_user_model
+
+    if is_user_model(cfg.model):
+        check_trusted(cfg.model, run)       # a run folder never runs code by itself
     splits = load_splits(cfg) if with_data else None
     if splits is not None:
         input_shape, num_classes = splits.input_shape, splits.num_classes

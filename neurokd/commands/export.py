@@ -31,11 +31,14 @@ from neurokd.deploy import TARGETS
 @click.option("--verify", type=int, default=32, show_default=True,
               help="With --engine fast: samples re-run in Lava and compared spike for spike (0: none).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--model", default=None, help="The run's FILE.py:FUNCTION when its student came from your code "
+              "(a run folder never runs code by itself).")
 def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: float, input_bits: int,
-           chunk_samples: int, engine: str, verify: int, no_progress: bool) -> None:
+           chunk_samples: int, engine: str, verify: int, no_progress: bool, model: str | None) -> None:
     """Export RUN_DIR's student to NIR and run it in Lava (CPU), checked against PyTorch."""
     api.export(run_dir, target=target, precision=precision, samples=samples, dt=dt, input_bits=input_bits,
-               chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo, engine=engine, verify=verify)
+               chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo, engine=engine, verify=verify,
+               model=model)
 
 
 @click.command("simulate")

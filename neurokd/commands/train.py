@@ -29,7 +29,10 @@ _KNOBS = [
                  help="Dataset folder (not needed for digits)."),
     click.option("--data-options", default=None,
                  help="Dataset loader options as TOML pairs separated by ';', e.g. 'words = \"35\"; unknown_silence = true'."),
-    click.option("--model", default=None, help="Model name: mlp, conv1d, resnet1d, vgg (default: the dataset's)."),
+    click.option("--model", default=None, help="Model name: mlp, conv1d, resnet1d, vgg (default: the dataset's), or "
+                 "your own snnTorch/SpikingJelly student: FILE.py:FUNCTION or package.module:FUNCTION, called with "
+                 "input_shape, num_classes, timesteps (and --model-options); it returns the student or "
+                 "(student, teacher). model_options key readout: auto, spikes, membrane or mean."),
     click.option("--model-options", default=None,
                  help="Model sizes as TOML pairs separated by ';', e.g. 'hidden = [256, 128]'."),
     click.option("--timesteps", "-T", type=int, default=None, help="SNN time steps T."),
@@ -98,11 +101,13 @@ def train(overwrite: bool, resume: bool, quiet: bool, config_file: str | None, *
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--device", default="auto", help="auto (default), cpu, cuda.")
-def eval_cmd(run_dir: str, device: str) -> None:
+@click.option("--model", default=None, help="The run's FILE.py:FUNCTION when its student came from your code "
+              "(a run folder never runs code by itself).")
+def eval_cmd(run_dir: str, device: str, model: str | None) -> None:
     """Re-evaluate a run's student (and teacher) on the test split; rewrite metrics.json's test numbers."""
     from neurokd import api
 
-    api.evaluate(run_dir, device, echo=click.echo)
+    api.evaluate(run_dir, device, echo=click.echo, model=model)
 
 
 @click.command()
