@@ -129,3 +129,13 @@ def test_commands_call_the_public_api(command):
     heavy = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
              and n.module and n.module.startswith(("neurokd.hardware", "neurokd.training", "neurokd.exporters.from_nir"))]
     assert heavy == [], f"{path.name} imports library internals: {[n.module for n in heavy]} (defs: {defs})"
+
+
+def test_no_module_shadows_an_api_call():
+    """``import neurokd.X`` rebinds the attribute ``neurokd.X`` to the module: an API call must not share
+    its name with a module of the package (``neurokd.train`` the function vs ``neurokd/train.py``)."""
+    import neurokd
+
+    clashes = [name for name in neurokd.__all__
+               if (ROOT / "neurokd" / f"{name}.py").exists() or (ROOT / "neurokd" / name).is_dir()]
+    assert clashes == [], f"modules named like API calls: {clashes}; rename the module"
