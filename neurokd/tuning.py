@@ -656,7 +656,9 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
         if settings.get(key) is not None:
             raise NeurokdError(f"tune sets {key} of its runs itself; do not pass it as a training setting")
     settings = {k: v for k, v in settings.items() if v is not None}
-    if isinstance(space, (str, Path)) and str(space).endswith(".toml") and Path(space).is_file():
+    if isinstance(space, (str, Path)) and str(space).strip().endswith(".toml"):
+        if not Path(space).is_file():
+            raise NeurokdError(f"--space {space}: file not found")
         space, file_objectives = read_space_file(space)
         objectives = objectives or file_objectives
     base_cfg = make_config(config_file, dataset=dataset, method=method, **settings)

@@ -18,7 +18,8 @@ import pytest
 
 import neurokd
 from neurokd.errors import NeurokdError
-from neurokd.tuning import (dominates, knee, non_dominated, parse_objectives, parse_space, should_prune)
+from neurokd.tuning import (dominates, knee, non_dominated, parse_objectives, parse_space, read_space_file,
+                            should_prune)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(model_options={"hidden": [16]}, epochs=2, teacher_epochs=2, batch_size=128, device="cpu", lr=1e-2)
@@ -44,7 +45,7 @@ def _cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
 # The space, the objectives, the front, the knee and the pruning rule (plain functions)
 # --------------------------------------------------------------------------------------------------
 
-def test_space_text_becomes_ranges_and_bad_spaces_are_one_line_errors():
+def test_space_text_becomes_ranges_and_bad_spaces_are_one_line_errors(tmp_path):
     space = parse_space("lambda_logits=1e-3..1:log; lambda_act=1e-3..1:log; temperature=1..8; T=2..6", "kd-ar-lr")
     assert list(space) == ["lambda_logits", "lambda_act", "temperature", "timesteps"]
     assert space["lambda_act"].log and space["lambda_act"].low == 1e-3 and space["lambda_act"].high == 1.0
@@ -65,6 +66,13 @@ def test_space_text_becomes_ranges_and_bad_spaces_are_one_line_errors():
         with pytest.raises(NeurokdError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
             parse_space(text, "kd-ar-lr")
         assert "\n" not in str(info.value)
+    file = tmp_path / "space.toml"
+    file.write_text('objectives = ["accuracy", "activity"]\n[space]\nlambda_act = "1e-3..1:log"\nT = "2..8"\n')
+    names, objectives = read_space_file(file)
+    assert objectives == ["accuracy", "activity"] and list(parse_space(names, "ar")) == ["lambda_act", "timesteps"]
+    file.write_text('[space]\nlambda_act = "1e-3..1:log"\n[train]\nepochs = 3\n')
+    with pytest.raises(NeurokdError, match="expected a \\[space\\] table"):
+        read_space_file(file)
     with pytest.raises(NeurokdError, match="has no 'kd' term"):
         parse_space("temperature=1..8", "ar")          # a weight the method does not use changes nothing
     assert [o.direction for o in parse_objectives("accuracy,energy:loihi,activity")] == ["maximize", "minimize",
