@@ -139,8 +139,20 @@ def test_bad_chip_files_are_one_line_errors(tmp_path, text, message):
 
 
 def test_unknown_hardware_names_the_presets():
-    with pytest.raises(NeurokdError, match="loihi1, loihi2"):
+    with pytest.raises(NeurokdError, match="loihi1.*loihi2") as err:
         load_chip("loihi9")
+    assert "loihi1-sanafe" in str(err.value)
+
+
+def test_the_sanafe_figures_file_changes_only_figures_and_cites_sanafe():
+    base, same = load_chip("loihi1"), load_chip("loihi1-sanafe")
+    # SANA-FE's calibrated Loihi figures (../shared/research/ANCHORS.md 1.1): 35.5 pJ per dense synaptic
+    # spike, neuron access 51.2 pJ (+ 21.6 pJ update = 72.8 active), 69.3 pJ per spike out
+    assert (same["energy.synop_pj"], same["energy.update_inactive_pj"], same["energy.update_active_pj"]) == (35.5, 51.2, 72.8)
+    assert same.opt("energy.spike_out_pj") == 69.3 and base.opt("energy.spike_out_pj") == 0.0
+    assert {k for k in same.figures if same.fig(k).source == "sanafe"} >= {"energy.synop_pj", "time.synop_ns"}
+    for key in ("core.neurons", "core.synaptic_memory_bytes", "core.fan_in_axons", "mesh.cores_per_chip"):
+        assert same[key] == base[key]
 
 
 # --------------------------------------------------------------------------------------------------

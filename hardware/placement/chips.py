@@ -32,7 +32,10 @@ except ImportError:  # Python 3.10
 CHIP_DIR = Path(__file__).with_name("chips")
 STATUSES = ("published", "derived", "secondary", "assumed", "unknown", "user")
 
-#: section -> figures every chip file must give (``core.synapses`` is optional: a count limit).
+#: section -> figures every chip file must give. Optional (:data:`OPTIONAL`, 0 when absent):
+#: ``core.synapses`` (a count limit), ``energy.spike_out_pj`` / ``time.spike_out_ns`` (a neuron emitting
+#: a spike, apart from its update: SANA-FE's Loihi model has it, Davies' Table 2 does not) and
+#: ``time.message_in_ns`` (a core taking in one spike message).
 REQUIRED = {
     "mesh": ("cores_per_chip", "cores_per_tile", "tiles_x", "tiles_y"),
     "core": ("neurons", "synaptic_memory_bytes", "fan_in_axons", "fan_out_axons"),
@@ -43,7 +46,7 @@ REQUIRED = {
     "time": ("synop_ns", "update_active_ns", "update_inactive_ns", "spike_ns", "hop_ew_ns", "hop_ns_ns",
              "barrier_min_ns", "barrier_max_ns", "barrier_max_tiles", "tile_bandwidth_spikes_per_s"),
 }
-OPTIONAL = {"core": ("synapses",)}
+OPTIONAL = {"core": ("synapses",), "energy": ("spike_out_pj",), "time": ("spike_out_ns", "message_in_ns")}
 INTEGER = {"mesh.cores_per_chip", "mesh.cores_per_tile", "mesh.tiles_x", "mesh.tiles_y", "core.neurons",
            "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses",
            "synapse.weight_bits", "synapse.index_bits_min", "synapse.index_bits_max", "synapse.list_header_bits",
@@ -87,6 +90,10 @@ class Chip:
 
     def get(self, key: str, default=None):
         return self[key] if key in self.figures else default
+
+    def opt(self, key: str) -> float:
+        """An optional figure's value, 0 where the chip file leaves it out."""
+        return float(self[key]) if key in self.figures else 0.0
 
     # -- derived geometry ---------------------------------------------------------------------
     @property

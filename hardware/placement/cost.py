@@ -19,7 +19,8 @@ Per core ``k``, hardware step ``t`` and sample (definitions of :mod:`neurokd.har
   The host's input messages are a row of their own (``host``), entering at ``placement.input_xy``.
 
 Time (ns), per core and step: ``synops * synop_ns + macs * synop_ns + active * update_active_ns +
-inactive * update_inactive_ns + msgs_sent * spike_ns``. A step takes the slowest core, or the
+inactive * update_inactive_ns + msgs_sent * spike_ns`` (+ ``spikes * spike_out_ns + msgs_received *
+message_in_ns`` where the chip file gives those optional figures). A step takes the slowest core, or the
 busiest tile's messages at ``tile_bandwidth_spikes_per_s`` if that is longer, plus the longest
 route a message of that step travels (``hops * hop_ns``; an upper bound: each sending core's
 farthest destination), plus the barrier (linear in tiles used between the chip's 1-tile and
@@ -28,7 +29,8 @@ one-step pipeline per connection), so one inference takes ``T + depth`` hardware
 latency is their sum, and inferences per second its inverse (one inference at a time).
 
 Energy (pJ) per inference: the compute part by :func:`neurokd.hardware.cost.energy.energy` on per-core
-counts with the chip's per-event figures (:func:`energy_model`), plus routing: ``msgs * spike_pj +
+counts with the chip's per-event figures (:func:`energy_model`; spikes at the optional
+``spike_out_pj``), plus routing: ``msgs * spike_pj +
 hops_ew * hop_ew_pj + hops_ns * hop_ns_pj + chip_crossings * chip_crossing_pj``. The sums over
 cores equal :func:`neurokd.hardware.cost.counting.count` on the same rasters (tested).
 """
@@ -52,8 +54,8 @@ QUANTITIES = ("synops", "macs", "updates_active", "updates_inactive", "spikes", 
 
 
 def energy_model(chip: Chip) -> "energy_mod.EnergyModel":
-    """The chip's per-event energies as an :class:`~neurokd.hardware.cost.energy.EnergyModel` (routing is
-    charged apart, per message and hop, so ``spike`` is not charged here)."""
+    """The chip's per-event energies as an :class:`~neurokd.hardware.cost.energy.EnergyModel`: ``spike`` is the
+    optional ``energy.spike_out_pj`` (a neuron emitting a spike); routing is charged apart, per message and hop."""
     def cost(key: str, what: str) -> "energy_mod.Cost":
         f = chip.fig(key)
         return energy_mod.Cost(f.value, None, f"{chip.name} {key} ({f.status}, {f.source}: {f.note or what})")
@@ -64,7 +66,8 @@ def energy_model(chip: Chip) -> "energy_mod.EnergyModel":
         mac=cost("energy.synop_pj", "per graded input event and synapse, charged as a synaptic op"),
         update_active=cost("energy.update_active_pj", "active update"),
         update_inactive=cost("energy.update_inactive_pj", "inactive update"),
-        spike=energy_mod.NOT_CHARGED,
+        spike=(cost("energy.spike_out_pj", "per spike a neuron emits") if "energy.spike_out_pj" in chip.figures
+               else energy_mod.NOT_CHARGED),
         notes=tuple(f"{f.key} = {f.value:g} is {f.status}: {f.note}" for f in chip.stand_ins()),
     )
 
@@ -205,7 +208,9 @@ class CostReport:
             "synaptic ops": (self.per_core("synops")[core] + self.per_core("macs")[core]) * c["time.synop_ns"],
             "neuron updates": (self.per_core("updates_active")[core] * c["time.update_active_ns"]
                                + self.per_core("updates_inactive")[core] * c["time.update_inactive_ns"]),
-            "spike messages": self.per_core("msgs_sent")[core] * c["time.spike_ns"],
+            "spikes and messages": (self.per_core("msgs_sent")[core] * c["time.spike_ns"]
+                                    + self.per_core("spikes")[core] * c.opt("time.spike_out_ns")
+                                    + self.per_core("msgs_received")[core] * c.opt("time.message_in_ns")),
         }
         total = sum(parts.values()) or 1.0
         bound = max(parts, key=parts.get)
@@ -284,6 +289,7 @@ class CostReport:
         e_core = (self.steps["synops"] + self.steps["macs"]) * c["energy.synop_pj"] \
             + self.steps["updates_active"] * c["energy.update_active_pj"] \
             + self.steps["updates_inactive"] * c["energy.update_inactive_pj"] \
+            + self.steps["spikes"] * c.opt("energy.spike_out_pj") \
             + self.steps["msgs_sent"] * c["energy.spike_pj"] + self.steps["hops_ew"] * c["energy.hop_ew_pj"] \
             + self.steps["hops_ns"] * c["energy.hop_ns_pj"] + self.steps["chip_crossings"] * c["energy.chip_crossing_pj"]
         e_host = self.host["msgs_sent"] * c["energy.spike_pj"] + self.host["hops_ew"] * c["energy.hop_ew_pj"] \
@@ -429,7 +435,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             steps["msgs_received"][o_t:o_t + T, sl][..., dest] += recv
     c = chip
     core_ns = ((steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["updates_active"] * c["time.update_active_ns"]
-               + steps["updates_inactive"] * c["time.update_inactive_ns"] + steps["msgs_sent"] * c["time.spike_ns"])
+               + steps["updates_inactive"] * c["time.update_inactive_ns"] + steps["msgs_sent"] * c["time.spike_ns"]
+               + steps["spikes"] * c.opt("time.spike_out_ns") + steps["msgs_received"] * c.opt("time.message_in_ns"))
     # tile bandwidth: messages leaving and entering each tile in a step
     tiles = sorted({(cc.chip, cc.tile) for cc in pl.cores})
     tindex = {t: i for i, t in enumerate(tiles)}
@@ -487,7 +494,8 @@ def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, 
                 hit |= spk
             total += ((syn + mac) * chip["time.synop_ns"]).sum(axis=(0, 1))
             total += np.where(hit, chip["time.update_active_ns"], chip["time.update_inactive_ns"]).sum(axis=(0, 1))
-            total += spk.sum(axis=(0, 1)) * fan_conns.get(p.name, 0) * chip["time.spike_ns"]
+            total += spk.sum(axis=(0, 1)) * (fan_conns.get(p.name, 0) * chip["time.spike_ns"] + chip.opt("time.spike_out_ns"))
+            total += (syn + mac > 0).sum(axis=(0, 1)) * chip.opt("time.message_in_ns")   # about one message per event
         out[p.name] = total / (T * N)
     return out
 
