@@ -132,3 +132,17 @@ def test_activation_penalty_through_recorded_snntorch_spikes_lowers_activity():
     _, spikes = forward()
     after = sum(float(s.sum()) for s in spikes.values())
     assert after < 0.5 * before
+
+
+def test_the_snntorch_own_loop_example_trains_with_three_added_lines():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "own_loop_snntorch.py"
+    spec = importlib.util.spec_from_file_location("own_loop_snntorch_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    text = path.read_text()
+    assert sum(line.rstrip().endswith("# + neurokd") for line in text.splitlines()) == 3
+    accuracy, activity = example.main(method="kd-lr", epochs=3, teacher_epochs=5)
+    assert accuracy > 0.3 and 0.0 < activity < 1.0          # 10 classes: chance is 0.1
