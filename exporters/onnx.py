@@ -123,6 +123,9 @@ def export_student_step(student: Student, path: str | Path, sample: torch.Tensor
     """Write one student time step (state in/out) as ONNX; check it; run it ``T`` times in
     onnxruntime and compare logits and spikes-derived readout with the PyTorch student.
     """
+    if not isinstance(student, Student):   # e.g. a UserStudent: its neurons' state lives in snnTorch / SpikingJelly
+        raise NeurokdError(f"--target onnx writes neurokd's own students only, not a {type(student).__name__} "
+                           "(an snnTorch / SpikingJelly student from --model); export it with --target nir, lava or netx")
     path = Path(path)
     student = student.eval()
     step = StudentStep(student).eval()

@@ -93,6 +93,8 @@ def test_snntorch_student_trains_in_neurokds_loop_and_reloads_only_with_the_same
     assert agreement["spike_agreement"] == {"2": 1.0, "4": 1.0}
     assert agreement["prediction_agreement"] == 1.0
     assert agreement["accuracy_student"] == pytest.approx(run.test_accuracy)
+    code, text = _cli(["export", out, "--target", "onnx", "--model", spec], capsys)
+    assert code != 0 and "--target onnx writes neurokd's own students only" in text
     files = neurokd.report([out], out=tmp_path / "report", figures=False)
     assert "snn_student.py:build" in files["summary.csv"].read_text()
 
