@@ -67,7 +67,7 @@ def test_model_card_states_architecture_quantisation_accuracy_activity_energy_an
                     "## Accuracy and agreement", "## Activity", "## SynOps and energy per inference", "## Reproduce",
                     "## Settings"):
         assert heading in text, heading
-    assert "| `lif1` | lif | (16,) | dense `fc1` from `input` (flatten + fc1) | beta 0.75, threshold 1 | 1 |" in text
+    assert "| `lif1` | lif | (16,) | dense `fc1` from `input` | beta 0.75, threshold 1 | 1 |" in text   # no no-op Flatten
     assert "readout: summed input, mean over time" in text
     q = run_pieces["quant_report"]["layers"]
     for layer in ("lif1", "lif2", "readout"):
