@@ -758,6 +758,9 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
         except optuna.TrialPruned:
             echo(f"neurokd: trial {trial.number} pruned after epoch {len(curve)} (val accuracy {curve[-1]:.3f})")
             raise
+        except KeyboardInterrupt:   # Optuna marks it failed; the next start of the study retries it
+            trial.set_user_attr("interrupted", True)
+            raise
         measured = evaluate_run(run, objs, precision=precision, engine=engine, input_bits=8)
         for k, v in measured.items():
             trial.set_user_attr(k, v)
@@ -768,6 +771,8 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
                                                                    for o, v in zip(objs, result)))
         return result
 
+    with _file_lock(out / ".retry.lock"):
+        _requeue_interrupted(study, max_retry, echo)
     _work(study, objective, trials, min(float(heartbeat), 5.0), echo)
     with _file_lock(out / ".finalize.lock"):
         result = finalize(study, out, objs, params, base_cfg, precision=precision, engine=engine, verify=verify,
@@ -796,6 +801,22 @@ def _fmt_value(o: Objective, v: float) -> str:
     if o.energy_model:
         return f"{v / 1e3:.2f} nJ"
     return f"{v:.4g}"
+
+
+def _requeue_interrupted(study, max_retry: int, echo) -> None:
+    """Queue a retry (same parameters, same run folder) of each trial a Ctrl-C stopped and nobody retried yet."""
+    import copy
+
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    for t in trials:
+        if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and t.number not in retried:
+            retry(study, copy.deepcopy(t))
+            echo(f"neurokd: trial {t.number} was interrupted; queued again (it resumes its run folder)")
 
 
 def _work(study, objective, trials: int, poll: float, echo) -> None:

@@ -273,6 +273,37 @@ def test_a_killed_worker_leaves_its_trial_failed_and_retried_from_its_checkpoint
     assert epochs == list(range(1, 13)), "resumed from its checkpoint: every epoch once"
 
 
+def test_an_interrupted_trial_is_retried_from_its_checkpoint_when_the_study_restarts(tmp_path, monkeypatch):
+    import neurokd.training
+
+    real_train = neurokd.training.train
+
+    def interrupted_after_one_epoch(cfg, **kw):
+        def stop(epoch, row):
+            kw_callback(epoch, row)
+            raise KeyboardInterrupt
+        kw_callback = kw.pop("on_epoch_end")
+        return real_train(cfg, on_epoch_end=stop, **kw)
+
+    args = dict(objectives="accuracy,activity", space=SPACE, trials=1, out=tmp_path / "i", references=False,
+                report=False, prune_margin=None, echo=None, **TINY)
+    monkeypatch.setattr(neurokd.training, "train", interrupted_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        neurokd.tune(**args)
+    history = tmp_path / "i" / "trials" / "trial-0000" / "history.csv"
+    first_epoch = _rows(history)
+    assert len(first_epoch) == 1
+    monkeypatch.setattr(neurokd.training, "train", real_train)
+    messages: list[str] = []
+    result = neurokd.tune(**{**args, "echo": messages.append})
+    assert [(r["trial"], r["state"], r["run_dir"]) for r in result.rows] == [
+        (0, "FAIL", "trials/trial-0000"), (1, "COMPLETE", "trials/trial-0000")]
+    assert any("trial 0 was interrupted; queued again" in m for m in messages)
+    after = _rows(history)
+    assert [int(r["epoch"]) for r in after] == [1, 2] and after[0] == first_epoch[0], "epoch 1 kept, not retrained"
+
+
+
 # --------------------------------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------------------------------
