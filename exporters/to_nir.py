@@ -377,6 +377,70 @@ def student_to_nir(student: Student, dt: float = 1e-4) -> nir.NIRGraph:
         raise NeurokdError(f"the exported NIR graph fails nir's type check: {exc}") from exc
 
 
+#: The step Norse 1.1.0's ``from_nir`` runs a graph with unless told otherwise (its ``dt=0.001``).
+NORSE_DT = 1e-3
+
+
+def for_norse(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """The same network written so that Norse 1.1.0's ``norse.torch.from_nir(graph)`` runs it exactly.
+
+    Norse's reader takes a LIF's ``tau`` and ignores both ``r`` (it warns "r is expected to be set to
+    1") and the graph's ``dt`` (it runs at its own ``dt = 1e-3``). Both are a change of units NIR
+    allows without changing the network: every LIF's ``r`` moves into the weights and bias of the
+    linear node that feeds it (``dt r/tau * (W s + b) = dt/tau * (r W s + r b)``), leaving ``r = 1``,
+    and time is rescaled to Norse's step (``tau`` and ``dt`` times ``1e-3/dt``, so ``dt/tau`` stays).
+    neurokd reads the result as the same network (up to the float32 rounding of ``r W``); measured:
+    Norse's readout equals the student's at every step (tests/test_peer_conformance.py). A LIF fed
+    by anything but one Affine/Linear/Conv node of its own (a residual sum, a pool) is refused.
+    """
+    if not isinstance(graph, nir.NIRGraph):
+        raise NeurokdError(f"for_norse needs a nir.NIRGraph, got {type(graph).__name__}")
+    meta = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
+    if "dt" not in meta:
+        raise NeurokdError("for_norse needs the graph's dt in its metadata (a graph written by student_to_nir)")
+    scale = NORSE_DT / float(meta["dt"])
+    nodes = dict(graph.nodes)
+    feeds = {n: [a for a, b in graph.edges if b == n] for n in nodes}
+    users = {n: [b for a, b in graph.edges if a == n] for n in nodes}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.LIF):
+            continue
+        (src,) = feeds[name] if len(feeds[name]) == 1 else (None,)
+        lin = nodes.get(src)
+        if not isinstance(lin, (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)) or users[src] != [name]:
+            raise NeurokdError(f"for_norse: LIF {name!r} is fed by {feeds[name]}, not by one linear node of its own; "
+                               "Norse's reader cannot take its r")
+        r = np.asarray(node.r, dtype=np.float64)
+        if isinstance(lin, (nir.Affine, nir.Linear)):
+            gain = r.reshape(-1, 1)
+        else:                                           # one gain per output channel
+            per_channel = r.reshape(r.shape[0], -1)
+            if not np.all(per_channel == per_channel[:, :1]):
+                raise NeurokdError(f"for_norse: LIF {name!r} after a convolution has r varying within a channel")
+            gain = per_channel[:, 0].reshape(-1, *([1] * (np.ndim(lin.weight) - 1)))
+        weight = (np.asarray(lin.weight, dtype=np.float64) * gain).astype(np.float32)
+        if isinstance(lin, nir.Linear):
+            nodes[src] = nir.Linear(weight=weight)
+        elif isinstance(lin, nir.Affine):
+            nodes[src] = nir.Affine(weight=weight, bias=(np.asarray(lin.bias, np.float64) * r.reshape(-1)).astype(np.float32))
+        else:
+            bias = (np.asarray(lin.bias, np.float64) * per_channel[:, 0]).astype(np.float32)
+            kw = dict(weight=weight, stride=lin.stride, padding=lin.padding, dilation=lin.dilation, groups=lin.groups,
+                      bias=bias, input_shape=lin.input_shape)
+            nodes[src] = (nir.Conv1d if isinstance(lin, nir.Conv1d) else nir.Conv2d)(**kw)
+            nodes[src].metadata = dict(getattr(lin, "metadata", {}) or {})
+        node_meta = dict(getattr(node, "metadata", {}) or {})
+        if "dt" in node_meta:
+            node_meta["dt"] = NORSE_DT
+        nodes[name] = nir.LIF(tau=np.asarray(node.tau, np.float64) * scale, r=np.ones_like(r), v_leak=node.v_leak,
+                              v_threshold=node.v_threshold, v_reset=node.v_reset, metadata=node_meta)
+    meta.update(dt=NORSE_DT, written_for="norse 1.1.0 from_nir (r = 1, dt = 1e-3)")
+    try:
+        return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=meta, type_check=True)
+    except (ValueError, AssertionError) as exc:
+        raise NeurokdError(f"for_norse: the rewritten graph fails nir's type check: {exc}") from exc
+
+
 def write_nir(graph: nir.NIRGraph, path: str | Path) -> Path:
     """Write ``graph`` to ``path`` atomically (temporary file, read back with nir's type check, rename)."""
     if not isinstance(graph, nir.NIRGraph):

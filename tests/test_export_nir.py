@@ -391,3 +391,29 @@ def test_import_command_runs_an_exported_student_with_its_own_dt_and_timesteps(t
     assert outputs["readout"].shape == (7, 2, 3)
     write_import(tmp_path / "out", summary, outputs)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["outputs.npz", "summary.json"]
+
+
+def test_the_norse_variant_is_the_same_network_and_a_residual_sum_is_refused_in_one_line():
+    """for_norse moves each LIF's r into its input weights and rescales time to Norse's 1e-3 step: the
+    replay is unchanged; a LIF fed by a residual sum has no single weight to take its r."""
+    from neurokd.exporters.to_nir import NORSE_DT, for_norse
+
+    torch.manual_seed(8)
+    student = _randomise(build_student("conv1d", (3, 16), 4, timesteps=6), seed=9)
+    graph = student_to_nir(student, dt=DT)
+    variant = for_norse(graph)
+    assert float(variant.metadata["dt"]) == NORSE_DT
+    lifs = [k for k, n in variant.nodes.items() if isinstance(n, nir.LIF)]
+    assert lifs and all(np.all(variant.nodes[k].r == 1) for k in lifs)
+    for k in lifs:
+        np.testing.assert_allclose(NORSE_DT / variant.nodes[k].tau, DT / graph.nodes[k].tau, rtol=1e-12)
+    x = torch.rand(4, 3, 16, dtype=torch.float64) * 3
+    with torch.no_grad():
+        a = nir_to_torch(graph)(x, record=True)
+        b = nir_to_torch(variant)(x, record=True)
+    for k in lifs:
+        assert 0 < float(a[k].mean()) < 1 and torch.equal(a[k], b[k]), k
+    resnet = build_student("resnet1d", (3, 10), 4, timesteps=2, stem=4, channels=(4, 6))
+    with pytest.raises(NeurokdError, match=r"for_norse: LIF 'lif3' is fed by .*not by one linear node") as info:
+        for_norse(student_to_nir(resnet, dt=DT))
+    assert "\n" not in str(info.value)

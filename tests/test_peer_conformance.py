@@ -15,8 +15,9 @@ and the tests pin that down with the peer's default neuron.
 
 The other way, a neurokd student's ``model.nir`` read by snnTorch's and SpikingJelly's importers gives
 the student's readout exactly at every step. Norse 1.1.0's ``from_nir`` ignores ``r`` (it warns "r is
-expected to be set to 1") and Sinabs 3.1.3's reads ``tau`` in steps, so neither reproduces a neurokd
-LIF graph; those are the peers' readers, not tested here.
+expected to be set to 1") and the graph's dt, so it reads ``to_nir.for_norse(graph)``: the same network
+with ``r`` moved into the weights at Norse's step. Sinabs 3.1.3's reads ``tau`` in steps, decays
+exponentially and resets by subtraction, so no neurokd LIF graph runs there as the student.
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ What differs and why:
 - SpikingJelly: `IFNode` is written `IF(r = 1/dt)`; other writers and neurokd mean `r = 1` per step.
 - Rockpool: `LIFTorch` decays exponentially, adds input unscaled, fires floor(v/threshold) spikes at
   v >= threshold and subtracts: no NIR parameters say that, so it fires far less in neurokd.
-- Read the other way: snnTorch's and SpikingJelly's importers give a neurokd student's readout exactly;
-  Norse 1.1.0's `from_nir` ignores `r` and Sinabs 3.1.3's reads `tau` in steps (not reproduced)."""
+- Read the other way: snnTorch's and SpikingJelly's importers give a neurokd student's readout exactly.
+  Norse 1.1.0's `from_nir` ignores `r` and the graph's dt: `neurokd.exporters.to_nir.for_norse(graph)`
+  writes the same network with r = 1 (moved into the weights) at Norse's dt 1e-3, which Norse runs as the
+  student. Sinabs 3.1.3's `from_nir` reads `tau` in steps, decays exponentially and subtracts at reset:
+  it cannot run a neurokd LIF graph (not reproduced)."""
 
 
 def _measure(peer_name: str, network: str, peer: dict[str, np.ndarray], ours: dict[str, dict[str, np.ndarray]],
@@ -482,3 +486,37 @@ def test_spikingjelly_reads_a_neurokd_student_and_gives_its_readout_exactly(tmp_
             outs.append(out)
     _readout_row("SpikingJelly 2.0.0", torch.stack(outs), readout)
     assert torch.equal(torch.stack(outs), readout)
+
+
+def test_norse_reads_a_neurokd_student_written_for_it_and_gives_its_readout(tmp_path):
+    """Norse 1.1.0's from_nir ignores r and the graph's dt: as written, a neurokd student runs wrong there;
+    for_norse moves r into the weights and rescales time to Norse's 1e-3 step, and Norse's readout is then
+    the student's (float32 rounding of r W aside), while neurokd still reads the same network."""
+    norse = pytest.importorskip("norse.torch")
+    from neurokd.exporters.to_nir import NORSE_DT, for_norse
+
+    xs, readout, path = _student_graph(tmp_path)
+
+    def norse_readout(graph):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = norse.from_nir(graph, ignore_warnings=True)      # Norse's defaults: dt = 1e-3
+        state, outs = None, []
+        with torch.no_grad():
+            for t in range(xs.shape[0]):
+                out, state = net(xs[t], state)
+                outs.append(out)
+        return torch.stack(outs)
+
+    as_written = norse_readout(nir.read(path))
+    assert (as_written - readout).abs().max() > 0.1                # Norse's reading of the file as written
+    variant = for_norse(nir.read(path))
+    assert float(variant.metadata["dt"]) == NORSE_DT
+    assert all(np.all(np.asarray(n.r) == 1) for n in variant.nodes.values() if isinstance(n, nir.LIF))
+    out = norse_readout(variant)
+    _readout_row("Norse 1.1.0 (for_norse)", out, readout)
+    torch.testing.assert_close(out, readout, atol=1e-5, rtol=0)
+    assert torch.equal(out.mean(0).argmax(1), readout.mean(0).argmax(1))
+    with torch.no_grad():                                           # and neurokd reads the variant as the student
+        ours = nir_to_torch(variant)(xs.double(), record=True)["output"]
+    torch.testing.assert_close(ours.float(), readout, atol=1e-5, rtol=0)
