@@ -51,6 +51,9 @@ Metadata (the contract a reader needs, since NIR has no ``dt``)::
                       "producer": "neurokd <version>"}
     node.metadata  = {"dt": dt}            # every LIF / IF node
 
+:func:`for_norse` rewrites such a graph for Norse 1.1.0's reader (which ignores ``r`` and ``dt``): the
+same network with ``r = 1`` (moved into the weights) at Norse's ``dt = 1e-3``.
+
 Read back with forward Euler at ``dt`` (:mod:`neurokd.exporters.from_nir`), ``LIF`` gives
 ``v <- (1 - dt/tau) v + (dt r / tau) I = beta v + I`` with ``dt r/tau = 1`` exactly: the student's
 update. ``1 - dt/tau`` computed in float64 and rounded to float32 equals the student's float32
