@@ -382,3 +382,31 @@ def test_cli_maps_a_graph_and_refuses_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as ex:
         main(["map", str(graph), "--hardware", "nochip", "--out", str(tmp_path / "c"), "--no-cost"])
     assert ex.value.code == 2 and "unknown hardware" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# SANA-FE cross-check (optional: sanafe is GPL-3.0 and not a dependency)
+# --------------------------------------------------------------------------------------------------
+
+def test_sanafe_sees_the_same_spikes_events_messages_and_hops():
+    pytest.importorskip("sanafe")
+    from neurokd.hardware.placement.sanafe import cross_check
+
+    # no biases: SANA-FE's Loihi LIF (membrane truncated to 1/64 after the leak) then computes Lava's integers
+    rng = np.random.default_rng(7)
+    g = _chain({"fc1": nir.Affine(weight=rng.normal(size=(20, 12)) * 0.8, bias=np.zeros(20)), "lif1": _lif(20),
+                "fc2": nir.Affine(weight=rng.normal(size=(6, 20)) * 0.8, bias=np.zeros(6)), "lif2": _lif(6, thr=0.7)},
+               (12,))
+    net = ir.from_nir(g)
+    x = spikes_in(2, 10, net.input_shape, rate=0.4, seed=8)
+    res = run_fast(net, x, precision="fixed", record_steps=True)
+    run_, same, cited, rows = cross_check(net, res, x, samples=2, overrides={"core.neurons": 3})
+    by = {r["metric"]: r for r in rows}
+    assert same.placement.tiles_used > 1                              # messages cross the mesh
+    for layer in ("lif1", "lif2"):
+        assert by[f"spikes {layer}"]["sanafe"] == by[f"spikes {layer}"]["neurokd_same_figures"] > 0
+        assert by[f"spikes {layer}"]["diff_cited_pct"] == 0.0           # every (sample, step, neuron) agrees
+    for metric in ("synaptic_events", "messages", "hops"):
+        assert by[metric]["neurokd_same_figures"] == pytest.approx(by[metric]["sanafe"]), metric
+    assert by["synapse_uj"]["neurokd_same_figures"] == pytest.approx(by["synapse_uj"]["sanafe"], rel=1e-6)
+    assert by["network_uj"]["neurokd_same_figures"] == pytest.approx(by["network_uj"]["sanafe"], rel=1e-6)

@@ -7,7 +7,10 @@ float`` for Lava's ``floating_pt``): a run's test split (``--samples N`` of it),
 ``--input X.npy`` or ``--random-input``. Writes ``DIR/mapping.csv``, ``DIR/placement.json`` and,
 with spikes, ``DIR/cost_report.csv``, ``DIR/cost_steps.csv``, ``DIR/cost_report.md``
 (:mod:`neurokd.hardware.placement`). ``--no-cost`` places only. A network that does not fit exits 2
-with one line naming the layer, the limit, the figure and the excess.
+with one line naming the layer, the limit, the figure and the excess. ``--sanafe N`` runs the
+first N samples (as binary spikes: SANA-FE's inputs send spikes) through SANA-FE on the same
+placement and writes ``DIR/sanafe_comparison.csv`` (:mod:`neurokd.hardware.placement.sanafe`;
+SANA-FE is GPL-3.0, an optional extra).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
                chips: int = 1, precision: str = "fixed", samples: int | None = None,
                input_path: str | Path | None = None, random_input: bool = False, steps: int | None = None,
                rate: float = 0.1, seed: int = 0, overrides: dict[str, float] | None = None, no_cost: bool = False,
-               echo=print):
+               sanafe: int = 0, echo=print):
     """The work of ``neurokd map`` (module docstring); returns the :class:`~neurokd.hardware.placement.MapResult`."""
     from neurokd.exporters.from_nir import read_nir
     from neurokd.hardware.network import ir
@@ -131,8 +134,42 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         echo(f"neurokd: {c.samples} sample(s): {c.latency_ns / 1e3:.3f} us and {c.energy_pj / 1e6:.4f} uJ per inference "
              f"(routing {c.routing_pj / 1e6:.4f} uJ); {c.inferences_per_s:,.0f} inferences/s; bottleneck core "
              f"{b['core']} ({b['layer']}), bound by {b['bound']}")
+    if sanafe:
+        paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped
+
+
+def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:
+    """``--sanafe N``: the first N samples as binary spikes through neurokd and SANA-FE -> sanafe_comparison.csv."""
+    from neurokd import fileio
+    from neurokd.hardware.engines.fastsim import run_fast
+    from neurokd.hardware.placement.sanafe import COMPARISON_COLUMNS, cross_check
+
+    if x is None:
+        raise NeurokdError("--sanafe needs spikes to run: map a run folder, or give --input / --random-input")
+    x = np.asarray(x[:samples], dtype=np.float64)
+    if x.ndim == len(network.input_shape) + 1:
+        x = np.repeat(x[:, None], timesteps or network.timesteps or 1, axis=1)
+    if not np.all((x == 0) | (x == 1)):       # graded input: Bernoulli spikes of probability x / max|x|
+        p = np.clip(np.abs(x) / max(float(np.abs(x).max()), 1e-12), 0.0, 1.0)
+        x = (np.random.default_rng(seed).random(x.shape) < p).astype(np.float64)
+        echo("neurokd: SANA-FE's inputs are spikes: the graded input is sent as Bernoulli spikes (p = |x| / max|x|) "
+             "to both neurokd and SANA-FE")
+    res = run_fast(network, x, precision="fixed", record_steps=True)
+    run_, same, cited, rows = cross_check(network, res, x, samples=samples)
+    path = out / "sanafe_comparison.csv"
+    fileio.write_csv(path, COMPARISON_COLUMNS, rows)
+    by = {r["metric"]: r for r in rows}
+    echo(f"neurokd: SANA-FE ({run_.samples} sample(s), {run_.seconds:.1f} s): energy {by['energy_uj']['sanafe']:.4f} uJ, "
+         f"neurokd {by['energy_uj']['neurokd_same_figures']:.4f} uJ with the same figures "
+         f"({by['energy_uj']['diff_same_pct']:+.1f} %), {by['energy_uj']['neurokd_cited_defaults']:.4f} uJ with its cited "
+         f"defaults; latency {by['latency_us']['sanafe']:.2f} us vs {by['latency_us']['neurokd_same_figures']:.2f} us "
+         f"({by['latency_us']['diff_same_pct']:+.1f} %)")
+    for key in (k for k in by if k.startswith("spikes ")):
+        echo(f"  {key}: SANA-FE {by[key]['sanafe']:.0f}, neurokd {by[key]['neurokd_same_figures']:.0f} "
+             f"({100 + by[key]['diff_cited_pct']:.3f} % of (sample, step, neuron) agree)")
+    return path
 
 
 @click.command("map")
@@ -153,10 +190,12 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
 @click.option("--set", "sets", multiple=True, metavar="SECTION.NAME=VALUE",
               help="Override one figure of the chip file, e.g. --set energy.synop_pj=35.5 (repeatable).")
 @click.option("--no-cost", is_flag=True, help="Place only; do not run the network.")
+@click.option("--sanafe", type=int, default=0, metavar="N",
+              help="Cross-check N samples with SANA-FE (optional package `sanafe`, GPL-3.0): sanafe_comparison.csv.")
 def map_cmd(target: Path, hardware: str, out: Path, placer: str, chips: int, precision: str, samples: int | None,
             input_path: Path | None, random_input: bool, steps: int | None, rate: float, seed: int,
-            sets: tuple[str, ...], no_cost: bool) -> None:
+            sets: tuple[str, ...], no_cost: bool, sanafe: int) -> None:
     """Place TARGET (a run folder or a .nir file) on a chip's cores and cost every time step."""
     map_target(target, out, hardware=hardware, placer=placer, chips=chips, precision=precision, samples=samples,
                input_path=input_path, random_input=random_input, steps=steps, rate=rate, seed=seed,
-               overrides=_overrides(sets), no_cost=no_cost, echo=click.echo)
+               overrides=_overrides(sets), no_cost=no_cost, sanafe=sanafe, echo=click.echo)
