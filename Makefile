@@ -11,12 +11,13 @@ DEMO   := runs/demo
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/lava.txt requirements/base.txt requirements/peers.txt
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/lava.txt requirements/base.txt requirements/peers.txt requirements/sanafe.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "neurokd: installing the pinned stack into $(VENV) (first time: a few minutes)"
 	$(PIP) -c requirements/constraints.txt -r requirements/base.txt
 	$(PIP) --no-deps --ignore-requires-python -r requirements/lava.txt
 	$(PIP) --no-deps -r requirements/peers.txt
+	$(PIP) --no-deps -r requirements/sanafe.txt
 	$(PIP) --no-deps --no-build-isolation -e .
 	@$(MAKE) --no-print-directory espeak
 	@touch $(STAMP)

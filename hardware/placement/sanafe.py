@@ -42,7 +42,11 @@ Where SANA-FE's Loihi model differs from Lava's (lava-nc 0.10 ``PyLifModelBitAcc
   conv-aware mapping);
 * SANA-FE counts a neuron as *updated* when its potential, input or bias is non-zero (with a bias,
   every step), neurokd's cost model as *active* only when it received an event or spiked: with
-  biased layers SANA-FE charges more full updates;
+  biased layers SANA-FE charges more full updates; and SANA-FE updates every neuron in every step it
+  simulates, the pipeline's fill and drain included (``T + depth`` steps), where neurokd charges
+  ``T`` updates per neuron and inference (the counting convention of
+  :mod:`neurokd.hardware.cost.counting`; streamed inferences overlap the pipeline). On the digits
+  MLP at T = 4 this is most of the soma energy difference (neuron updates 1,445 vs 808 per inference);
 * time: SANA-FE's ``detailed`` timing model pipelines message sending, routing and receiving with
   buffers and adds its ``latency_sync`` table; neurokd sums each core's work and takes the slowest
   core plus the longest route plus a barrier interpolated linearly in tiles.
