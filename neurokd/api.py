@@ -196,7 +196,7 @@ def study(dataset: str = "digits", methods: Sequence[str] = ("baseline", "kd", "
 def export(run: RunLike, target: str = "lava", precision: str = "float", *, engine: str = "lava",
            samples: int | None = None, verify: int = 32, dt: float = 1e-4, input_bits: int = 8,
            chunk_samples: int = 64, progress: bool = True, echo: Echo = print,
-           model: str | None = None) -> ExportResult:
+           model: str | None = None, for_peer: str | None = None) -> ExportResult:
     """Export a run's student and check it on the hardware model.
 
     ``target``: ``nir`` (``model.nir`` only), ``lava`` (also run the test split on the Loihi model and
@@ -206,6 +206,8 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     simulation) or ``fast`` (neurokd's bit-exact model of it, the whole split in seconds, with
     ``verify`` random samples re-run in Lava). ``samples``: only the first N test samples. ``model``:
     the run's ``FILE.py:FUNCTION`` when its student came from user code (snnTorch / SpikingJelly).
+    ``for_peer="norse"``: also ``model.norse.nir``, the same network in the units Norse's importer
+    assumes (snnTorch and SpikingJelly read ``model.nir`` as it is).
 
     Returns an :class:`ExportResult`; ``agreements[precision]`` is the content of ``agreement.json``
     (``agreement_fixed.json``). Raises :class:`~neurokd.errors.CheckFailed` (files written first)
@@ -218,7 +220,7 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     with trusted(model):
         agreements = export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt,
                                 input_bits=input_bits, chunk_samples=chunk_samples, progress=progress,
-                                echo=_echo(echo), engine=engine, verify=verify)
+                                echo=_echo(echo), engine=engine, verify=verify, for_peer=for_peer)
     return ExportResult(run_dir=run_dir, target=target, agreements=agreements)
 
 

@@ -134,15 +134,19 @@ def _fmt_pct(v) -> str:
 
 def export_run(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
                dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
-               echo=print, engine: str = "lava", verify: int = 32) -> dict:
+               echo=print, engine: str = "lava", verify: int = 32, for_peer: str | None = None) -> dict:
     """Export a trained run (module docstring); returns ``{precision: agreement dict}`` (empty for NIR).
 
-    Raises :class:`CheckFailed` after writing every file when a float run's spikes are not 100 %
-    identical to PyTorch's.
+    ``for_peer="norse"`` also writes ``RUN/model.norse.nir``, the same network in the units Norse's
+    importer assumes (:func:`neurokd.exporters.to_nir.for_norse`). Raises :class:`CheckFailed` after
+    writing every file when a float run's spikes are not 100 % identical to PyTorch's.
     """
     from neurokd.exporters.to_nir import student_to_nir, write_nir
     from neurokd.training import load_run
 
+    if for_peer is not None and for_peer not in PEER_VARIANTS:
+        raise NeurokdError(f"--for must be one of {', '.join(PEER_VARIANTS)}, got {for_peer!r} (snnTorch and "
+                           "SpikingJelly read model.nir as it is: docs/peer_conformance.md)")
     if target not in TARGETS:
         raise NeurokdError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     precisions = {"float": ["float"], "fixed": ["fixed"], "both": ["float", "fixed"]}.get(precision)
@@ -160,6 +164,9 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     graph = student_to_nir(student, dt=dt)
     nir_path = write_nir(graph, run / "model.nir")
     echo(f"neurokd: wrote {nir_path}")
+    if for_peer is not None:
+        name, variant = PEER_VARIANTS[for_peer]
+        echo(f"neurokd: wrote {write_nir(variant()(graph), run / name)} (for {for_peer})")
     command = f"neurokd export {run} --target {target} --precision {precision} --input-bits {input_bits}"
     if target == "nir":
         _write_card(run, cfg, graph, command)
@@ -371,6 +378,16 @@ def _raise_if_netx_differs(agreement: dict, run: Path) -> None:
 
 
 TARGETS = ("lava", "nir", "netx", "onnx")
+
+
+def _for_norse():
+    from neurokd.exporters.to_nir import for_norse
+
+    return for_norse
+
+
+#: ``--for PEER``: the file written beside model.nir, and the rewrite that makes the peer's importer run it exactly
+PEER_VARIANTS = {"norse": ("model.norse.nir", _for_norse)}
 
 
 

@@ -64,6 +64,28 @@ def test_export_nir_target_writes_model_nir_only(run_dir, tmp_path):
     assert not (run / "lava").exists() and not (run / "agreement.json").exists()
 
 
+def test_export_for_norse_writes_a_variant_that_norse_and_neurokd_run_as_the_student(run_dir, tmp_path, capsys):
+    """``--for norse``: model.norse.nir beside model.nir; Norse's own importer and neurokd's replay of the
+    variant give model.nir's readout (Norse reads tau at its dt 1e-3 and ignores r: to_nir.for_norse)."""
+    norse = pytest.importorskip("norse.torch")
+    from neurokd.exporters.from_nir import nir_to_torch
+
+    assert cli(["export", str(run_dir), "--target", "nir", "--for", "norse"]) == 0
+    assert "model.norse.nir (for norse)" in capsys.readouterr().out
+    plain, variant = nir.read(run_dir / "model.nir"), nir.read(run_dir / "model.norse.nir")
+    x = (torch.rand(8, 3, 64, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    with torch.no_grad():
+        ref = nir_to_torch(plain, timesteps=8)(x)
+        ours = nir_to_torch(variant, timesteps=8)(x)
+        net, state, theirs = norse.from_nir(variant), None, []
+        for step in x:
+            out, state = net(step, state)
+            theirs.append(out)
+    assert torch.allclose(ours, ref, atol=1e-4)
+    assert torch.allclose(torch.stack(theirs), ref, atol=1e-4)
+    assert cli(["export", str(run_dir), "--target", "nir", "--for", "sinabs"]) == 2
+
+
 def test_export_lava_both_precisions_writes_the_file_contract(run_dir, capsys):
     assert cli(["export", str(run_dir), "--target", "lava", "--precision", "both", "--samples", "40",
                 "--no-progress"]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from neurokd import api
-from neurokd.deploy import TARGETS
+from neurokd.deploy import PEER_VARIANTS, TARGETS
 
 
 @click.command("export")
@@ -33,12 +33,16 @@ from neurokd.deploy import TARGETS
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--model", default=None, help="The run's FILE.py:FUNCTION when its student came from your code "
               "(a run folder never runs code by itself).")
+@click.option("--for", "for_peer", type=click.Choice(sorted(PEER_VARIANTS)), default=None,
+              help="Also write the graph in the units a peer's importer assumes: norse -> model.norse.nir "
+                   "(snnTorch and SpikingJelly read model.nir as it is).")
 def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: float, input_bits: int,
-           chunk_samples: int, engine: str, verify: int, no_progress: bool, model: str | None) -> None:
+           chunk_samples: int, engine: str, verify: int, no_progress: bool, model: str | None,
+           for_peer: str | None) -> None:
     """Export RUN_DIR's student to NIR and run it in Lava (CPU), checked against PyTorch."""
     api.export(run_dir, target=target, precision=precision, samples=samples, dt=dt, input_bits=input_bits,
                chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo, engine=engine, verify=verify,
-               model=model)
+               model=model, for_peer=for_peer)
 
 
 @click.command("simulate")
