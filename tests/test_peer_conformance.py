@@ -6,7 +6,8 @@ every layer fires, runs the peer's own simulation on one fixed Bernoulli spike i
 with the peer's own NIR writer and compares every spiking layer spike for spike with neurokd's
 two readers: the PyTorch replay (``nir_to_torch``, float64) and the hardware model Lava runs
 (``ir.from_nir`` + ``run_fast`` in floating point; its trains are aligned to the network's own
-time, so the step offset is 0 everywhere). Fixed point (``run_fast(precision="fixed")``) is held to
+time, so the step offset is 0 everywhere), and for one graph per peer Lava's own floating_pt
+simulation (``run_lava``, what ``neurokd simulate`` runs; delay-corrected the same way). Fixed point (``run_fast(precision="fixed")``) is held to
 a stated agreement instead. Fix-ups a peer's writer needs are applied here and named.
 
 Where the peer's neuron means what NIR cannot say (snnTorch's subtractive reset, Sinabs'
@@ -63,8 +64,9 @@ def _record(modules: dict[str, torch.nn.Module]):
     return store, lambda: [h.remove() for h in hooks]
 
 
-def _neurokd(graph: nir.NIRGraph, x: torch.Tensor, **reader) -> dict[str, dict[str, np.ndarray]]:
-    """Spikes ``{reader: {node: (T, size)}}`` of the PyTorch replay and the float and fixed hardware model."""
+def _neurokd(graph: nir.NIRGraph, x: torch.Tensor, lava: bool = False, **reader) -> dict[str, dict[str, np.ndarray]]:
+    """Spikes ``{reader: {node: (T, size)}}`` of the PyTorch replay and the float and fixed hardware model;
+    with ``lava`` also of Lava's own floating_pt simulation (what ``neurokd simulate`` runs)."""
     module = nir_to_torch(graph, **reader).double()
     with torch.no_grad():
         rec = module(x.double(), record=True)
@@ -74,6 +76,11 @@ def _neurokd(graph: nir.NIRGraph, x: torch.Tensor, **reader) -> dict[str, dict[s
     for precision in ("float", "fixed"):
         res = run_fast(network, xs, precision=precision, record_steps=True)
         out[precision] = {k: np.asarray(v[0], dtype=np.float64) for k, v in res.spikes.items()}
+    if lava:
+        from neurokd.hardware.engines.lava_backend import run_lava
+
+        res = run_lava(network, xs, precision="float", record_steps=True)
+        out["lava"] = {k: np.asarray(v[0], dtype=np.float64) for k, v in res.spikes.items()}
     return out
 
 
@@ -139,7 +146,9 @@ def _assert_conforms(peer: dict[str, np.ndarray], ours: dict[str, dict[str, np.n
     for node, ref in peer.items():
         ref = ref.reshape(T, -1)
         assert ref.sum() >= min_spikes, f"{node}: {ref.sum():.0f} spikes in the peer; the check needs firing"
-        for reader in ("torch", "float"):
+        for reader in ("torch", "float", "lava"):
+            if reader not in ours:
+                continue
             got = ours[reader][node]
             assert np.array_equal(got, ref), (
                 f"{node} ({reader}): {int(np.sum(got != ref))} of {ref.size} spike decisions differ "
@@ -197,7 +206,7 @@ def test_snntorch_leaky_with_zero_reset_runs_spike_for_spike():
     net = _snntorch_mlp("zero")
     peer = _run_snntorch(net, x)
     graph = _snntorch_graph(net, x)
-    _assert_conforms(peer, _neurokd(graph, x),     # dt: snnTorch's export signature (r = tau / 1e-4)
+    _assert_conforms(peer, _neurokd(graph, x, lava=True),     # dt: snnTorch's export signature (r = tau / 1e-4)
                      table=("snnTorch 1.0.0", "Linear-Leaky x2, reset 'zero'", "fix-up: per-neuron beta, ignore_dims=[0]"))
 
 
@@ -307,7 +316,7 @@ def test_norse_lifbox_graph_runs_spike_for_spike_at_norses_own_step():
     peer = _run_norse(net, x)
     graph = norse.to_nir(net, x[0, 0])     # fix-up: one unbatched sample, or the batch axis enters the Input type
     assert _read_warnings(graph, producer="norse") == []
-    _assert_conforms(peer, _neurokd(graph, x, producer="norse"),
+    _assert_conforms(peer, _neurokd(graph, x, lava=True, producer="norse"),
                      table=("Norse 1.1.0", "Linear-LIFBoxCell x2", "producer norse: dt 1e-6; fix-up: unbatched sample"))
 
 
@@ -365,7 +374,7 @@ def test_sinabs_single_spike_cnn_with_sum_pooling_runs_spike_for_spike():
     sinabs, net = _sinabs_cnn(default=False)
     peer, graph = _run_sinabs(sinabs, net, x)
     assert {type(n).__name__ for n in graph.nodes.values()} >= {"Conv2d", "SumPool2d", "Flatten", "Affine", "IF"}
-    _assert_conforms(peer, _neurokd(graph, x),       # IF only: no dt needed (one step per time bin)
+    _assert_conforms(peer, _neurokd(graph, x, lava=True),       # IF only: no dt needed (one step per time bin)
                      table=("Sinabs 3.1.3", "Conv-IAF-SumPool-Conv-IAF-Flatten-Linear-IAF, SingleSpike, MembraneReset",
                             "as written"))
 
@@ -420,7 +429,7 @@ def test_spikingjelly_lif_cubalif_and_if_graphs_run_spike_for_spike(kind):
                 node.r = np.ones_like(np.asarray(node.r))
     else:
         assert messages == []
-    _assert_conforms(peer, _neurokd(graph, x, producer="spikingjelly"),
+    _assert_conforms(peer, _neurokd(graph, x, lava=kind == "lif", producer="spikingjelly"),
                      table=("SpikingJelly 2.0.0", f"Linear-{kind} x2", "fix-up: r = 1 (the warning's)" if kind == "if"
                             else "producer spikingjelly: dt 1e-4"))
 
