@@ -36,9 +36,11 @@ objective, better in one). The knee: with each objective scaled to [0, 1] over t
 value on the front), the front point nearest the ideal point (0, ..., 0) in Euclidean distance.
 
 Pruning (on validation accuracy, per epoch; Optuna's pruners serve single-objective studies only):
-from epoch ``prune_warmup`` on, a trial whose validation accuracy at epoch ``e`` trails the best
-finished trial's accuracy at epoch ``e`` by more than ``prune_margin`` (a fraction, 0.05 = 5 points) is
-stopped, once ``prune_min_trials`` trials have finished. ``prune_margin=None`` never prunes.
+from epoch ``prune_warmup`` on (default: half the epochs; early epochs are noisy), a trial whose
+validation accuracy at epoch ``e`` trails the best finished trial's accuracy at epoch ``e`` by more than
+``prune_margin`` (a fraction, 0.05 = 5 points) is stopped, once ``prune_min_trials`` trials have
+finished. ``prune_margin=None`` never prunes. Pruning on accuracy trims the cheap, inaccurate end of
+the front on purpose: students far behind the best are not what a user picks.
 
 Several workers (processes or machines) share one study through its storage (``storage``):
 
@@ -711,7 +713,7 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
 
     teacher_dir = _shared_teacher(base_cfg, out, progress)
     epochs = int(base_cfg.epochs)
-    warmup = prune_warmup if prune_warmup is not None else max(1, epochs // 4)
+    warmup = prune_warmup if prune_warmup is not None else max(1, epochs // 2)   # early epochs are noisy
     directions = [o.direction for o in objs]
 
     def objective(trial) -> list[float]:

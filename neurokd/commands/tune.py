@@ -38,7 +38,7 @@ from neurokd.commands.train import _knobs, _settings
 @click.option("--prune-margin", type=float, default=0.05, show_default=True,
               help="Stop a trial whose val accuracy trails the best finished trial's at the same epoch by more.")
 @click.option("--no-prune", is_flag=True, help="Never prune.")
-@click.option("--prune-warmup", type=int, default=None, help="First epoch pruning may act on (default epochs/4).")
+@click.option("--prune-warmup", type=int, default=None, help="First epoch pruning may act on (default half the epochs).")
 @click.option("--heartbeat", type=int, default=30, show_default=True, help="Seconds between a running trial's heartbeats.")
 @click.option("--grace", type=int, default=None, help="Seconds without heartbeat before a trial is failed and retried "
               "(default 4 x --heartbeat).")
