@@ -95,8 +95,9 @@ def test_snntorch_student_trains_in_neurokds_loop_and_reloads_only_with_the_same
     assert agreement["accuracy_student"] == pytest.approx(run.test_accuracy)
     code, text = _cli(["export", out, "--target", "onnx", "--model", spec], capsys)
     assert code != 0 and "--target onnx writes neurokd's own students only" in text
-    files = neurokd.report([out], out=tmp_path / "report", figures=False)
+    files = neurokd.report([out], out=tmp_path / "report")
     assert "snn_student.py:build" in files["summary.csv"].read_text()
+    assert all(p.parent == tmp_path / "report" and p.is_file() for p in files.values())   # no '/' from the spec
 
 
 def test_a_study_of_a_user_student_runs_each_method(model_files, tmp_path):

@@ -7,6 +7,7 @@ matplotlib's object API on the Agg canvas (no display needed, pyplot's backend l
 from __future__ import annotations
 
 import io
+import re
 import statistics
 from pathlib import Path
 from typing import Sequence
@@ -43,7 +44,9 @@ def _rc():
 
 
 def _save(fig, out: Path, stem: str) -> dict[str, Path]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically."""
+    """Write ``stem.png`` and ``stem.pdf`` atomically; characters other than letters, digits, ``.``, ``-``
+    and ``_`` in ``stem`` become ``_`` (a setting named by a --model FILE.py:FUNCTION path holds ``/``, ``:``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
     paths = {}
     for ext, kw in (("png", {"dpi": 300}), ("pdf", {})):
         buf = io.BytesIO()
