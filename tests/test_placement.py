@@ -405,8 +405,11 @@ def test_sanafe_sees_the_same_spikes_events_messages_and_hops():
     assert same.placement.tiles_used > 1                              # messages cross the mesh
     for layer in ("lif1", "lif2"):
         assert by[f"spikes {layer}"]["sanafe"] == by[f"spikes {layer}"]["neurokd_same_figures"] > 0
+        assert by[f"spikes {layer} outside window"]["sanafe"] == 0
         assert by[f"spikes {layer}"]["diff_cited_pct"] == 0.0           # every (sample, step, neuron) agrees
     for metric in ("synaptic_events", "messages", "hops"):
         assert by[metric]["neurokd_same_figures"] == pytest.approx(by[metric]["sanafe"]), metric
     assert by["synapse_uj"]["neurokd_same_figures"] == pytest.approx(by["synapse_uj"]["sanafe"], rel=1e-6)
     assert by["network_uj"]["neurokd_same_figures"] == pytest.approx(by["network_uj"]["sanafe"], rel=1e-6)
+    # neurokd's cost model on SANA-FE's own spikes counts the same events
+    assert by["synaptic_events"]["neurokd_on_sanafe_spikes"] == pytest.approx(by["synaptic_events"]["sanafe"])

@@ -239,10 +239,36 @@ def spike_agreement(network, result, run_: SanafeRun) -> dict[str, dict]:
     return out
 
 
-def comparison_rows(network, result, run_: SanafeRun, same, cited) -> list[dict]:
+def _outside_window(network, result, run_: SanafeRun, geometry) -> dict:
+    """SANA-FE's spikes outside neurokd's window (before a layer's first input, after the input ends: its
+    biased layers keep integrating while the pipeline fills and drains), per inference, and the synaptic
+    events they cause (spikes x non-zero fan-out of each outgoing connection)."""
+    from neurokd.hardware.cost.counting import fanout
+
+    T = result.timesteps
+    spikes, events = {}, 0.0
+    for layer in network.layers:
+        if not layer.neuron.spiking:
+            continue
+        sp = run_.spikes[layer.name].astype(np.float64)
+        inside = np.zeros(sp.shape[1], dtype=bool)
+        inside[layer.delay:layer.delay + T] = True
+        out_counts = sp[:, ~inside].sum(axis=(0, 1)) / run_.samples          # per neuron, per inference
+        spikes[layer.name] = float(out_counts.sum())
+        for conn in geometry.connections:
+            if conn.source == layer.name:
+                events += float((out_counts * fanout(conn).reshape(-1)).sum())
+    return {"spikes": spikes, "events": events}
+
+
+def comparison_rows(network, result, run_: SanafeRun, same, cited, replay=None) -> list[dict]:
     """``sanafe_comparison.csv``: per inference (mean over samples), SANA-FE against neurokd with SANA-FE's
     figures (``same``, a :class:`~neurokd.hardware.placement.MapResult` on ``loihi1-sanafe``) and with
-    neurokd's cited defaults (``cited``, on ``loihi1``), with the relative difference to SANA-FE."""
+    neurokd's cited defaults (``cited``, on ``loihi1``), with the relative difference to SANA-FE; with
+    ``replay`` (neurokd's cost model, SANA-FE's figures, on SANA-FE's own spikes inside neurokd's window)
+    also that column, which separates the cost model from the neuron models' differences. Spike rows are
+    per inference; their ``diff_cited_pct`` column holds the spike agreement minus 100 (0: identical).
+    ``synaptic_events_outside_window`` counts what SANA-FE's layers do outside neurokd's T-step window."""
     def parts(m):
         c = m.cost
         ch = c.chip
@@ -263,16 +289,28 @@ def comparison_rows(network, result, run_: SanafeRun, same, cited) -> list[dict]
          "latency_us": run_.sim_time.mean() * 1e6, "synaptic_events": run_.synaptic_events.mean(),
          "messages": run_.packets.mean(), "hops": run_.hops.mean(), "neuron_updates": run_.neurons_updated.mean()}
     a, b = parts(same), parts(cited)
+    r = parts(replay) if replay is not None else None
     rows = []
     for key, value in s.items():
-        rows.append({"metric": key, "sanafe": value, "neurokd_same_figures": a[key],
-                     "diff_same_pct": (a[key] - value) / value * 100 if value else float("nan"),
-                     "neurokd_cited_defaults": b[key],
-                     "diff_cited_pct": (b[key] - value) / value * 100 if value else float("nan")})
+        row = {"metric": key, "sanafe": value, "neurokd_same_figures": a[key],
+               "diff_same_pct": (a[key] - value) / value * 100 if value else float("nan"),
+               "neurokd_cited_defaults": b[key],
+               "diff_cited_pct": (b[key] - value) / value * 100 if value else float("nan")}
+        if r is not None:
+            row["neurokd_on_sanafe_spikes"] = r[key]
+            row["diff_on_sanafe_spikes_pct"] = (r[key] - value) / value * 100 if value else float("nan")
+        rows.append(row)
+    outside = _outside_window(network, result, run_, same.placement.geometry)
+    rows.append({"metric": "synaptic_events_outside_window", "sanafe": outside["events"], "neurokd_same_figures": 0.0,
+                 "diff_same_pct": float("nan"), "neurokd_cited_defaults": 0.0, "diff_cited_pct": float("nan")})
+    for name, n_out in outside["spikes"].items():
+        rows.append({"metric": f"spikes {name} outside window", "sanafe": n_out, "neurokd_same_figures": 0.0,
+                     "diff_same_pct": float("nan"), "neurokd_cited_defaults": 0.0, "diff_cited_pct": float("nan")})
     for name, info in spike_agreement(network, result, run_).items():
-        rows.append({"metric": f"spikes {name}", "sanafe": info["sanafe"], "neurokd_same_figures": info["neurokd"],
+        n = run_.samples                          # per inference, like every other row
+        rows.append({"metric": f"spikes {name}", "sanafe": info["sanafe"] / n, "neurokd_same_figures": info["neurokd"] / n,
                      "diff_same_pct": (info["neurokd"] - info["sanafe"]) / info["sanafe"] * 100 if info["sanafe"] else 0.0,
-                     "neurokd_cited_defaults": info["neurokd"], "diff_cited_pct": info["agreement"] * 100 - 100})
+                     "neurokd_cited_defaults": info["neurokd"] / n, "diff_cited_pct": info["agreement"] * 100 - 100})
     return rows
 
 
@@ -310,11 +348,20 @@ def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = 
         timesteps = result.timesteps
         spikes = {name: v[:k] for name, v in result.spikes.items()}
 
-    rows = comparison_rows(network, _Sub, run_, same, cited)
+    replay_rasters = {network.input_name if network.input_name in rasters else next(iter(rasters)):
+                      rasters[network.input_name]}
+    T = result.timesteps
+    for layer in network.layers:
+        if layer.neuron.spiking:                  # SANA-FE's step t + delay is neurokd's step t
+            sp = run_.spikes[layer.name][:, layer.delay:layer.delay + T]
+            sp = np.pad(sp, ((0, 0), (0, T - sp.shape[1]), (0, 0)))
+            replay_rasters[layer.name] = np.swapaxes(sp, 0, 1).reshape(T, k, *layer.shape)
+    replay = MapResult(chip, pl, cost(pl, replay_rasters, network=network))
+    rows = comparison_rows(network, _Sub, run_, same, cited, replay)
     return run_, same, cited, rows
 
 
-COMPARISON_COLUMNS = ("metric", "sanafe", "neurokd_same_figures", "diff_same_pct", "neurokd_cited_defaults",
-                      "diff_cited_pct")
+COMPARISON_COLUMNS = ("metric", "sanafe", "neurokd_same_figures", "diff_same_pct", "neurokd_on_sanafe_spikes",
+                      "diff_on_sanafe_spikes_pct", "neurokd_cited_defaults", "diff_cited_pct")
 
 __all__ = ["available", "run", "cross_check", "SanafeRun", "spike_agreement", "comparison_rows", "COMPARISON_COLUMNS", "SANAFE_HINT"]

@@ -166,8 +166,12 @@ def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, ech
          f"({by['energy_uj']['diff_same_pct']:+.1f} %), {by['energy_uj']['neurokd_cited_defaults']:.4f} uJ with its cited "
          f"defaults; latency {by['latency_us']['sanafe']:.2f} us vs {by['latency_us']['neurokd_same_figures']:.2f} us "
          f"({by['latency_us']['diff_same_pct']:+.1f} %)")
-    for key in (k for k in by if k.startswith("spikes ")):
-        echo(f"  {key}: SANA-FE {by[key]['sanafe']:.0f}, neurokd {by[key]['neurokd_same_figures']:.0f} "
+    echo(f"  synaptic events per inference: SANA-FE {by['synaptic_events']['sanafe']:,.0f} "
+         f"({by['synaptic_events_outside_window']['sanafe']:,.0f} outside neurokd's {x.shape[1]}-step window), neurokd "
+         f"{by['synaptic_events']['neurokd_same_figures']:,.0f}, neurokd's cost model on SANA-FE's spikes "
+         f"{by['synaptic_events']['neurokd_on_sanafe_spikes']:,.0f}")
+    for key in (k for k in by if k.startswith("spikes ") and not k.endswith("outside window")):
+        echo(f"  {key} per inference: SANA-FE {by[key]['sanafe']:.1f}, neurokd {by[key]['neurokd_same_figures']:.1f} "
              f"({100 + by[key]['diff_cited_pct']:.3f} % of (sample, step, neuron) agree)")
     return path
 
