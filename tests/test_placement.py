@@ -370,7 +370,7 @@ def test_cli_maps_a_graph_and_refuses_in_one_line(tmp_path, capsys):
         main(["map", str(graph), "--hardware", "loihi1", "--out", str(tmp_path / "m"), "--random-input",
               "--steps", "5", "--samples", "2"])
     assert ex.value.code == 0
-    assert (tmp_path / "m" / "cost_report.csv").is_file()
+    assert (tmp_path / "m" / "cost_report.csv").is_file() and (tmp_path / "m" / "mesh_load.png").stat().st_size > 0
     assert "1 cores" in capsys.readouterr().out
     big = tmp_path / "big.nir"
     nir.write(big, _chain({"fc": nir.Affine(weight=np.full((2, 4100), 0.1), bias=np.zeros(2)), "lif": _lif(2)}, (4100,)))

@@ -198,11 +198,14 @@ class CostReport:
 
     # -- what bounds a step ---------------------------------------------------------------------------
     def bottleneck(self) -> dict:
-        """The core that is slowest most often, and what its time is made of."""
+        """The core on the critical path: summed over steps and samples, the time it is the slowest core
+        (it sets the step), and what its time is made of."""
         slowest = self.core_ns.argmax(axis=2)                     # (T_hw, N)
         active = self.core_ns.max(axis=2) > 0
         counts = np.bincount(slowest[active].reshape(-1), minlength=self.placement.n_cores)
-        core = int(counts.argmax()) if counts.sum() else int(self.core_ns.sum(axis=(0, 1)).argmax())
+        critical = np.bincount(slowest.reshape(-1), weights=self.core_ns.max(axis=2).reshape(-1),
+                               minlength=self.placement.n_cores)
+        core = int(critical.argmax()) if critical.sum() else int(self.core_ns.sum(axis=(0, 1)).argmax())
         c = self.chip
         parts = {
             "synaptic ops": (self.per_core("synops")[core] + self.per_core("macs")[core]) * c["time.synop_ns"],
@@ -320,8 +323,8 @@ class CostReport:
                  f"{self.routing_pj / self.energy_pj * 100 if self.energy_pj else 0:.1f} %) |",
                  f"| energy-delay product | {self.edp:.3e} J s |",
                  f"| barrier per step | {self.barrier_ns:.0f} ns ({pl.tiles_used} tiles) |", "",
-                 f"**Bottleneck: core {b['core']}** (layer `{b['layer']}`, neurons {b['neurons']}) is the slowest core in "
-                 f"{b['slowest_fraction'] * 100:.0f} % of the steps; its time is "
+                 f"**Bottleneck: core {b['core']}** (layer `{b['layer']}`, neurons {b['neurons']}) sets the most step time "
+                 f"(the slowest core in {b['slowest_fraction'] * 100:.0f} % of the steps); its time is "
                  + ", ".join(f"{k} {v * 100:.0f} %" for k, v in b["shares"].items())
                  + f", so it is bound by **{b['bound']}**. Of a mean step, the slowest core takes "
                  f"{b['share_of_step']['slowest core'] * 100:.0f} %, the barrier {b['share_of_step']['barrier'] * 100:.0f} %, "
