@@ -194,8 +194,10 @@ class UserStudent(nn.Module):
 
     def describe(self) -> str:
         step = "one call per step" if not self.sequence else "one call with the (T, B, ...) sequence"
+        readout = {"auto": "auto (spike count of a spiking output, else the time mean)", "spikes": "spike count",
+                   "membrane": "membrane, time mean", "mean": "time mean"}[self.readout]
         return (f"student from {self.source or type(self.net).__name__}: {self.library}, {len(self.spiking_layers())} "
-                f"spiking layers, {step}, readout {self.readout}")
+                f"spiking layers, {step}, readout {readout}")
 
     def _steps(self, x: torch.Tensor):
         peers.reset_states(self.net)
