@@ -15,6 +15,7 @@ The calls (each documented, ``help(neurokd.train)``):
 
 - :func:`train`, :func:`evaluate`, :func:`study`: training runs (the ``train``, ``eval``, ``study`` commands);
 - :func:`export`, :func:`simulate`: a run or any NIR graph on the hardware model (``export``, ``simulate``);
+- :func:`map_network`: placed on a chip's cores, checked to fit, every time step costed (``map``);
 - :func:`load_nir`, :func:`import_nir`: any NIR graph as a PyTorch module (``import``);
 - :func:`report`: finished runs side by side (``report``).
 - :func:`tune`: the front of accuracy vs activity vs energy over the loss weights, workers sharing it (``tune``).
@@ -26,9 +27,9 @@ your own loop are documented modules: :mod:`neurokd.losses` (KD, activation and 
 """
 
 from neurokd.api import (ExportResult, ImportResult, RunResult, SimulationResult, evaluate, export, import_nir,
-                         load_nir, report, simulate, study, train, tune)
+                         load_nir, map_network, report, simulate, study, train, tune)
 from neurokd.config import TrainConfig
 from neurokd.errors import CheckFailed, NeurokdError
 
-__all__ = ["train", "evaluate", "study", "export", "simulate", "load_nir", "import_nir", "report", "tune",
+__all__ = ["train", "evaluate", "study", "export", "simulate", "map_network", "load_nir", "import_nir", "report", "tune",
            "RunResult", "ExportResult", "SimulationResult", "ImportResult", "TrainConfig", "NeurokdError", "CheckFailed"]

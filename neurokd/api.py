@@ -285,6 +285,35 @@ def import_nir(graph: str | Path, *, dt: float | None = None, steps: int | None 
     return ImportResult(summary=summary, outputs=outputs)
 
 
+def map_network(target, out: str | Path, *, hardware: str = "loihi1", placer: str = "pack", chips: int = 1,
+                precision: str = "fixed", samples: int | None = None, inputs=None, random_input: bool = False,
+                steps: int | None = None, rate: float = 0.1, seed: int = 0, overrides: dict[str, float] | None = None,
+                cost: bool = True, sanafe: int = 0, echo: Echo = print):
+    """Place a student or any NIR graph on a neuromorphic chip's cores, check that it fits, cost every time step.
+
+    ``target``: a run folder (its ``model.nir``; exported with ``target="nir"``) or a ``.nir`` file.
+    ``hardware``: ``loihi1`` (Davies et al. 2018), ``loihi2`` (published limits; unpublished figures named
+    and overridable), ``loihi1-sanafe`` (SANA-FE's calibrated figures) or your chip ``.toml`` file;
+    ``overrides={"energy.synop_pj": 35.5}`` changes single figures. ``placer``: ``pack`` (fewest cores)
+    or ``balance`` (measured load spread over the chips ``pack`` needs). Spikes come from the fast engine
+    (bit-exact with Lava's ``fixed_pt``; ``precision="float"`` for ``floating_pt``): a run's test split
+    (``samples`` of it), or a graph's ``inputs`` (``.npy`` path or array) or ``random_input``; ``cost=False``
+    places only. ``sanafe=N`` cross-checks N samples with SANA-FE (optional, GPL-3.0).
+
+    Writes ``mapping.csv`` (one row per core), ``placement.json`` and, with spikes, ``cost_report.csv``,
+    ``cost_steps.csv``, ``cost_report.md`` and ``mesh_load.png`` into ``out``; returns the
+    :class:`~neurokd.hardware.placement.MapResult` (``.summary()``: cores, chips, latency and energy per
+    inference, bottleneck core). A network that does not fit raises :class:`~neurokd.errors.NeurokdError`
+    naming the layer, the limit, the figure and the excess.
+    """
+    from neurokd.deploy import map_target
+
+    return map_target(_run_dir(target) if isinstance(target, (RunResult, ExportResult)) else target, out,
+                      hardware=hardware, placer=placer, chips=chips, precision=precision, samples=samples,
+                      input_path=inputs, random_input=random_input, steps=steps, rate=rate, seed=seed,
+                      overrides=overrides, no_cost=not cost, sanafe=sanafe, echo=_echo(echo))
+
+
 # --------------------------------------------------------------------------------------------------
 # Comparing runs
 # --------------------------------------------------------------------------------------------------
@@ -338,5 +367,5 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
                     **options)
 
 
-__all__ = ["train", "evaluate", "study", "export", "simulate", "load_nir", "import_nir", "report", "tune",
-           "RunResult", "ExportResult", "SimulationResult", "ImportResult"]
+__all__ = ["train", "evaluate", "study", "export", "simulate", "map_network", "load_nir", "import_nir", "report",
+           "tune", "RunResult", "ExportResult", "SimulationResult", "ImportResult"]

@@ -17,7 +17,8 @@ TINY = dict(model_options={"hidden": [16]}, epochs=2, teacher_epochs=2, batch_si
 
 def test_help_lists_every_call_and_each_has_a_docstring():
     text = pydoc.render_doc(neurokd, renderer=pydoc.plaintext)
-    for name in ("train", "evaluate", "study", "export", "simulate", "load_nir", "import_nir", "report"):
+    for name in ("train", "evaluate", "study", "export", "simulate", "map_network", "load_nir", "import_nir",
+                 "report", "tune"):
         fn = getattr(neurokd, name)
         assert callable(fn) and name in neurokd.__all__
         assert fn.__doc__ and len(fn.__doc__.split()) > 20, f"neurokd.{name} needs a docstring a notebook user can read"
@@ -80,6 +81,31 @@ def test_simulate_takes_a_graph_object_and_an_array_and_matches_load_nir(trained
         ref = rec[layer].numpy()
         assert np.array_equal(spikes[layer], ref.reshape(spikes[layer].shape)), layer
         assert per_sample == pytest.approx(ref.sum() / 3)
+
+
+def test_map_network_places_the_run_and_its_cost_sums_to_the_energy_report(trained, tmp_path):
+    """The placement call on a run folder: every neuron on a core, and per-core SynOps over the test split add
+    up to the whole-network count of the energy report written from the same fast-engine spikes."""
+    import csv
+
+    neurokd.export(trained, target="lava", precision="fixed", engine="fast", verify=0, progress=False, echo=None)
+    mapped = neurokd.map_network(trained, tmp_path / "map", hardware="loihi1", echo=None)
+    summary = mapped.summary()
+    assert summary["chips"] == 1 and summary["cores"] == 2                      # lif1 (16 neurons) and the readout
+    with open(tmp_path / "map" / "mapping.csv", newline="") as fh:
+        cores = list(csv.DictReader(fh))
+    assert len(cores) == summary["cores"]
+    from neurokd.exporters.from_nir import read_nir
+    from neurokd.hardware.network import ir
+
+    network = ir.from_nir(read_nir(trained.run_dir / "model.nir"))
+    assert sum(int(c["neurons"]) for c in cores) == sum(layer.size for layer in network.layers)
+    with open(trained.run_dir / "energy_report.csv", newline="") as fh:
+        total = next(r for r in csv.DictReader(fh) if r["layer"] == "total")
+    for q in ("synops", "macs"):
+        assert mapped.cost.per_core(q).sum() == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q
+    with pytest.raises(NeurokdError, match="model.nir|not found"):
+        neurokd.map_network(tmp_path / "nothing-here", tmp_path / "m2", echo=None)
 
 
 @pytest.mark.parametrize("call, fragment", [
