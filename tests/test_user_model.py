@@ -81,6 +81,8 @@ def test_snntorch_student_trains_in_neurokds_loop_and_reloads_only_with_the_same
     with pytest.raises(NeurokdError, match="never runs code by itself") as err:
         load_run(out)
     assert "\n" not in str(err.value) and spec in str(err.value)
+    with pytest.raises(NeurokdError, match="never runs code by itself"):   # resuming reads config.toml only
+        neurokd.train(out=out, resume=True, progress=False, echo=None)
     again = neurokd.evaluate(out, device="cpu", model=spec)
     assert again["test_accuracy"] == pytest.approx(run.test_accuracy)
 
