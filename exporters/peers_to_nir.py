@@ -271,7 +271,7 @@ def user_student_to_nir(student, dt: float = 1e-4) -> nir.NIRGraph:
     for qname, m, in_shape, out_shape in layers:
         name = _name(qname)
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            targets = to_nir._FOLD_TARGET.get(type(m), ())
+            targets = next((t for bn, t in to_nir._FOLD_TARGET.items() if isinstance(m, bn)), ())   # SJ subclasses
             if pending is None or not isinstance(pending[1], targets):
                 raise NeurokdError(f"layer {qname!r}: {type(m).__name__} must directly follow a "
                                    f"{' or '.join(t.__name__ for t in targets) or 'Linear/Conv'} to be folded for export")

@@ -160,3 +160,38 @@ def test_the_refused_settings_really_change_the_spikes():
         nn.Linear(N_IN, 12), snn.Synaptic(alpha=0.5, beta=0.9, reset_mechanism="zero", reset_delay=late, **lk))))
     assert pair(lambda soft: _strong(nn.Sequential(
         layer.Linear(N_IN, 12), neuron.LIFNode(tau=4.0, v_reset=None if soft else 0.0))))
+
+
+def _conv_strong(net: nn.Module) -> nn.Module:
+    torch.manual_seed(3)
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.uniform_(m.weight, -0.2, 0.6)
+        if isinstance(m, nn.BatchNorm2d):        # eval statistics that are not the identity: folding is tested
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            nn.init.uniform_(m.weight, 0.8, 1.2)
+    return net.eval()
+
+
+@pytest.mark.parametrize("library", ["snntorch", "spikingjelly"])
+def test_conv_students_with_batchnorm_and_pooling_spike_identically(library):
+    z = dict(init_hidden=True, reset_mechanism="zero")
+    if library == "snntorch":
+        net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), snn.Leaky(beta=0.7, **z), nn.AvgPool2d(2),
+                            nn.Flatten(), nn.Linear(64, 5), snn.Leaky(beta=0.8, output=True, **z))
+    else:
+        net = nn.Sequential(layer.Conv2d(1, 4, 3, padding=1), layer.BatchNorm2d(4), neuron.LIFNode(tau=2.0),
+                            layer.AvgPool2d(2), layer.Flatten(), layer.Linear(64, 5))
+        functional.set_step_mode(net, "m")
+    student = UserStudent(_conv_strong(net), T, (1, 8, 8), 5)
+    x = torch.rand(6, 1, 8, 8)
+    graph, network, logits, spikes, rec, fast = _replay_and_fast(student, x)
+    assert not any(isinstance(n, type(None)) for n in graph.nodes.values())
+    assert "1" not in graph.nodes                                   # the batch norm is folded into the conv
+    for name, s in spikes.items():
+        s = s.double()
+        assert float(s.mean()) > 0.02, f"{name} barely fires: the fixture tests nothing"
+        assert torch.equal(rec[name].reshape(s.shape), s), name
+        assert torch.equal(torch.as_tensor(fast.spikes[name]).double().transpose(0, 1).reshape(s.shape), s), name
+    assert np.array_equal(fast.predictions, logits.argmax(1).numpy())
