@@ -105,6 +105,10 @@ def _snntorch_nodes(name: str, m: nn.Module, shape, dt: float) -> dict[str, nir.
     kind = type(m).__name__
     label = f"snnTorch {kind} {name!r}"
     known = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")
+    if kind == "Lapicque":
+        raise NeurokdError(f"{label}: Lapicque's reset always acts one step late (reset_mechanism='zero' clears the "
+                           "whole next step, its input included; 'subtract' has no NIR form), unlike Lava's same-step "
+                           "reset to zero; train it with snn.Leaky(reset_mechanism='zero')")
     if kind not in known:
         raise NeurokdError(f"{label}: neurokd exports snnTorch {', '.join(known)} only (no exact NIR/Lava form of "
                            f"{kind} here); train it with snn.Leaky")

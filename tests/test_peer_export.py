@@ -126,7 +126,17 @@ def test_settings_nir_or_loihi_cannot_express_are_refused_in_one_line():
         nn.Sequential(nn.Linear(N_IN, 4), snn.Leaky(beta=0.5, **lk)))          # snnTorch's default reset
     msg = _export_error(nn.Sequential(nn.Linear(N_IN, 4), snn.Synaptic(alpha=0.5, beta=0.5, reset_mechanism="zero", **lk)))
     assert "Synaptic '1'" in msg and "reset_delay=True" in msg and "reset_delay=False" in msg
-    assert "Lapicque" in _export_error(nn.Sequential(nn.Linear(N_IN, 4), snn.Lapicque(beta=0.5, **lk)))
+    assert "Lapicque '1'" in _export_error(nn.Sequential(nn.Linear(N_IN, 4), snn.Lapicque(beta=0.5, **lk)))
+
+    class Residual(nn.Module):                      # an addition in forward: not a chain of layers
+        def __init__(self):
+            super().__init__()
+            self.fc, self.lif = nn.Linear(N_IN, N_IN), snn.Leaky(beta=0.5, reset_mechanism="zero", **lk)
+
+        def forward(self, x):
+            return self.lif(self.fc(x) + x)
+
+    assert "'lif'" in _export_error(Residual()) and "chain of layers" in _export_error(Residual())
     assert "per neuron" in _export_error(
         nn.Sequential(nn.Linear(N_IN, 4), snn.Leaky(beta=torch.rand(4), reset_mechanism="zero", **lk)))
     assert "readout membrane" in _export_error(
@@ -139,7 +149,7 @@ def test_settings_nir_or_loihi_cannot_express_are_refused_in_one_line():
 
 def _spikes(net: nn.Module, x: torch.Tensor) -> dict:
     with torch.no_grad():
-        return UserStudent(net, T, (N_IN,), 4).run(x)[1]
+        return UserStudent(net, T, (N_IN,), 12).run(x)[1]         # the fixtures below end in 12 neurons
 
 
 def test_the_refused_settings_really_change_the_spikes():

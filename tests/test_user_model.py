@@ -150,6 +150,8 @@ def test_readout_conventions_spike_count_membrane_and_linear():
     lin = UserStudent(nn.Sequential(nn.Linear(6, 8), snn.Leaky(beta=0.5, init_hidden=True), nn.Linear(8, 4)), T, (6,), 4)
     logits_l, spikes_l, readout_l = lin.run(x)
     assert lin.resolved_readout == "mean" and torch.allclose(logits_l, readout_l.mean(0))
+    with pytest.raises(NeurokdError, match="8 values per sample and step, the dataset 4 classes"):
+        UserStudent(nn.Sequential(nn.Linear(6, 8), snn.Leaky(beta=0.5, init_hidden=True)), T, (6,), 4).run(x)
     with pytest.raises(NeurokdError, match="readout membrane needs"):
         UserStudent(net(False), T, (6,), 4, readout="membrane").run(x)
 

@@ -234,6 +234,9 @@ class UserStudent(nn.Module):
         per = [pick(o) for o in outs]
         readout = per[0] if self.sequence else torch.stack(per)
         readout = readout.reshape(self.timesteps, x.shape[0], -1)
+        if readout.shape[-1] != self.num_classes:
+            raise NeurokdError(f"the student's output has {readout.shape[-1]} values per sample and step, the dataset "
+                               f"{self.num_classes} classes; end the network with {self.num_classes} outputs")
         logits = readout.sum(0) if mode == "spikes" else readout.mean(0)
         return logits, spikes, readout
 
