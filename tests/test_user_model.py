@@ -4,7 +4,6 @@ usual run folder, and eval/export on it only when the same --model is given agai
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 import snntorch as snn
