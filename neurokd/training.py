@@ -151,6 +151,13 @@ def _build_user_models(cfg: TrainConfig, input_shape, num_classes: int, which: s
     from neurokd.models import DEFAULT_MODEL, build_teacher
     from neurokd.models.user import build_user_models
 
+    defaults = TrainConfig()
+    changed = [k for k in ("beta", "threshold", "learn_beta", "learn_threshold", "reset")
+               if getattr(cfg, k) != getattr(defaults, k)]
+    if changed:
+        raise NeurokdError(f"--model {cfg.model}: {', '.join('--' + k.replace('_', '-') for k in changed)} set the "
+                           "neurons of neurokd's own students; a user student's neurons are its own (set them in the "
+                           "function, or pass them as --model-options)")
     torch.manual_seed(cfg.seed)
     student, teacher = build_user_models(cfg.model, input_shape, num_classes, cfg.timesteps, cfg.model_options)
     student.own_teacher = teacher is not None

@@ -169,6 +169,9 @@ def test_bad_model_specs_fail_in_one_line(model_files, monkeypatch, capsys):
         with pytest.raises(NeurokdError) as err:
             build_user_models(spec, (8, 8), 10, 4)
         assert expected in str(err.value) and "\n" not in str(err.value), spec
+    with pytest.raises(NeurokdError, match="--beta, --reset set the neurons of neurokd's own students"):
+        neurokd.train(model=f"{f}:build", beta=0.9, reset="subtract", epochs=1, out=model_files / "b", echo=None,
+                      progress=False)
     monkeypatch.syspath_prepend(str(model_files))      # package.module:FUNCTION form
     student, teacher = build_user_models("snn_student:build", (8, 8), 10, 4, {"hidden": 16})
     assert student.net[1].out_features == 16 and teacher is None
