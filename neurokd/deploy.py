@@ -598,49 +598,13 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
              f"(routing {c.routing_pj / 1e6:.4f} uJ); {c.inferences_per_s:,.0f} inferences/s; bottleneck core "
              f"{b['core']} ({b['layer']}), bound by {b['bound']}")
     if mapped.cost is not None:
+        from neurokd.hardware.reports.figures import mesh_figure
+
         paths.append(mesh_figure(mapped, Path(out) / "mesh_load.png"))
     if sanafe:
         paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped
-
-
-def mesh_figure(mapped, path: Path) -> Path:
-    """``mesh_load.png``: each chip's tiles as a grid (x east, y north), coloured by the busy time per
-    inference of the tile's busiest core, the bottleneck core's tile outlined; unused tiles blank."""
-    import io
-
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    from neurokd import fileio
-
-    pl, c = mapped.placement, mapped.cost
-    chip = pl.chip
-    tx, ty = chip["mesh.tiles_x"], chip["mesh.tiles_y"]
-    busy = c.core_ns.sum(axis=0).mean(axis=0)
-    grid = np.full((ty, tx * pl.n_chips), np.nan)
-    for core in pl.cores:
-        cur = grid[core.y, core.x]
-        grid[core.y, core.x] = busy[core.core] if np.isnan(cur) else max(cur, busy[core.core])
-    fig = Figure(figsize=(min(2 + 0.5 * tx * pl.n_chips, 14), 1.2 + 0.5 * ty))
-    ax = fig.subplots()
-    im = ax.imshow(grid / 1e3, origin="lower", cmap="viridis", aspect="equal")
-    fig.colorbar(im, ax=ax, label="busiest core's busy time per inference (us)", shrink=0.8)
-    b = pl.cores[c.bottleneck()["core"]]
-    ax.add_patch(Rectangle((b.x - 0.5, b.y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    for k in range(1, pl.n_chips):
-        ax.axvline(k * tx - 0.5, color="white", linewidth=2)
-    ax.set_xticks(range(tx * pl.n_chips))
-    ax.set_yticks(range(ty))
-    ax.set_xlabel("mesh x (tiles; chips side by side)")
-    ax.set_ylabel("mesh y")
-    ax.set_title(f"{chip.name}, placer {pl.placer}: {pl.n_cores} cores; red: bottleneck core {b.core} ({b.layer})",
-                 fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
-    fileio.write_bytes(path, buf.getvalue())
-    return path
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:

@@ -4,6 +4,8 @@
 - the training side (``neurokd``'s data, models, losses, loop) never imports Lava or the hardware side;
 - ``hardware/network`` (the network form) imports no engine, format, cost or report code;
 - ``hardware/engines`` import no cost, format or report code; ``hardware/cost`` no engine or report;
+- ``hardware/placement`` imports network and cost code only: no engine run (Lava, the engines), no format,
+  no report (reports draw placements, never the other way round);
 - nothing in ``hardware/`` imports the training side's models or loop;
 - ``import neurokd`` (the public API) loads neither torch nor Lava.
 """
@@ -84,6 +86,13 @@ def test_engines_import_no_cost_format_or_report_code():
 def test_cost_imports_no_engine_or_report():
     assert _offenders(_modules("hardware/cost"), ("lava", "torch", "neurokd.hardware.engines",
                                                   "neurokd.hardware.formats", "neurokd.hardware.reports")) == []
+
+
+def test_placement_imports_no_engine_run_and_no_report():
+    files = _modules("hardware/placement")
+    assert {f.name for f in files} >= {"chips.py", "place.py", "cost.py", "sanafe.py"}
+    assert _offenders(files, ("lava", "torch", "neurokd.hardware.engines", "neurokd.hardware.formats",
+                              "neurokd.hardware.reports", "neurokd.deploy", "neurokd.commands")) == []
 
 
 def test_hardware_never_imports_the_training_side():

@@ -262,3 +262,99 @@ def test_per_layer_bars_set_crowded_layer_names_at_an_angle():
         assert [t.get_text() for t in labels] == layers
         assert {t.get_rotation() for t in labels} == {angle}
         plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs placed on a chip (RUN/map/): cores, chips, latency and energy with routing, the mesh figure
+# --------------------------------------------------------------------------------------------------
+
+def _placed(run, rate: float, seed: int, hardware: str = "loihi1", core_neurons: int | None = None):
+    """Place a small 16-24-12 spiking net on ``hardware`` and cost it on Bernoulli input at ``rate``;
+    writes ``run/map`` as ``neurokd map`` / ``export --hardware`` do. Returns the MapResult."""
+    import nir
+
+    from neurokd.hardware.engines.fastsim import run_fast
+    from neurokd.hardware.network import ir
+    from neurokd.hardware.placement import place_and_cost, write_outputs
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 5e-4), r=np.full(n, 5.0), v_leak=np.zeros(n), v_threshold=np.full(n, 1.0),
+                       v_reset=np.zeros(n))
+
+    rng = np.random.default_rng(1)
+    nodes = {"input": nir.Input(np.array([16])), "fc1": nir.Affine(weight=rng.normal(size=(24, 16)), bias=np.zeros(24)),
+             "lif1": lif(24), "fc2": nir.Affine(weight=rng.normal(size=(12, 24)), bias=np.zeros(12)), "lif2": lif(12),
+             "output": nir.Output(np.array([12]))}
+    names = list(nodes)
+    net = ir.from_nir(nir.NIRGraph(nodes, list(zip(names[:-1], names[1:])), metadata={"dt": 1e-4}, type_check=False))
+    x = (np.random.default_rng(seed).random((3, 6, 16)) < rate).astype(np.float64)
+    res = run_fast(net, x, precision="fixed", record_steps=True)
+    mapped = place_and_cost(net, hardware, result=res, inputs=x,
+                            overrides={"core.neurons": core_neurons} if core_neurons else None)
+    write_outputs(mapped, run / "map")
+    return mapped
+
+
+def test_report_puts_cores_latency_and_energy_with_routing_beside_the_energy_columns(tmp_path):
+    runs = tmp_path / "runs"
+    placed = {}
+    for seed in (0, 1):
+        make_run(runs, "baseline", seed, 0.5, 0.90)
+        run = make_run(runs, "kd-lr", seed, 0.2, 0.91)
+        placed[seed] = _placed(run, 0.2 + 0.2 * seed, seed, core_neurons=8)   # 24 + 12 neurons -> 3 + 2 cores
+    out = tmp_path / "report"
+    paths = summarize_runs([runs], out, models=["loihi"])
+    rows = {(r["method"], r["seed"]): r for r in read_csv(out / "summary.csv")}
+    for seed, mapped in placed.items():
+        r = rows[("kd-lr", str(seed))]
+        assert r["map_hardware"] == "loihi1" and r["map_placer"] == "pack"
+        assert int(r["cores"]) == mapped.placement.n_cores == 5 and int(r["chips"]) == 1
+        assert float(r["latency_us_per_inference"]) == pytest.approx(mapped.cost.latency_ns / 1e3)
+        assert float(r["energy_with_routing_uj_per_inference"]) == pytest.approx(mapped.cost.energy_pj / 1e6)
+        assert 0 < float(r["routing_energy_uj_per_inference"]) < float(r["energy_with_routing_uj_per_inference"])
+    base = rows[("baseline", "0")]
+    assert all(base[k] == "" for k in ("map_hardware", "cores", "latency_us_per_inference"))   # not placed: empty
+    md = (out / "summary.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| Dataset"))
+    assert "| Cores | Chips | Latency / inference (us) | Energy with routing (nJ) |" in header
+    kd = next(line for line in md.splitlines() if line.startswith("| digits | kd-lr |")).split(" | ")
+    lat = [placed[s].cost.latency_ns / 1e3 for s in (0, 1)]
+    mean, std = np.mean(lat), np.std(lat, ddof=1)
+    assert kd[-4] == "5" and kd[-3] == "1"
+    assert kd[-2].startswith(f"{mean:.3g}".rstrip("0").rstrip(".")[:4]) and "±" in kd[-2]
+    assert float(kd[-2].split(" ± ")[1].replace(",", "")) == pytest.approx(std, rel=0.05, abs=0.002)
+    baseline_line = next(line for line in md.splitlines() if line.startswith("| digits | baseline |"))
+    assert baseline_line.endswith("|  |  |  |  |")                      # the baseline was not placed
+    assert "loihi1 (pack)" in md
+    tex = (out / "summary.tex").read_text()
+    assert "Cores & Chips & Latency / inference (us) & Energy with routing (nJ)" in tex
+    for seed in (0, 1):
+        png = out / f"mesh_load_digits-mlp-kd-lr-s{seed}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / png.name.replace(".png", ".pdf")).is_file()
+        assert png.name in paths
+    assert not (out / "mesh_load_digits-mlp-baseline-s0.png").exists()
+
+
+def test_report_without_map_folders_shows_no_placement_columns_and_mixed_chips_are_not_averaged(tmp_path):
+    runs = tmp_path / "runs"
+    make_run(runs, "baseline", 0, 0.5, 0.9)
+    make_run(runs, "kd", 0, 0.4, 0.9)
+    summarize_runs([runs], tmp_path / "out", models=["45nm"], figures=False)
+    assert "Cores" not in (tmp_path / "out" / "summary.md").read_text()
+    assert read_csv(tmp_path / "out" / "summary.csv")[0]["cores"] == ""
+    mixed = tmp_path / "mixed"
+    for seed, hw in ((0, "loihi1"), (1, "loihi2")):
+        _placed(make_run(mixed, "kd", seed, 0.4, 0.9), 0.3, seed, hardware=hw)
+    summarize_runs([mixed], tmp_path / "out2", models=["45nm"], figures=False)
+    line = next(x for x in (tmp_path / "out2" / "summary.md").read_text().splitlines() if x.startswith("| digits | kd"))
+    assert line.count("mixed hardware") == 4
+
+
+def test_a_broken_map_folder_is_one_line_naming_the_file(tmp_path):
+    run = make_run(tmp_path, "kd", 0, 0.4, 0.9)
+    _placed(run, 0.3, 0)
+    text = (run / "map" / "cost_report.csv").read_text()
+    (run / "map" / "cost_report.csv").write_text("\n".join(l for l in text.splitlines() if ",summary," not in l
+                                                           and not l.startswith("summary")))
+    with pytest.raises(NeurokdError, match=r"cost_report.csv lacks the summary rows .*neurokd export"):
+        read_run(run)

@@ -297,6 +297,8 @@ class Placement:
             "placer": self.placer, "options": dict(self.options),
             "cores": self.n_cores, "chips": self.n_chips, "tiles": self.tiles_used,
             "cores_per_chip": self.chip.cores_per_chip,
+            "mesh": {k.split(".", 1)[1]: self.chip[k] for k in ("mesh.cores_per_chip", "mesh.cores_per_tile",
+                                                               "mesh.tiles_x", "mesh.tiles_y")},
             "layers": {pop: {"cores": len(ids), "first_core": ids[0], "last_core": ids[-1]}
                        for pop, ids in self.layer_cores.items()},
             "fullest_core": busiest,

@@ -1,7 +1,11 @@
-"""Figures comparing runs, sized for a two-column paper: accuracy vs energy, activity and SynOps per layer.
+"""Figures comparing runs, sized for a two-column paper: accuracy vs energy, activity and SynOps per layer,
+and each mapped run's load on the chip's mesh.
 
 Each figure is 3.5 in wide with 8 pt text and written as PNG (300 dpi) and PDF, drawn with
-matplotlib's object API on the Agg canvas (no display needed, pyplot's backend left alone). Input: :class:`~neurokd.hardware.reports.summary.RunRecord`.
+matplotlib's object API on the Agg canvas (no display needed, pyplot's backend left alone). Input:
+:class:`~neurokd.hardware.reports.summary.RunRecord`; the mesh figure takes a placement's cost
+(:func:`mesh_figure`, a :class:`~neurokd.hardware.placement.MapResult`) or a run's ``map/`` folder as
+:func:`~neurokd.hardware.reports.summary.read_map` reads it (:func:`mesh_load_figure`).
 """
 
 from __future__ import annotations
@@ -173,9 +177,74 @@ def synops_per_layer(runs: Sequence, out: Path, stem: str) -> dict[str, Path]:
     return paths
 
 
+def _mesh(cores: Sequence[dict], tiles_x: int, tiles_y: int, n_chips: int, bottleneck: int | None, title: str):
+    """The mesh drawing: ``cores`` are dicts with ``core``, ``x``, ``y`` (global mesh position, chips side by
+    side along x), ``layer`` and ``busy_ns`` (per inference). Each tile shows its busiest core's time."""
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    width = tiles_x * n_chips
+    grid = np.full((tiles_y, width), np.nan)
+    for c in cores:
+        x, y = int(c["x"]), int(c["y"])
+        cur = grid[y, x]
+        grid[y, x] = c["busy_ns"] if np.isnan(cur) else max(cur, c["busy_ns"])
+    fig = Figure(figsize=(min(max(WIDTH_IN, 1.2 + 0.36 * width), 7.16), 0.9 + 0.36 * tiles_y))
+    ax = fig.subplots()
+    im = ax.imshow(grid / 1e3, origin="lower", cmap="viridis", aspect="equal")
+    fig.colorbar(im, ax=ax, label="busiest core's busy time\nper inference (us)", shrink=0.9, pad=0.02)
+    where = next((c for c in cores if int(c["core"]) == bottleneck), None) if bottleneck is not None else None
+    if where is not None:
+        ax.add_patch(Rectangle((int(where["x"]) - 0.5, int(where["y"]) - 0.5), 1, 1, fill=False, edgecolor="red",
+                               linewidth=1.5))
+    for k in range(1, n_chips):
+        ax.axvline(k * tiles_x - 0.5, color="white", linewidth=1.5)
+    ax.set_xticks(range(width))
+    ax.set_yticks(range(tiles_y))
+    ax.tick_params(length=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(True)
+    ax.set_xlabel("mesh x (tiles; chips side by side)")
+    ax.set_ylabel("mesh y")
+    note = f"; red: bottleneck core {where['core']} ({where['layer']})" if where is not None else ""
+    ax.set_title(f"{title}: {len(cores)} cores{note}", fontsize=7)
+    return fig
+
+
+def mesh_figure(mapped, path: str | Path) -> Path:
+    """``mesh_load.png`` of a costed :class:`~neurokd.hardware.placement.MapResult`: each chip's tiles as a grid
+    (x east, y north), coloured by the busy time per inference of the tile's busiest core, the bottleneck
+    core's tile outlined in red; unused tiles blank. Written atomically; returns ``path``."""
+    pl, c = mapped.placement, mapped.cost
+    chip = pl.chip
+    busy = c.core_ns.sum(axis=0).mean(axis=0)
+    cores = [{"core": k.core, "x": k.x, "y": k.y, "layer": k.layer, "busy_ns": float(busy[k.core])} for k in pl.cores]
+    with _rc():
+        fig = _mesh(cores, chip["mesh.tiles_x"], chip["mesh.tiles_y"], pl.n_chips, c.bottleneck()["core"],
+                    f"{chip.name}, placer {pl.placer}")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=300)
+    path = Path(path)
+    fileio.write_bytes(path, buf.getvalue())
+    return path
+
+
+def mesh_load_figure(mapping, out: Path, stem: str, title: str = "") -> dict[str, Path]:
+    """The mesh figure of a run's ``map/`` folder (:class:`~neurokd.hardware.reports.summary.MapSummary`),
+    PNG and PDF; {} when the folder holds no per-core cost."""
+    if not mapping.core_rows:
+        return {}
+    with _rc():
+        fig = _mesh(mapping.core_rows, mapping.tiles_x, mapping.tiles_y, mapping.chips, mapping.bottleneck_core,
+                    f"{title + ', ' if title else ''}{mapping.hardware}, {mapping.placer}")
+        return _save(fig, out, stem)
+
+
 def write_figures(runs: Sequence, out_dir: str | Path, models: Sequence[str]) -> dict[str, Path]:
     """All comparison figures, per dataset: ``accuracy_energy_<model>_<dataset>``,
-    ``activity_layers_<dataset>``, ``synops_layers_<dataset>`` (PNG and PDF)."""
+    ``activity_layers_<dataset>``, ``synops_layers_<dataset>`` (PNG and PDF); and per run with a costed
+    ``map/`` folder ``mesh_load_<run folder>`` (its per-core load on the mesh)."""
     out = Path(out_dir)
     paths: dict[str, Path] = {}
     for dataset in dict.fromkeys(r.dataset for r in runs):
@@ -185,7 +254,15 @@ def write_figures(runs: Sequence, out_dir: str | Path, models: Sequence[str]) ->
         if any(r.activity_per_layer for r in rs):
             paths.update(activity_per_layer(rs, out, f"activity_layers_{dataset}"))
         paths.update(synops_per_layer(rs, out, f"synops_layers_{dataset}"))
+    names = [r.path.name for r in runs]
+    for r in runs:
+        if getattr(r, "mapping", None) is None:
+            continue
+        # two run folders of one name (under different parents) keep their parent's name in the stem
+        stem = r.path.name if names.count(r.path.name) == 1 else f"{r.path.parent.name}_{r.path.name}"
+        paths.update(mesh_load_figure(r.mapping, out, f"mesh_load_{stem}", title=r.path.name))
     return paths
 
 
-__all__ = ["accuracy_vs_energy", "activity_per_layer", "synops_per_layer", "write_figures"]
+__all__ = ["accuracy_vs_energy", "activity_per_layer", "synops_per_layer", "mesh_figure", "mesh_load_figure",
+           "write_figures"]

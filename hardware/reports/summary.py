@@ -4,6 +4,12 @@
 ``agreement.json`` when present), groups them by dataset, model and setting, averages each group over
 its seeds against the dataset's baseline, and writes the tables and (:mod:`neurokd.hardware.reports.figures`)
 the figures. All files are written atomically.
+
+A run placed on a chip (``RUN/map/``, written by ``neurokd export RUN --hardware PRESET`` or ``neurokd
+map RUN --out RUN/map``) adds its cores, chips, latency per inference and energy per inference with
+routing (:func:`read_map`: the ``summary`` rows of ``map/cost_report.csv``, the chip and placer of
+``map/placement.json``) and a figure of its per-core load on the mesh. A run without one leaves
+those cells empty; the Markdown and LaTeX tables show the columns only when some run has them.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class RunRecord:
     energy_rows: list[dict]
     models: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    mapping: "MapSummary | None" = None
 
     def total(self, model: str) -> dict:
         return next(r for r in self.energy_rows if r["energy_model"] == model and r["layer"] == "total")
@@ -62,6 +69,75 @@ class RunRecord:
         """Layer rows of the first energy block (counts are the same in every block)."""
         first = self.models[0]
         return [r for r in self.energy_rows if r["energy_model"] == first and r["layer"] not in ("total", "teacher")]
+
+
+@dataclass
+class MapSummary:
+    """What a run's ``map/`` folder says: the chip and placer, cores and chips used, and (with a cost) the
+    per-inference figures of ``cost_report.csv``'s ``summary`` rows and its per-core rows (for the mesh figure)."""
+
+    path: Path
+    hardware: str
+    placer: str
+    cores: int
+    chips: int
+    tiles_x: int
+    tiles_y: int
+    latency_us: float | None = None
+    energy_uj: float | None = None          # per inference, routing included
+    routing_uj: float | None = None
+    edp_uj_us: float | None = None
+    bottleneck_core: int | None = None
+    core_rows: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.hardware} ({self.placer})"
+
+
+def _remake_map(run: Path) -> str:
+    return f"remake it with `neurokd export {run} --target lava --hardware loihi1` or `neurokd map {run} --out {run / 'map'}`"
+
+
+def read_map(run_dir: str | Path) -> MapSummary | None:
+    """``RUN/map/`` as a :class:`MapSummary`; None when the run has no ``map/placement.json``. A file there that
+    cannot be read raises :class:`NeurokdError` naming it and the command that remakes it."""
+    run = Path(run_dir)
+    folder = run / "map"
+    info_path, cost_path = folder / "placement.json", folder / "cost_report.csv"
+    if not info_path.is_file():
+        return None
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        cores, chips = int(info["cores"]), int(info["chips"])
+        mesh = info.get("mesh")
+        if mesh is None:        # written before placement.json named the mesh: the chip file's
+            from neurokd.hardware.placement.chips import load_chip
+
+            chip = load_chip(info.get("chip_file") or info["chip"])
+            mesh = {"tiles_x": chip["mesh.tiles_x"], "tiles_y": chip["mesh.tiles_y"]}
+        out = MapSummary(folder, str(info["chip"]), str(info.get("placer", "?")), cores, chips,
+                         int(mesh["tiles_x"]), int(mesh["tiles_y"]))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, NeurokdError) as exc:
+        raise NeurokdError(f"cannot read {info_path}: {exc}; {_remake_map(run)}") from exc
+    if not cost_path.is_file():
+        return out                       # placed only (`neurokd map --no-cost`)
+    with open(cost_path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    summary = {r.get("name"): _float(r.get("value")) for r in rows if r.get("scope") == "summary"}
+    need = ("latency_us_per_inference", "energy_uj_per_inference", "energy_routing_uj_per_inference")
+    if any(summary.get(k) is None for k in need):
+        raise NeurokdError(f"{cost_path} lacks the summary rows {', '.join(need)}; {_remake_map(run)}")
+    out.latency_us, out.energy_uj = summary["latency_us_per_inference"], summary["energy_uj_per_inference"]
+    out.routing_uj, out.edp_uj_us = summary["energy_routing_uj_per_inference"], summary.get("edp_uj_us")
+    b = summary.get("bottleneck_core")
+    out.bottleneck_core = None if b is None else int(b)
+    try:
+        out.core_rows = [{"core": int(r["name"]), "x": int(r["x"]), "y": int(r["y"]), "layer": r["layer"],
+                          "busy_ns": float(r["busy_ns"])} for r in rows if r.get("scope") == "core"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NeurokdError(f"{cost_path}: a core row is malformed ({exc}); {_remake_map(run)}") from exc
+    return out
 
 
 def _float(v) -> float | None:
@@ -136,6 +212,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
         energy_rows=rows,
         models=models,
         config=config,
+        mapping=read_map(run),
     )
 
 
@@ -159,6 +236,7 @@ def summary_rows(runs: Sequence[RunRecord], models: Sequence[str]) -> tuple[list
               "macs_per_sample"]
     for m in models:
         header += [f"energy_pj_per_sample_{m}", f"teacher_energy_pj_per_sample_{m}"]
+    header += list(MAP_COLUMNS)
     rows = []
     for r in runs:
         first = r.total(r.models[0])
@@ -174,8 +252,21 @@ def summary_rows(runs: Sequence[RunRecord], models: Sequence[str]) -> tuple[list
             row[f"energy_pj_per_sample_{m}"] = r.total(m)["energy_pj_per_sample"] if m in r.models else ""
             t = r.teacher_pj(m) if m in r.models else None
             row[f"teacher_energy_pj_per_sample_{m}"] = "" if t is None else t
+        row.update(_map_cells(r.mapping))
         rows.append(row)
     return header, rows
+
+
+#: summary.csv's columns from a run's map/ folder (empty for a run without one).
+MAP_COLUMNS = ("map_hardware", "map_placer", "cores", "chips", "latency_us_per_inference",
+               "energy_with_routing_uj_per_inference", "routing_energy_uj_per_inference", "edp_uj_us")
+
+
+def _map_cells(m: MapSummary | None) -> dict:
+    if m is None:
+        return {k: "" for k in MAP_COLUMNS}
+    values = (m.hardware, m.placer, m.cores, m.chips, m.latency_us, m.energy_uj, m.routing_uj, m.edp_uj_us)
+    return {k: "" if v is None else v for k, v in zip(MAP_COLUMNS, values)}
 
 
 @dataclass
@@ -259,6 +350,12 @@ def group_stats(runs: Sequence[RunRecord], models: Sequence[str]) -> list[dict]:
         }
         for m in models:
             g[f"energy_{m}"] = Stat([float(r.total(m)["energy_pj_per_sample"]) for r in rs if m in r.models])
+        # placed seeds: averaged only when they were placed alike (one chip, one placer)
+        mapped = [r.mapping for r in rs if r.mapping is not None]
+        g["map_hardware"] = sorted({m.label for m in mapped})
+        alike = len(g["map_hardware"]) == 1
+        for key, attr in (("cores", "cores"), ("chips", "chips"), ("latency", "latency_us"), ("energy_routed", "energy_uj")):
+            g[key] = Stat([float(getattr(m, attr)) for m in mapped if alike and getattr(m, attr) is not None])
         out.append(g)
     return out
 
@@ -319,18 +416,38 @@ def _signed(x: float | None, unit: str, tex: bool) -> str:
     return num.replace("-", "\u2212") + (" %" if unit == "%" else " pp")
 
 
+def _with_map(groups: Sequence[dict]) -> bool:
+    return any(g.get("map_hardware") for g in groups)
+
+
+def _map_hardware(groups: Sequence[dict]) -> str:
+    labels = sorted({h for g in groups for h in g.get("map_hardware", [])})
+    return ", ".join(labels)
+
+
+def _whole(stat: Stat) -> str:
+    """A count every seed agrees on (cores, chips) as the bare integer; '' otherwise."""
+    vals = set(stat.values)
+    return str(int(stat.values[0])) if len(vals) == 1 and float(stat.values[0]).is_integer() else ""
+
+
 def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str | None, tex: bool) -> list[list[str]]:
-    """Cells of the grouped table (header first): mean ± std over seeds, change vs the dataset's baseline."""
+    """Cells of the grouped table (header first): mean ± std over seeds, change vs the dataset's baseline.
+    With a placed run in any group, also cores, chips, latency and energy with routing per inference
+    (empty for a group with no placed run; "mixed hardware" where its seeds were placed on different chips)."""
     e_unit = "nJ"
     header = ["Dataset", "Method", "Seeds", "Accuracy (%)", "Activity (spikes/neuron/step)", "SynOps / inference"]
     header += [f"Energy {m} ({e_unit})" for m in models]
+    with_map = _with_map(groups)
+    if with_map:
+        header += ["Cores", "Chips", "Latency / inference (us)", f"Energy with routing ({e_unit})"]
     rows = [header]
     for g in groups:
         base = pick_baseline(groups, g["dataset"], baseline)
         is_base = base is g
 
-        def cell(key: str, scale: float, digits: int, pp: bool = False) -> str:
-            txt = _pm(g[key], scale, digits, tex)
+        def cell(key: str, scale: float, digits: int, pp: bool = False, whole: bool = False) -> str:
+            txt = (whole and _whole(g[key])) or _pm(g[key], scale, digits, tex)
             if base is not None and not is_base and g[key].mean is not None and base[key].mean is not None:
                 if pp:
                     delta = _signed(100.0 * (g[key].mean - base[key].mean), "pp", tex)
@@ -345,6 +462,14 @@ def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str |
         row = [g["dataset"], name, str(g["seeds"]), cell("accuracy", 100.0, 4, pp=True), cell("activity", 1.0, 3),
                cell("synops", 1.0, 3)]
         row += [cell(f"energy_{m}", 1e-3, 3) for m in models]
+        if with_map:
+            if len(g["map_hardware"]) > 1:
+                row += ["mixed hardware"] * 4
+            else:
+                placed = g["cores"].n
+                part = f" [{placed} of {g['seeds']} seeds]" if 0 < placed < g["seeds"] else ""
+                row += [cell(key, scale, 3, whole=whole) + part if placed else "" for key, scale, whole in
+                        (("cores", 1.0, True), ("chips", 1.0, True), ("latency", 1.0, False), ("energy_routed", 1e3, False))]
         rows.append([_tex_escape(c) if tex and "$" not in c and "\\" not in c else c for c in row])
     return rows
 
@@ -354,18 +479,27 @@ def summary_markdown(runs: Sequence[RunRecord], groups: Sequence[dict], models: 
     lines = ["# neurokd summary", "",
              f"{len(runs)} run(s). Mean ± sample standard deviation over seeds; in brackets the change vs the "
              "dataset's baseline method (accuracy in percentage points, the rest in percent). Energy per inference "
-             "(one sample, all time steps), from each run's energy_report.csv.", ""]
+             "(one sample, all time steps), from each run's energy_report.csv."
+             + (f" Cores, chips, latency and energy with routing per inference: the run placed on a chip "
+                f"({_map_hardware(groups)}; its map/cost_report.csv), empty where a run was not placed."
+                if _with_map(groups) else ""), ""]
     lines.append("| " + " | ".join(table[0]) + " |")
     lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(table[0]) - 2)) + "|")
     lines += ["| " + " | ".join(r) + " |" for r in table[1:]]
     lines += ["", "## Runs", "", "| run | dataset | method | seed | accuracy | Lava float | Lava fixed | activity | SynOps |"
-              + "".join(f" {m} pJ |" for m in models), "|" + "---|" * (9 + len(models))]
+              + "".join(f" {m} pJ |" for m in models) + (" cores | latency us | with routing nJ |" if _with_map(groups) else ""),
+              "|" + "---|" * (9 + len(models) + (3 if _with_map(groups) else 0))]
     for r in runs:
         cells = [str(r.path), r.dataset, r.method, str(r.seed), f"{100 * r.accuracy:.2f} %",
                  f"{100 * r.accuracy_lava['float']:.2f} %" if "float" in r.accuracy_lava else "n/a",
                  f"{100 * r.accuracy_lava['fixed']:.2f} %" if "fixed" in r.accuracy_lava else "n/a",
                  f"{r.activity:.4f}", _fmt(float(r.total(r.models[0])["synops_per_sample"]))]
         cells += [_fmt(float(r.total(m)["energy_pj_per_sample"])) if m in r.models else "n/a" for m in models]
+        if _with_map(groups):
+            mp = r.mapping
+            cells += ["" if mp is None else str(mp.cores),
+                      "" if mp is None or mp.latency_us is None else f"{mp.latency_us:.3f}",
+                      "" if mp is None or mp.energy_uj is None else _fmt(mp.energy_uj * 1e3)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -378,6 +512,8 @@ def summary_tex(groups: Sequence[dict], models: Sequence[str], baseline: str | N
     lines = [
         "% neurokd summary: mean $\\pm$ std over seeds; in brackets the change vs the baseline method",
         "% (accuracy in percentage points, the rest in percent). Needs \\usepackage{booktabs}.",
+        *([f"% Cores, chips, latency and energy with routing per inference: placed on {_map_hardware(groups)}."]
+          if _with_map(groups) else []),
         f"\\begin{{tabular}}{{{cols}}}", "\\toprule", " & ".join(header) + r" \\", "\\midrule",
     ]
     last = None
@@ -427,5 +563,5 @@ def summarize_runs(
     return paths
 
 
-__all__ = ["RunRecord", "read_run", "expand_run_dirs", "summary_rows", "separate_settings", "group_stats",
+__all__ = ["RunRecord", "MapSummary", "read_map", "MAP_COLUMNS", "read_run", "expand_run_dirs", "summary_rows", "separate_settings", "group_stats",
            "order_groups", "summary_markdown", "summary_tex", "summarize_runs"]
