@@ -681,7 +681,7 @@ def load_run(run_dir: str | Path, with_data: bool = True, device: str | torch.de
     from neurokd.models.user import check_trusted, is_user_model
 
     if is_user_model(cfg.model):
-        check_trusted(cfg.model, run)       # a run folder never runs code by itself
+        cfg = cfg.replace(model=check_trusted(cfg.model, run))    # a run folder never runs code by itself
     splits = load_splits(cfg) if with_data else None
     if splits is not None:
         input_shape, num_classes = splits.input_shape, splits.num_classes

@@ -82,6 +82,13 @@ def test_snntorch_student_trains_in_neurokds_loop_and_reloads_only_with_the_same
     assert "\n" not in str(err.value) and spec in str(err.value)
     with pytest.raises(NeurokdError, match="never runs code by itself"):   # resuming reads config.toml only
         neurokd.train(out=out, resume=True, progress=False, echo=None)
+    moved = tmp_path / "elsewhere" / "snn_student.py"         # the run folder read on another machine
+    moved.parent.mkdir()
+    moved.write_text(SNNTORCH_FILE)
+    cfg_moved, *_ = _load(out, f"{moved}:build")
+    assert cfg_moved.model == f"{moved}:build"
+    with pytest.raises(NeurokdError, match="never runs code by itself"):
+        _load(out, f"{moved}:no_hidden")                      # another function is not the run's
     again = neurokd.evaluate(out, device="cpu", model=spec)
     assert again["test_accuracy"] == pytest.approx(run.test_accuracy)
 

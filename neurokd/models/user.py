@@ -26,7 +26,9 @@ The readout (``model_options`` key ``readout``, default ``auto``):
 
 A run folder never runs code by itself: reloading a run whose student came from user code
 (:func:`neurokd.training.load_run`) needs the same spec given again (``--model`` on the command
-line, ``model=`` in :mod:`neurokd.api`), which :func:`trusted` records for the call.
+line, ``model=`` in :mod:`neurokd.api`), which :func:`trusted` records for the call. config.toml
+records the file's absolute path; a run folder read on another machine is rebuilt from the
+caller's ``--model`` when it names a file of the same name and the same function.
 """
 
 from __future__ import annotations
@@ -116,11 +118,20 @@ def trusted(spec: str | None):
         _TRUSTED.reset(token)
 
 
-def check_trusted(spec: str, where) -> None:
-    """Refuse to run ``spec``'s code for run folder ``where`` unless the caller named the same spec."""
-    if canonical(spec) not in _TRUSTED.get():
-        raise NeurokdError(f"{where}: its student comes from user code ({spec}) and a run folder never runs code by "
-                           f"itself; give the same --model {spec} (model= in Python) to load it")
+def check_trusted(spec: str, where) -> str:
+    """The spec to build run folder ``where``'s student from: ``spec`` (its config.toml's) when the caller
+    named it, else refused in one line. A run folder moved to another machine keeps the old absolute
+    path: the caller's own spec is used when it names the same file name and function there."""
+    given = _TRUSTED.get()
+    if canonical(spec) in given:
+        return canonical(spec)
+    target, fn = _split(spec)
+    moved = [g for g in given if _split(g)[1] == fn and _is_file(target) and _is_file(_split(g)[0])
+             and Path(_split(g)[0]).name == Path(target).name]
+    if len(moved) == 1:
+        return moved[0]
+    raise NeurokdError(f"{where}: its student comes from user code ({spec}) and a run folder never runs code by "
+                       f"itself; give the same --model {spec} (model= in Python) to load it")
 
 
 def build_user_models(spec: str, input_shape, num_classes: int, timesteps: int, options: dict | None = None
