@@ -291,8 +291,34 @@ def _placed(run, rate: float, seed: int, hardware: str = "loihi1", core_neurons:
     res = run_fast(net, x, precision="fixed", record_steps=True)
     mapped = place_and_cost(net, hardware, result=res, inputs=x,
                             overrides={"core.neurons": core_neurons} if core_neurons else None)
-    write_outputs(mapped, run / "map")
+    if run is not None:
+        write_outputs(mapped, run / "map")
+    mapped.run = (net, res, x)
     return mapped
+
+
+def test_energy_report_md_takes_the_placement_cost_section(tmp_path):
+    """write_energy_report(sections=[cost.markdown(title)]): the cost section, naming the bottleneck core and
+    what bounds it, follows the energy tables; the per-core SynOps and MACs add up to the report's total."""
+    from neurokd.hardware.cost.counting import geometry_from_ir
+    from neurokd.hardware.placement.cost import rasters_from_result
+
+    mapped = _placed(None, 0.3, 0, core_neurons=8)
+    net, res, x = mapped.run
+    geom = geometry_from_ir(net, fixed=res.fixed)
+    counts = count(geom, activity_from_rasters(geom, rasters_from_result(geom, res, x)))
+    write_energy_report(tmp_path, geom, counts, models=["loihi"], title="tiny",
+                        sections=[mapped.cost.markdown("tiny")])
+    md = (tmp_path / "energy_report.md").read_text()
+    b = mapped.cost.bottleneck()
+    assert md.index("**total**") < md.index("## Placement on loihi1: tiny")
+    assert f"**Bottleneck: core {b['core']}** (layer `{b['layer']}`" in md and f"bound by **{b['bound']}**" in md
+    total = next(r for r in read_csv(tmp_path / "energy_report.csv") if r["layer"] == "total")
+    per_core = [r for r in mapped.cost.rows() if r["scope"] == "core"]
+    assert sum(r["synops"] + r["macs"] for r in per_core) == pytest.approx(
+        float(total["synops_per_sample"]) + float(total["macs_per_sample"]))
+    write_energy_report(tmp_path, geom, counts, models=["loihi"])        # rewritten without it: the section goes
+    assert "## Placement" not in (tmp_path / "energy_report.md").read_text()
 
 
 def test_report_puts_cores_latency_and_energy_with_routing_beside_the_energy_columns(tmp_path):

@@ -308,25 +308,33 @@ def write_energy_report(
     models: Sequence[str] = DEFAULT_MODELS,
     title: str = "",
     subset: VerifiedSubset | None = None,
+    sections: Sequence[str] = (),
 ) -> tuple[Path, ...]:
     """Write ``energy_report.csv`` and ``energy_report.md`` into ``out_dir``; return their paths.
 
     With ``subset`` (a fast-model run of a whole split and the samples Lava re-ran) also
     ``energy_subset.csv``, and a section of the Markdown report, with the subset's counts beside the split's.
+    ``sections``: further Markdown sections appended to ``energy_report.md`` in order, e.g. the placement's
+    cost (:meth:`neurokd.hardware.placement.cost.CostReport.markdown`: cores, latency, energy with routing,
+    the bottleneck core and what bounds it).
     """
     for m in models:
         get_model(m)
+    if isinstance(sections, str):
+        sections = (sections,)
     out = Path(out_dir)
     csv_path, md_path = out / "energy_report.csv", out / "energy_report.md"
     fileio.write_csv(csv_path, ENERGY_COLUMNS, energy_rows(geometry, counts, models))
-    text = energy_markdown(geometry, counts, models, title)
+    parts = [energy_markdown(geometry, counts, models, title)]
     sub_path = out / "energy_subset.csv"
+    if subset is not None:
+        fileio.write_csv(sub_path, SUBSET_COLUMNS, subset_rows(counts, subset, models))
+        parts.append(subset_markdown(counts, subset, models))
+    parts += [str(sec) for sec in sections if str(sec).strip()]
+    fileio.write_text(md_path, "\n\n".join(part.strip("\n") for part in parts) + "\n")
     if subset is None:
-        fileio.write_text(md_path, text)
         sub_path.unlink(missing_ok=True)        # a previous fast-engine run's table no longer describes this report
         return csv_path, md_path
-    fileio.write_csv(sub_path, SUBSET_COLUMNS, subset_rows(counts, subset, models))
-    fileio.write_text(md_path, text.rstrip("\n") + "\n\n" + subset_markdown(counts, subset, models))
     return csv_path, md_path, sub_path
 
 
@@ -337,19 +345,21 @@ def write_run_energy_report(
     models: Sequence[str] = DEFAULT_MODELS,
     title: str = "",
     input_spiking: bool | None = None,
+    sections: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """One call for a run: ``network`` (an :class:`~neurokd.hardware.network.ir.Network` or a
     :class:`~neurokd.hardware.cost.counting.Geometry`) and ``spikes`` (rasters ``{population: (T, B, ...)}``
     with the input's values under the input's name, or an accumulated
     :class:`~neurokd.hardware.cost.counting.Activity`) -> ``energy_report.csv`` and ``.md`` in ``out_dir``.
     ``input_spiking`` (for a Network): by default decided from the input's raster
-    (:func:`~neurokd.hardware.cost.counting.input_is_spiking`), else graded."""
+    (:func:`~neurokd.hardware.cost.counting.input_is_spiking`), else graded. ``sections``: as in
+    :func:`write_energy_report`."""
     if not isinstance(network, Geometry) and input_spiking is None:
         raster = None if isinstance(spikes, Activity) else spikes.get(network.input_name)
         input_spiking = raster is not None and input_is_spiking(raster)
     geometry = network if isinstance(network, Geometry) else geometry_from_ir(network, input_spiking=input_spiking)
     activity = spikes if isinstance(spikes, Activity) else activity_from_rasters(geometry, spikes)
-    return write_energy_report(out_dir, geometry, count(geometry, activity), models, title)
+    return write_energy_report(out_dir, geometry, count(geometry, activity), models, title, sections=sections)
 
 
 __all__ = ["ENERGY_COLUMNS", "VerifiedSubset", "energy_rows", "energy_markdown", "subset_rows", "subset_markdown",
