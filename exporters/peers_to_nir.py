@@ -38,8 +38,10 @@ per layer), graded spikes, ``state_quant``, ``inhibition``; SpikingJelly soft re
 output layer (the graph's output is its spikes).
 
 Spike comparison: snnTorch fires on ``v - threshold > 0`` like NIR and Lava; SpikingJelly's
-Heaviside fires on ``v - v_threshold >= 0``, so a membrane exactly at threshold (a tie) is the one
-case where a SpikingJelly student and its graph may differ.
+Heaviside fires on ``v - v_threshold >= 0``. For a float32 membrane ``v >= theta`` is ``v > theta'``
+with ``theta'`` the float32 just below ``theta``, so SpikingJelly nodes are written with
+``v_threshold = theta'`` (``metadata["neurokd_fires_on"]`` says so): a membrane exactly at threshold
+(common with binary spikes and weights such as 0.25) fires in the graph as in SpikingJelly.
 """
 
 from __future__ import annotations
@@ -72,14 +74,15 @@ def _scalar(module: nn.Module, attr: str, label: str, what: str, instead: str) -
     return float(t[0])
 
 
-def _lif_node(beta: float, theta: float, gain: float, shape, dt: float, label: str) -> nir.NIRNode:
+def _lif_node(beta: float, theta: float, gain: float, shape, dt: float, label: str,
+              meta: dict | None = None) -> nir.NIRNode:
     """``v = beta v + gain I`` with a reset to zero on ``v > theta``, as NIR LIF/IF at step ``dt``."""
     if not 0.0 <= beta <= 1.0:
         raise NeurokdError(f"{label}: decay {beta} is outside [0, 1]")
     if not theta > 0:
         raise NeurokdError(f"{label}: threshold {theta} must be > 0 for Loihi's LIF")
     full = lambda v: np.full(tuple(shape), v, dtype=np.float64)  # noqa: E731
-    meta = {"dt": float(dt)}
+    meta = {"dt": float(dt), **(meta or {})}
     if beta >= 1.0:
         return nir.IF(r=full(gain), v_threshold=full(theta), v_reset=full(0.0), metadata=meta)
     tau = dt / (1.0 - beta)                                    # 1 - dt/tau = beta
@@ -160,11 +163,15 @@ def _spikingjelly_nodes(name: str, m: nn.Module, shape, dt: float) -> dict[str, 
                            "train it with v_reset=0.0 (hard reset)")
     if float(m.v_reset) != 0.0:
         raise NeurokdError(f"{label}: v_reset={m.v_reset} but Loihi's LIF resets to 0; train it with v_reset=0.0")
-    theta = float(torch.as_tensor(m.v_threshold).reshape(-1)[0])
     if torch.as_tensor(m.v_threshold).numel() != 1:
         raise NeurokdError(f"{label}: one v_threshold per neuron; Lava's LIF has one per layer; train a scalar")
+    # SpikingJelly fires on v >= v_threshold, NIR and Lava on v > v_threshold: for float32 v, v >= theta is
+    # v > (the float32 just below theta), so that value is written and a membrane exactly at threshold fires
+    theta32 = np.float32(float(torch.as_tensor(m.v_threshold).reshape(-1)[0]))
+    theta = float(np.nextafter(theta32, np.float32(0.0)))
+    meta = {"neurokd_fires_on": f"v >= {float(theta32)!r} (SpikingJelly), written as v > the float32 below it"}
     if kind == "IFNode":
-        return {name: _lif_node(1.0, theta, 1.0, shape, dt, label)}
+        return {name: _lif_node(1.0, theta, 1.0, shape, dt, label, meta)}
     if kind == "LIFNode":
         tau = float(m.tau)
         if not tau >= 1.0:
@@ -176,7 +183,7 @@ def _spikingjelly_nodes(name: str, m: nn.Module, shape, dt: float) -> dict[str, 
             raise NeurokdError(f"{label}: one learnt tau per neuron; Lava's LIF has one per layer; train a scalar w")
         k = float(torch.sigmoid(w.float())[0])            # 1/tau = sigmoid(w), the float32 value its forward uses
     gain = k if m.decay_input else 1.0
-    return {name: _lif_node(1.0 - k, theta, gain, shape, dt, label)}
+    return {name: _lif_node(1.0 - k, theta, gain, shape, dt, label, meta)}
 
 
 def neuron_nodes(name: str, module: nn.Module, shape, dt: float) -> dict[str, nir.NIRNode]:

@@ -205,3 +205,27 @@ def test_conv_students_with_batchnorm_and_pooling_spike_identically(library):
         assert torch.equal(rec[name].reshape(s.shape), s), name
         assert torch.equal(torch.as_tensor(fast.spikes[name]).double().transpose(0, 1).reshape(s.shape), s), name
     assert np.array_equal(fast.predictions, logits.argmax(1).numpy())
+
+
+@pytest.mark.parametrize("step_mode", ["s", "m"])
+def test_spikingjelly_membranes_exactly_at_threshold_fire_in_the_graph_too(step_mode):
+    """SpikingJelly fires on v >= v_threshold, NIR and Lava on v > v_threshold: with binary input and
+    weights in quarters, membranes land exactly on the threshold, and the exported graph still agrees."""
+    torch.manual_seed(4)
+    net = nn.Sequential(layer.Linear(N_IN, 12, bias=False), neuron.IFNode(), layer.Linear(12, 8, bias=False),
+                        neuron.LIFNode(tau=2.0, decay_input=False), layer.Linear(8, 4))
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            m.weight.data = torch.randint(-1, 4, m.weight.shape).float() * 0.25
+    functional.set_step_mode(net, step_mode)
+    student = UserStudent(net, T, (N_IN,), 4)
+    x = (torch.rand(B, N_IN) < 0.5).float()
+    graph, network, logits, spikes, rec, fast = _replay_and_fast(student, x)
+    with torch.no_grad():
+        v1 = net[0](x)                                  # the first layer's input at step 0: many exact 1.0s
+    assert bool((v1 == 1.0).any())
+    for name, s in spikes.items():
+        s = s.double()
+        assert torch.equal(rec[name].reshape(s.shape), s), name
+        assert torch.equal(torch.as_tensor(fast.spikes[name]).double().transpose(0, 1).reshape(s.shape), s), name
+    assert "v >= 1.0" in graph.nodes["1"].metadata["neurokd_fires_on"]
