@@ -28,6 +28,17 @@ CLI_TINY = ["--epochs", "2", "--teacher-epochs", "2", "--batch-size", "128", "--
             "--model-options", "hidden = [16]"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny networks on a shared machine: one thread, as each worker subprocess gets (OMP_NUM_THREADS=1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _rows(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
