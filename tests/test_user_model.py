@@ -184,3 +184,13 @@ def test_bad_model_specs_fail_in_one_line(model_files, monkeypatch, capsys):
     assert student.net[1].out_features == 16 and teacher is None
     code, text = _cli(["train", "--model", f"{f}:nothing", "--epochs", "1", "--out", model_files / "bad", "-q"], capsys)
     assert code == 2 and "has no function 'nothing'" in text and len(text.strip().splitlines()) == 1
+
+
+def test_report_names_a_user_student_by_its_file_and_function():
+    from neurokd.hardware.reports.summary import _model_label
+
+    models = {"mlp", "/a/x/student.py:build", "/a/y/other.py:build"}
+    assert _model_label("/a/x/student.py:build", models) == "student.py:build"
+    assert _model_label("mlp", models) == "mlp"
+    clash = {"/a/x/student.py:build", "/a/y/student.py:build"}    # same short name: the full spec
+    assert _model_label("/a/x/student.py:build", clash) == "/a/x/student.py:build"

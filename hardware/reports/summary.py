@@ -292,6 +292,19 @@ class Stat:
 _NOT_A_SETTING = ("seed", "out", "teacher", "device", "amp", "data_dir", "dataset", "method", "model")
 
 
+def _model_label(model, models: set) -> str:
+    """A student from user code (``--model /abs/path/FILE.py:FUNCTION``) by ``FILE.py:FUNCTION`` alone,
+    unless another of ``models`` shortens to the same; registry names as they are."""
+    def short(m):
+        if not isinstance(m, str) or ":" not in m:
+            return m
+        target, _, fn = m.rpartition(":")
+        return f"{Path(target).name}:{fn}"
+
+    mine = short(model)
+    return mine if sum(short(m) == mine for m in models) == 1 else str(model)
+
+
 def separate_settings(runs: Sequence[RunRecord]) -> list[RunRecord]:
     """Relabel runs so that only seeds of one setting are averaged together (tables and figures).
 
@@ -303,7 +316,8 @@ def separate_settings(runs: Sequence[RunRecord]) -> list[RunRecord]:
     used: dict[str, set] = {}
     for r in runs:
         used.setdefault(r.dataset, set()).add(r.model)
-    runs = [replace(r, dataset=f"{r.dataset}-{r.model}") if len(used[r.dataset]) > 1 else r for r in runs]
+    runs = [replace(r, dataset=f"{r.dataset}-{_model_label(r.model, used[r.dataset])}") if len(used[r.dataset]) > 1
+            else r for r in runs]
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for r in runs:
         groups.setdefault((r.dataset, r.method), []).append(r)
