@@ -58,7 +58,15 @@ def spikingjelly_net(step_mode: str) -> nn.Module:
     return net
 
 
+def snntorch_one_to_one() -> nn.Module:
+    """RLeaky with a one-to-one recurrence (all_to_all=False: each neuron's own spike times V)."""
+    zero = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    return _strong(nn.Sequential(nn.Linear(N_IN, 8), snn.RLeaky(beta=0.6, V=-0.4, all_to_all=False, **zero),
+                                 nn.Linear(8, 4), snn.Leaky(beta=0.8, **zero)))
+
+
 CASES = {
+    "snntorch RLeaky one-to-one": snntorch_one_to_one,
     "snntorch, reset_delay=False": lambda: snntorch_net(False),
     "snntorch Leaky, reset_delay=True": lambda: snntorch_net(True),
     "spikingjelly single-step": lambda: spikingjelly_net("s"),
