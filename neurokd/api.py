@@ -196,7 +196,8 @@ def study(dataset: str = "digits", methods: Sequence[str] = ("baseline", "kd", "
 def export(run: RunLike, target: str = "lava", precision: str = "float", *, engine: str = "lava",
            samples: int | None = None, verify: int = 32, dt: float = 1e-4, input_bits: int = 8,
            chunk_samples: int = 64, progress: bool = True, echo: Echo = print,
-           model: str | None = None, for_peer: str | None = None) -> ExportResult:
+           model: str | None = None, for_peer: str | None = None, hardware: str | Path | None = None,
+           placer: str = "pack", chips: int | None = None) -> ExportResult:
     """Export a run's student and check it on the hardware model.
 
     ``target``: ``nir`` (``model.nir`` only), ``lava`` (also run the test split on the Loihi model and
@@ -207,7 +208,11 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     ``verify`` random samples re-run in Lava). ``samples``: only the first N test samples. ``model``:
     the run's ``FILE.py:FUNCTION`` when its student came from user code (snnTorch / SpikingJelly).
     ``for_peer="norse"``: also ``model.norse.nir``, the same network in the units Norse's importer
-    assumes (snnTorch and SpikingJelly read ``model.nir`` as it is).
+    assumes (snnTorch and SpikingJelly read ``model.nir`` as it is). ``hardware`` (``loihi1``, ``loihi2``
+    or a chip ``.toml``; target ``lava``), ``placer`` (``pack`` or ``balance``), ``chips``: after the run,
+    place the network on that chip's cores and cost every step from its spikes (``RUN/map/``, as
+    :func:`map_network` writes it, and a section of ``energy_report.md``); a network that does not fit is
+    refused before it runs.
 
     Returns an :class:`ExportResult`; ``agreements[precision]`` is the content of ``agreement.json``
     (``agreement_fixed.json``). Raises :class:`~neurokd.errors.CheckFailed` (files written first)
@@ -220,26 +225,29 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     with trusted(model):
         agreements = export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt,
                                 input_bits=input_bits, chunk_samples=chunk_samples, progress=progress,
-                                echo=_echo(echo), engine=engine, verify=verify, for_peer=for_peer)
+                                echo=_echo(echo), engine=engine, verify=verify, for_peer=for_peer,
+                                hardware=hardware, placer=placer, chips=chips)
     return ExportResult(run_dir=run_dir, target=target, agreements=agreements)
 
 
 def simulate(graph, out: str | Path, *, inputs=None, random_input: bool = False, steps: int | None = None,
              samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None, precision: str = "float",
-             input_bits: int = 8, progress: bool = True, echo: Echo = print) -> SimulationResult:
+             input_bits: int = 8, progress: bool = True, echo: Echo = print, hardware: str | Path | None = None,
+             placer: str = "pack", chips: int | None = None) -> SimulationResult:
     """Run any NIR graph (a ``.nir`` path or a ``nir.NIRGraph``, from any producer) on the Loihi model in Lava.
 
     Input: ``inputs`` (a ``.npy`` path or an array of shape ``(T, *input_shape)`` or
     ``(N, T, *input_shape)``) or ``random_input=True`` (Bernoulli spikes at ``rate``, ``samples`` x
     ``steps``, seeded). ``dt``: the time step (default: the graph's metadata, producer or signature).
     Writes ``spikes.npz`` (one array per NIR node), ``simulation.json`` and the energy report into ``out``;
-    returns a :class:`SimulationResult` (``summary`` is ``simulation.json``).
+    returns a :class:`SimulationResult` (``summary`` is ``simulation.json``). ``hardware``, ``placer``,
+    ``chips``: as in :func:`export`, the placement in ``out/map/`` and ``summary["placement"]``.
     """
     from neurokd.deploy import simulate_graph
 
     summary = simulate_graph(graph, out, inputs=inputs, random_input=random_input, steps=steps, samples=samples,
                              rate=rate, seed=seed, dt=dt, precision=precision, input_bits=input_bits,
-                             progress=progress, echo=_echo(echo))
+                             progress=progress, echo=_echo(echo), hardware=hardware, placer=placer, chips=chips)
     return SimulationResult(out_dir=Path(out), summary=summary)
 
 

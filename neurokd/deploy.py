@@ -13,6 +13,15 @@ and any NIR graph on the hardware model (:func:`simulate_graph`). The work behin
     RUN/agreement.json                    float (DESIGN.md contract); RUN/agreement_fixed.json for fixed
     RUN/energy_report.csv (+ .md)         via neurokd.hardware.reports.energy_report, when it is installed (hook below)
 
+``--hardware PRESET|FILE`` (with ``--placer pack|balance``, ``--chips N``; targets ``lava`` and
+``simulate``) then places the network on that chip's cores and costs every step from the run's own
+spikes (:mod:`neurokd.hardware.placement`): ``RUN/map/`` (``OUT/map/`` for simulate) gets
+``mapping.csv``, ``placement.json``, ``cost_report.csv``, ``cost_steps.csv``, ``cost_report.md`` and
+``mesh_load.png``, and ``energy_report.md`` the cost section (cores, latency, energy with routing, the
+bottleneck core and what bounds it). A network that does not fit is refused before anything runs.
+When the run is too large to keep per-step spikes (:data:`MAX_STEP_RECORD`), the first samples that fit
+are re-run in the fast engine (bit-exact with Lava) and costed, and the cost section says so.
+
 ``--engine fast`` runs the split in neurokd's vectorised model of the same hardware
 (:mod:`neurokd.hardware.engines.fastsim`, bit-exact in fixed point) and re-runs ``--verify N`` random
 samples in Lava; any differing spike fails the command (exit 1) naming layer, sample and step.
@@ -61,7 +70,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "",
-                       verification=None) -> list[Path]:
+                       verification=None, sections=()) -> list[Path]:
     """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
 
     Counting and energy belong to :mod:`neurokd.hardware.cost.counting` / :mod:`neurokd.hardware.reports.energy_report`:
@@ -70,8 +79,9 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
     the same input counts alike in float and fixed point and from either engine), the
     result the events (``activity_from_lava``). With ``verification`` (a fast-model run's
     :class:`~neurokd.hardware.engines.fastsim.Verification`) the samples Lava re-ran are counted too and written
-    beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). Returns the
-    written paths ([] when those modules are not installed).
+    beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). ``sections``: more
+    Markdown sections for ``energy_report.md`` (the placement's cost). Returns the written paths ([] when
+    those modules are not installed).
     """
     try:
         from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir, input_is_spiking
@@ -95,7 +105,100 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
             indices=tuple(int(i) for i in idx), precision=result.precision, identical=verification.identical,
             spike_rse=rse,
         )
-    return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title, subset=subset)]
+    return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title, subset=subset,
+                                                 sections=sections)]
+
+
+# --------------------------------------------------------------------------------------------------
+# --hardware: place the run's network on a chip and cost it (export --target lava, simulate)
+# --------------------------------------------------------------------------------------------------
+
+def _hardware_chip(hardware, placer: str, chips: int | None):
+    """Check ``--hardware/--placer/--chips`` before anything runs: the :class:`Chip`, or None without ``--hardware``."""
+    if hardware is None:
+        if placer != "pack" or chips is not None:
+            raise NeurokdError("--placer and --chips place the network on a chip: give --hardware PRESET|FILE too")
+        return None
+    from neurokd.hardware.placement import PLACERS, load_chip
+
+    if placer not in PLACERS:
+        raise NeurokdError(f"--placer must be one of {', '.join(PLACERS)}, got {placer!r}")
+    if chips is not None and chips < 1:
+        raise NeurokdError(f"--chips must be >= 1, got {chips}")
+    return load_chip(hardware)
+
+
+def _cost_samples(n: int, steps: int, neurons: int) -> int:
+    """How many of ``n`` samples keep per-step spikes within MAX_STEP_RECORD; a run too large for even one
+    sample is refused (one line) before it starts."""
+    k = min(n, MAX_STEP_RECORD // max(steps * neurons, 1))
+    if k < 1:
+        raise NeurokdError(f"--hardware needs per-step spikes, and one sample ({steps} steps x {neurons:,} neurons) is "
+                           f"over the {MAX_STEP_RECORD:,} kept per run: use fewer steps, or `neurokd map` on the graph")
+    return k
+
+
+def _hardware_geometry(network, x: np.ndarray, fixed):
+    """The geometry the energy report counts with (input spiking or graded from the data, fixed weights)."""
+    from neurokd.hardware.cost.counting import geometry_from_ir, input_is_spiking
+
+    return geometry_from_ir(network, input_spiking=input_is_spiking(x), fixed=fixed)
+
+
+def _check_fits(network, chip, chips: int | None, geometry) -> None:
+    """Refuse (one line: layer, limit, figure, excess) before the run a network ``pack`` cannot place; no
+    placer fits what ``pack``, the fewest cores, does not."""
+    from neurokd.hardware.placement import place
+
+    place(network, chip, placer="pack", geometry=geometry, max_chips=chips or 1)
+
+
+def report_mapped(mapped, name: str, echo=print) -> None:
+    """Print a placement: cores, chips and tiles, per layer, and with a cost its per-inference figures."""
+    pl = mapped.placement
+    echo(f"neurokd: {name} on {mapped.chip.name}: {pl.n_cores} cores, {pl.n_chips} chip(s), "
+         f"{pl.tiles_used} tiles (placer {pl.placer}, {mapped.seconds.get('place', 0):.2f} s)")
+    for pop, ids in pl.layer_cores.items():
+        cs = [pl.cores[i] for i in ids]
+        echo(f"  {cs[0].layer:>16}: {len(ids):4d} core(s), {sum(c.neurons for c in cs):7d} neurons, "
+             f"max {max(c.memory_bytes for c in cs):,} B synaptic memory, max fan-in {max(c.fan_in_axons for c in cs):,}")
+    if mapped.cost is not None:
+        c, b = mapped.cost, mapped.cost.bottleneck()
+        echo(f"neurokd: {c.samples} sample(s): {c.latency_ns / 1e3:.3f} us and {c.energy_pj / 1e6:.4f} uJ per inference "
+             f"(routing {c.routing_pj / 1e6:.4f} uJ); {c.inferences_per_s:,.0f} inferences/s; bottleneck core "
+             f"{b['core']} ({b['layer']}), bound by {b['bound']}")
+
+
+def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, chips: int | None, out_dir: Path,
+                   title: str, timesteps: int | None = None, cost_samples: int | None = None, echo=print):
+    """After a run: place ``network`` on ``chip`` and cost it on the run's spikes; write ``out_dir`` (the
+    placement files and ``mesh_load.png``). A run that kept no per-step spikes is costed on its first
+    ``cost_samples`` samples, re-run in the fast engine (bit-exact with Lava) with per-step spikes.
+    Returns ``(MapResult, section for energy_report.md)``."""
+    from neurokd.hardware.placement import place_and_cost, write_outputs
+    from neurokd.hardware.reports.figures import mesh_figure
+
+    n = int(result.samples)
+    note = ""
+    if not result.spikes:
+        from neurokd.hardware.engines.fastsim import run_fast
+
+        k = cost_samples or n
+        x = x[:k]
+        result = run_fast(network, x, precision=result.precision, timesteps=timesteps, fixed=result.fixed,
+                          record_steps=True)
+        note = (f"Costed on the first {k} of the run's {n} samples: keeping every sample's per-step spikes is over "
+                f"MAX_STEP_RECORD, so these were re-run in the fast engine (bit-exact with Lava) with per-step spikes.")
+        echo(f"neurokd: {note}")
+    mapped = place_and_cost(network, chip, result=result, inputs=x, placer=placer, max_chips=chips or 1,
+                            geometry=geometry)
+    if note:
+        mapped.cost.notes.insert(0, note)
+    paths = write_outputs(mapped, out_dir, title=title)
+    paths.append(mesh_figure(mapped, Path(out_dir) / "mesh_load.png"))
+    report_mapped(mapped, title, echo)
+    echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
+    return mapped, mapped.cost.markdown(title)
 
 
 def _reference(graph, x: np.ndarray, timesteps: int, keep: list[str], batch: int = 256):
@@ -134,8 +237,13 @@ def _fmt_pct(v) -> str:
 
 def export_run(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
                dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
-               echo=print, engine: str = "lava", verify: int = 32, for_peer: str | None = None) -> dict:
+               echo=print, engine: str = "lava", verify: int = 32, for_peer: str | None = None,
+               hardware=None, placer: str = "pack", chips: int | None = None) -> dict:
     """Export a trained run (module docstring); returns ``{precision: agreement dict}`` (empty for NIR).
+
+    ``hardware`` (``loihi1``, ``loihi2``, a chip ``.toml``; target ``lava`` only), ``placer``, ``chips``:
+    place the network on that chip after the run and cost it from the last run's spikes (``RUN/map/``,
+    a section of ``energy_report.md``).
 
     ``for_peer="norse"`` also writes ``RUN/model.norse.nir``, the same network in the units Norse's
     importer assumes (:func:`neurokd.exporters.to_nir.for_norse`). Raises :class:`CheckFailed` after
@@ -158,6 +266,10 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
         raise NeurokdError(f"--engine must be lava or fast, got {engine!r}")
     if verify < 0:
         raise NeurokdError(f"--verify must be >= 0, got {verify}")
+    chip = _hardware_chip(hardware, placer, chips)
+    if chip is not None and target != "lava":
+        raise NeurokdError(f"--hardware places the network after a run on the hardware model: use --target lava, "
+                           f"not {target}")
     run = Path(run_dir)
     t_start = time.perf_counter()
     cfg, student, teacher, splits = load_run(run, with_data=target != "nir")
@@ -205,11 +317,19 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     acc_student = float(np.mean(student_pred == y_test))
     neurons = sum(l.size for l in network.layers if l.neuron.spiking)
     per_step = n * steps * neurons <= MAX_STEP_RECORD
+    cost_samples = _cost_samples(n, steps, neurons) if chip is not None else None
     from neurokd.resources import ensure_fits
 
     # per-step spike trains (uint8) of Lava and of the reference, float64 logits per step
     ensure_fits((2 * n * steps * neurons if per_step else 16 * n * neurons) + 8 * n * steps * network.layers[-1].size,
                 f"recording {n} samples x {steps} steps x {neurons} neurons", "use --samples N for a subset")
+
+    fixed_net = None
+    if "fixed" in precisions:
+        x_train = splits.train.tensors[0].numpy().astype(np.float64)
+        fixed_net = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
+    if chip is not None:     # refuse a network that does not fit before it runs (weights of the last run)
+        _check_fits(network, chip, chips, _hardware_geometry(network, x_test, fixed_net))
 
     agreements: dict[str, dict] = {}
     failed = []
@@ -217,8 +337,7 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     for p in precisions:
         fixed = None
         if p == "fixed":
-            x_train = splits.train.tensors[0].numpy().astype(np.float64)
-            fixed = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
+            fixed = fixed_net
             fileio.write_json(lava_dir / "quantization.json", fixed.report())
         check = verification = None
         if engine == "fast":
@@ -288,8 +407,14 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     # energy_report.csv/.md from the spikes of the last run (fixed if it ran, else float); with
     # --engine fast the whole split's counts, and the Lava-verified subset's beside them.
     engine_name = "Lava" if engine == "lava" else "fast model, whole split"
+    sections = []
+    if chip is not None:
+        _mapped, section = _place_on_chip(network, _hardware_geometry(network, x_test, last.fixed), last, x_test, chip,
+                                          placer, chips, run / "map", title=f"{run.name} ({engine_name}, {last.precision})",
+                                          timesteps=steps, cost_samples=cost_samples, echo=echo)
+        sections.append(section)
     written = energy_report_hook(run, network, last, x_test, title=f"{run.name} ({engine_name}, {last.precision})",
-                                 verification=last_verification)
+                                 verification=last_verification, sections=sections)
     if written:
         echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
     _write_card(run, cfg, graph, command, agreements=agreements,
@@ -422,9 +547,13 @@ def load_input(source, input_shape: tuple[int, ...]) -> np.ndarray:
 
 def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = False, steps: int | None = None,
                    samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None,
-                   precision: str = "float", input_bits: int = 8, progress: bool = True, echo=print) -> dict:
+                   precision: str = "float", input_bits: int = 8, progress: bool = True, echo=print,
+                   hardware=None, placer: str = "pack", chips: int | None = None) -> dict:
     """Run a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) in Lava; write ``out/spikes.npz``,
     ``simulation.json`` and the energy report, and return ``simulation.json``'s content.
+
+    ``hardware`` / ``placer`` / ``chips``: place the graph on that chip and cost it from the run's spikes
+    (``out/map/``, a section of ``energy_report.md``, ``simulation.json``'s ``placement``).
 
     ``inputs``: a ``.npy`` path or an array, ``(T, *input_shape)`` or ``(N, T, *input_shape)``;
     or ``random_input=True`` for Bernoulli spikes at ``rate`` (``samples`` x ``steps``, seeded).
@@ -439,6 +568,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         raise NeurokdError(f"--precision must be float or fixed, got {precision!r}")
     if (inputs is None) == (not random_input):
         raise NeurokdError("give exactly one of --input X.npy and --random-input")
+    chip = _hardware_chip(hardware, placer, chips)
     if isinstance(graph, nir.NIRGraph):
         path = Path("graph.nir")
     else:
@@ -471,7 +601,16 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
 
     ensure_fits(x.nbytes + (n * t * sum(l.size for l in network.layers) * 9 if per_step else 0),
                 f"simulating {n} samples x {t} steps of {path.name}", "use fewer --samples or --steps")
-    res = run_lava(network, x, precision=precision, input_bits=input_bits, record_steps=per_step, progress=progress)
+    fixed = cost_samples = None
+    if chip is not None:     # refuse a graph that does not fit before it runs, with the weights it will run
+        if precision == "fixed":
+            from neurokd.hardware.network.quantize import quantize
+
+            fixed = quantize(network, input_sample=x, input_bits=input_bits)   # what run_lava builds itself
+        cost_samples = _cost_samples(n, t, sum(l.size for l in network.layers))
+        _check_fits(network, chip, chips, _hardware_geometry(network, x, fixed))
+    res = run_lava(network, x, precision=precision, input_bits=input_bits, fixed=fixed, record_steps=per_step,
+                   progress=progress)
     out = Path(out)
     arrays = {network.input_name: np.swapaxes(x, 0, 1)}
     for layer in network.layers:
@@ -491,11 +630,18 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         "spikes_npz": ("one array per NIR node: (T, N, *shape); spikes of spiking nodes, per-step values of readouts"
                        if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
     }
+    sections = []
+    if chip is not None:
+        mapped, section = _place_on_chip(network, _hardware_geometry(network, x, res.fixed), res, x, chip, placer, chips,
+                                         out / "map", title=f"{path.name} (Lava {precision})", cost_samples=cost_samples,
+                                         echo=echo)
+        sections.append(section)
+        summary["placement"] = {"dir": "map", **mapped.summary()}
     fileio.write_json(out / "simulation.json", summary)
     if res.fixed is not None:
         fileio.write_json(out / "quantization.json", res.fixed.report())
     # ---- ENERGY REPORT HOOK (see energy_report_hook) ----
-    written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})")
+    written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})", sections=sections)
     echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in Lava {precision} ({res.run_seconds:.2f} s run, "
          f"{res.build_seconds:.2f} s build); dt {network.dt} ({network.dt_source})")
     for layer, s in res.spikes_per_sample().items():
@@ -585,18 +731,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     mapped = place_and_cost(network, hardware, result=result, inputs=inputs, placer=placer, max_chips=chips,
                             overrides=overrides)
     paths = write_outputs(mapped, out, title=graph_path.parent.name if target.is_dir() else graph_path.name)
-    pl = mapped.placement
-    echo(f"neurokd: {graph_path.name} on {mapped.chip.name}: {pl.n_cores} cores, {pl.n_chips} chip(s), "
-         f"{pl.tiles_used} tiles (placer {pl.placer}, {mapped.seconds.get('place', 0):.2f} s)")
-    for pop, ids in pl.layer_cores.items():
-        cs = [pl.cores[i] for i in ids]
-        echo(f"  {cs[0].layer:>16}: {len(ids):4d} core(s), {sum(c.neurons for c in cs):7d} neurons, "
-             f"max {max(c.memory_bytes for c in cs):,} B synaptic memory, max fan-in {max(c.fan_in_axons for c in cs):,}")
-    if mapped.cost is not None:
-        c, b = mapped.cost, mapped.cost.bottleneck()
-        echo(f"neurokd: {c.samples} sample(s): {c.latency_ns / 1e3:.3f} us and {c.energy_pj / 1e6:.4f} uJ per inference "
-             f"(routing {c.routing_pj / 1e6:.4f} uJ); {c.inferences_per_s:,.0f} inferences/s; bottleneck core "
-             f"{b['core']} ({b['layer']}), bound by {b['bound']}")
+    report_mapped(mapped, graph_path.name, echo)
     if mapped.cost is not None:
         from neurokd.hardware.reports.figures import mesh_figure
 

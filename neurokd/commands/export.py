@@ -13,6 +13,16 @@ from neurokd import api
 from neurokd.deploy import PEER_VARIANTS, TARGETS
 
 
+def _hardware_options(command):
+    """``--hardware``, ``--placer``, ``--chips``: place the run's network on a chip and cost it (RUN/map/)."""
+    command = click.option("--chips", type=int, default=None, help="With --hardware: chips available (default 1).")(command)
+    command = click.option("--placer", type=click.Choice(["pack", "balance"]), default="pack", show_default=True,
+                           help="With --hardware: pack (fewest cores) or balance (spread the measured load).")(command)
+    return click.option("--hardware", default=None, metavar="PRESET|FILE",
+                        help="After the run, place the network on loihi1, loihi2 or a chip .toml and cost every "
+                             "step: map/ (mapping.csv, cost_report.csv, ...) and a section of energy_report.md.")(command)
+
+
 @click.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--target", type=click.Choice(TARGETS), default="lava", show_default=True,
@@ -36,13 +46,14 @@ from neurokd.deploy import PEER_VARIANTS, TARGETS
 @click.option("--for", "for_peer", type=click.Choice(sorted(PEER_VARIANTS)), default=None,
               help="Also write the graph in the units a peer's importer assumes: norse -> model.norse.nir "
                    "(snnTorch and SpikingJelly read model.nir as it is).")
+@_hardware_options
 def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: float, input_bits: int,
            chunk_samples: int, engine: str, verify: int, no_progress: bool, model: str | None,
-           for_peer: str | None) -> None:
+           for_peer: str | None, hardware: str | None, placer: str, chips: int | None) -> None:
     """Export RUN_DIR's student to NIR and run it in Lava (CPU), checked against PyTorch."""
     api.export(run_dir, target=target, precision=precision, samples=samples, dt=dt, input_bits=input_bits,
                chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo, engine=engine, verify=verify,
-               model=model, for_peer=for_peer)
+               model=model, for_peer=for_peer, hardware=hardware, placer=placer, chips=chips)
 
 
 @click.command("simulate")
@@ -61,10 +72,11 @@ def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: 
 @click.option("--input-bits", type=int, default=8, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for spikes.npz and reports.")
 @click.option("--no-progress", is_flag=True)
+@_hardware_options
 def simulate(graph: Path, input_path: Path | None, random_input: bool, steps: int | None, samples: int, rate: float,
              seed: int, target: str, dt: float | None, precision: str, input_bits: int, out: Path,
-             no_progress: bool) -> None:
+             no_progress: bool, hardware: str | None, placer: str, chips: int | None) -> None:
     """Run the NIR file GRAPH (any producer) in the Lava CPU simulation; write spikes.npz per node."""
     api.simulate(graph, out, inputs=input_path, random_input=random_input, steps=steps, samples=samples,
                    rate=rate, seed=seed, dt=dt, precision=precision, input_bits=input_bits,
-                   progress=not no_progress, echo=click.echo)
+                   progress=not no_progress, echo=click.echo, hardware=hardware, placer=placer, chips=chips)

@@ -1,0 +1,158 @@
+"""``--hardware`` on ``neurokd export`` and ``neurokd simulate``: the run's network placed on a chip and costed
+from the run's own spikes (RUN/map/, the cost section of energy_report.md), and ``neurokd report`` showing it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+
+import neurokd
+from neurokd.cli import main
+
+pytestmark = pytest.mark.lava
+
+TINY = dict(model_options={"hidden": [16]}, epochs=2, teacher_epochs=2, batch_size=128, device="cpu")
+
+
+def cli(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wiring") / "digits-kd-lr"
+    return neurokd.train(out=out, method="kd-lr", progress=False, echo=None, **TINY).run_dir
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / run.name
+    shutil.copytree(run, dst)
+    return dst
+
+
+def _graph(path: Path, n_in: int, n_out: int, weight: float) -> Path:
+    """input (n_in) -> Affine -> LIF (n_out), every weight ``weight``."""
+    shape = (n_out,)
+    nodes = {"input": nir.Input(np.array([n_in])),
+             "fc": nir.Affine(weight=np.full((n_out, n_in), weight), bias=np.zeros(n_out)),
+             "lif": nir.LIF(tau=np.full(shape, 5e-4), r=np.full(shape, 5.0), v_leak=np.zeros(shape),
+                            v_threshold=np.full(shape, 1.0), v_reset=np.zeros(shape)),
+             "output": nir.Output(np.array([n_out]))}
+    names = list(nodes)
+    nir.write(path, nir.NIRGraph(nodes, list(zip(names[:-1], names[1:])), metadata={"dt": 1e-4}, type_check=False))
+    return path
+
+
+def test_export_hardware_writes_map_whose_per_core_synops_sum_to_the_energy_report_and_report_shows_it(
+        trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path)
+    assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+                "--no-progress", "--hardware", "loihi1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mapping.csv", "placement.json", "cost_report.csv", "cost_steps.csv", "cost_report.md",
+                 "mesh_load.png"):
+        assert (run / "map" / name).stat().st_size > 0, name
+    assert "on loihi1: 2 cores, 1 chip(s)" in out and "bottleneck core" in out
+    rows = read_csv(run / "map" / "cost_report.csv")
+    cores = [r for r in rows if r["scope"] == "core"]
+    total = next(r for r in read_csv(run / "energy_report.csv") if r["layer"] == "total")
+    for q in ("synops", "macs"):                      # the same 360 samples and spikes as the energy report
+        assert sum(float(r[q]) for r in cores) == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q
+    assert float(total["synops_per_sample"]) > 0 and float(total["macs_per_sample"]) > 0
+    summary = {r["name"]: float(r["value"]) for r in rows if r["scope"] == "summary"}
+    assert summary["cores"] == len(cores) == 2 and summary["energy_routing_uj_per_inference"] > 0
+    md = (run / "energy_report.md").read_text()
+    assert md.index("**total**") < md.index("## Placement on loihi1") and "**Bottleneck: core" in md
+    assert "360 sample(s) x" in md
+    # neurokd report puts the placement beside the energy columns and draws its mesh
+    rep = tmp_path / "rep"
+    assert cli(["report", str(run), "--out", str(rep)]) == 0
+    row = read_csv(rep / "summary.csv")[0]
+    assert row["cores"] == "2" and row["map_hardware"] == "loihi1"
+    assert float(row["latency_us_per_inference"]) == pytest.approx(summary["latency_us_per_inference"])
+    assert float(row["energy_with_routing_uj_per_inference"]) == pytest.approx(summary["energy_uj_per_inference"])
+    assert "| Cores | Chips |" in (rep / "summary.md").read_text()
+    assert (rep / f"mesh_load_{run.name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_too_large_for_per_step_spikes_costs_the_first_samples_that_fit(trained, tmp_path, monkeypatch, capsys):
+    import neurokd.deploy as deploy
+
+    run = _copy(trained, tmp_path)
+    spiking = 16                                      # lif1 (the readout does not spike)
+    steps = json.loads((run / "metrics.json").read_text())["timesteps"]
+    monkeypatch.setattr(deploy, "MAX_STEP_RECORD", 25 * steps * spiking)
+    assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+                "--no-progress", "--hardware", "loihi2", "--placer", "balance"]) == 0
+    out = capsys.readouterr().out
+    assert "Costed on the first 25 of the run's 360 samples" in out
+    md = (run / "map" / "cost_report.md").read_text()
+    assert "25 sample(s) x" in md and "Costed on the first 25" in md
+    assert json.loads((run / "map" / "placement.json").read_text())["placer"] == "balance"
+    assert "Costed on the first 25" in (run / "energy_report.md").read_text()
+    # a single sample over the limit: one line, before anything runs
+    monkeypatch.setattr(deploy, "MAX_STEP_RECORD", steps)
+    fresh = _copy(trained, tmp_path / "again")
+    assert cli(["export", str(fresh), "--target", "lava", "--precision", "fixed", "--engine", "fast",
+                "--no-progress", "--hardware", "loihi1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "per-step spikes" in err and "Traceback" not in err
+    assert not (fresh / "agreement_fixed.json").exists() and not (fresh / "map").exists()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--target", "nir", "--hardware", "loihi1"], "use --target lava"),
+    (["--placer", "balance"], "give --hardware"),
+    (["--hardware", "nochip"], "unknown hardware"),
+    (["--hardware", "loihi1", "--chips", "0"], "--chips must be >= 1"),
+])
+def test_export_bad_hardware_options_are_one_line(trained, tmp_path, capsys, argv, fragment):
+    run = _copy(trained, tmp_path)
+    assert cli(["export", str(run), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and err.count("\n") == 0 and "Traceback" not in err
+    assert not (run / "model.nir").exists()          # refused before anything was written
+
+
+def test_simulate_hardware_places_the_graph_and_refuses_one_that_does_not_fit(tmp_path, capsys):
+    graph = _graph(tmp_path / "g.nir", 12, 30, 0.2)
+    out = tmp_path / "sim"
+    assert cli(["simulate", str(graph), "--random-input", "--steps", "6", "--samples", "3", "--rate", "0.5",
+                "--precision", "fixed", "--no-progress", "--out", str(out), "--hardware", "loihi1"]) == 0
+    assert (out / "map" / "cost_report.csv").is_file() and (out / "map" / "mesh_load.png").is_file()
+    sim = json.loads((out / "simulation.json").read_text())
+    assert sim["placement"]["cores"] == 1 and sim["placement"]["dir"] == "map"
+    cores = [r for r in read_csv(out / "map" / "cost_report.csv") if r["scope"] == "core"]
+    energy = read_csv(out / "energy_report.csv")
+    lif = next(r for r in energy if r["layer"] == "lif")
+    total = next(r for r in energy if r["layer"] == "total")
+    spikes = np.load(out / "spikes.npz")["lif"]                      # (T, N, 30), Lava's spikes
+    assert 0 < spikes.mean() < 1
+    assert float(cores[0]["spikes"]) == pytest.approx(spikes.sum() / 3)
+    assert float(lif["spikes_per_sample"]) == pytest.approx(spikes.sum() / 3)
+    assert float(cores[0]["synops"]) == pytest.approx(float(total["synops_per_sample"]))
+    assert float(total["synops_per_sample"]) > 0                     # binary input: SynOps, not MACs
+    assert "## Placement on loihi1" in (out / "energy_report.md").read_text()
+    capsys.readouterr()
+    # 4,100 inputs onto one neuron: over loihi1's 4,096 fan-in axons per core
+    big = _graph(tmp_path / "big.nir", 4100, 2, 0.1)
+    assert cli(["simulate", str(big), "--random-input", "--steps", "3", "--no-progress", "--out", str(tmp_path / "b"),
+                "--hardware", "loihi1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "fan-in" in err and "by 4" in err and "Traceback" not in err
+    assert not (tmp_path / "b" / "spikes.npz").exists()               # refused before Lava ran
