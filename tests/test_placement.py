@@ -23,7 +23,8 @@ from neurokd.hardware.engines.fastsim import run_fast
 from neurokd.hardware.network import ir
 from neurokd.hardware.placement import MAPPING_COLUMNS, place_and_cost, write_outputs
 from neurokd.hardware.placement.chips import load_chip
-from neurokd.hardware.placement.cost import cost, neuron_load, rasters_from_result
+from neurokd.hardware.cost.counting import rasters_from_result
+from neurokd.hardware.placement.cost import cost, neuron_load
 from neurokd.hardware.placement.place import place
 
 

@@ -301,7 +301,7 @@ def test_energy_report_md_takes_the_placement_cost_section(tmp_path):
     """write_energy_report(sections=[cost.markdown(title)]): the cost section, naming the bottleneck core and
     what bounds it, follows the energy tables; the per-core SynOps and MACs add up to the report's total."""
     from neurokd.hardware.cost.counting import geometry_from_ir
-    from neurokd.hardware.placement.cost import rasters_from_result
+    from neurokd.hardware.cost.counting import rasters_from_result
 
     mapped = _placed(None, 0.3, 0, core_neurons=8)
     net, res, x = mapped.run

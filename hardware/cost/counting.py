@@ -728,14 +728,9 @@ def neurobench_metrics(geometry: Geometry, counts: Counts) -> dict[str, object]:
     }
 
 
-def activity_from_lava(geometry: Geometry, result, x) -> Activity:
-    """An :class:`Activity` from a Lava run (:class:`neurokd.hardware.engines.lava_backend.LavaResult`).
-
-    ``x`` is the input given to ``run_lava`` (``(N, *input_shape)`` repeated over the run's ``T``
-    steps, or ``(N, T, *input_shape)``); a fixed-point run's graded events are counted on the
-    integers Lava received (``result.fixed.quantize_input``). With per-step spikes
-    (``record_steps=True``) active updates are counted too; from per-sample counts they are unknown.
-    """
+def _input_frames(geometry: Geometry, result, x) -> tuple[Population, np.ndarray]:
+    """The input population and the run's input as ``(N, T, *shape)``: what the source sent (a fixed-point
+    run's integers, ``result.fixed.quantize_input``)."""
     inputs = [p for p in geometry.populations if p.kind == "input"]
     if len(inputs) != 1:
         raise NeurokdError("the geometry has no single input population")
@@ -748,13 +743,38 @@ def activity_from_lava(geometry: Geometry, result, x) -> Activity:
         raise NeurokdError(f"input of shape {frames.shape} does not match the run: {N} samples x {T} steps of {inp.shape}")
     if getattr(result, "fixed", None) is not None:
         frames = result.fixed.quantize_input(frames)
+    return inp, frames
+
+
+def rasters_from_result(geometry: Geometry, result, x) -> dict[str, np.ndarray]:
+    """``{population: (T, N, *shape)}`` from an engine result run with ``record_steps=True`` (Lava's or the fast
+    model's) and its input ``x`` (``(N, *input_shape)`` repeated over the run's ``T`` steps, or ``(N, T, ...)``)."""
+    inp, frames = _input_frames(geometry, result, x)
+    steps = getattr(result, "spikes", None) or {}
+    out = {inp.name: np.swapaxes(frames, 0, 1)}
+    for p in geometry.populations:
+        if p.spiking and p.stateful:
+            if p.name not in steps:
+                raise NeurokdError(f"the run kept no per-step spikes of {p.name!r}: run the engine with record_steps=True")
+            out[p.name] = np.swapaxes(np.asarray(steps[p.name]), 0, 1)
+    return out
+
+
+def activity_from_lava(geometry: Geometry, result, x) -> Activity:
+    """An :class:`Activity` from an engine run (:class:`neurokd.hardware.engines.result.HardwareResult`).
+
+    ``x`` is the input given to the engine (``(N, *input_shape)`` repeated over the run's ``T``
+    steps, or ``(N, T, *input_shape)``); a fixed-point run's graded events are counted on the
+    integers Lava received (``result.fixed.quantize_input``). With per-step spikes
+    (``record_steps=True``) active updates are counted too; from per-sample counts they are unknown.
+    """
     spiking = [p.name for p in geometry.populations if p.spiking and p.stateful]
     steps = getattr(result, "spikes", None) or {}
     if all(name in steps for name in spiking):
-        rasters = {inp.name: np.swapaxes(frames, 0, 1), **{n: np.swapaxes(steps[n], 0, 1) for n in spiking}}
-        return activity_from_rasters(geometry, rasters)
+        return activity_from_rasters(geometry, rasters_from_result(geometry, result, x))
+    inp, frames = _input_frames(geometry, result, x)
     counts = {inp.name: (frames != 0).sum(axis=(0, 1)), **{n: np.asarray(result.counts[n]).sum(axis=0) for n in spiking}}
-    return activity_from_counts(geometry, counts, samples=N, steps=T)
+    return activity_from_counts(geometry, counts, samples=int(result.samples), steps=int(result.timesteps))
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ from neurokd import fileio
 from neurokd.errors import NeurokdError
 from neurokd.hardware.cost.counting import Geometry, geometry_from_ir
 from neurokd.hardware.placement.chips import Chip, load_chip
-from neurokd.hardware.placement.cost import CostReport, cost, neuron_load, rasters_from_result
+from neurokd.hardware.cost.counting import rasters_from_result
+from neurokd.hardware.placement.cost import CostReport, cost, neuron_load
 from neurokd.hardware.placement.place import MAPPING_COLUMNS, PLACERS, Placement, place
 
 COST_COLUMNS = ("scope", "name", "chip", "tile", "x", "y", "layer", "neuron_range", "cores", "neurons", "synapses",

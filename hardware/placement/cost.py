@@ -1,7 +1,7 @@
 """Cost every time step of a placed network, core by core, from the spikes an engine produced.
 
 ``cost(placement, rasters)`` -> :class:`CostReport`. ``rasters`` are per-step events
-``{population: (T, N, *shape)}`` in the network's own time (what :func:`rasters_from_result`
+``{population: (T, N, *shape)}`` in the network's own time (what :func:`neurokd.hardware.cost.counting.rasters_from_result`
 builds from a Lava or fast-model result run with ``record_steps=True``): the input's values and
 every spiking layer's spikes, as :func:`neurokd.hardware.cost.counting.activity_from_rasters` reads them.
 
@@ -37,7 +37,6 @@ cores equal :func:`neurokd.hardware.cost.counting.count` on the same rasters (te
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,31 +74,6 @@ def energy_model(chip: Chip) -> "energy_mod.EnergyModel":
 def barrier_ns(chip: Chip, tiles: int) -> float:
     """Barrier time for ``tiles`` tiles: linear between the chip's 1-tile and ``barrier_max_tiles`` figures."""
     return _barrier(chip, tiles)
-
-
-def rasters_from_result(geometry: Geometry, result, x) -> dict[str, np.ndarray]:
-    """``{population: (T, N, *shape)}`` from an engine result run with ``record_steps=True`` and its input
-    ``x`` (fixed-point runs: the integers the source sent, as counting does)."""
-    inputs = [p for p in geometry.populations if p.kind == "input"]
-    if len(inputs) != 1:
-        raise NeurokdError("the geometry has no single input population")
-    inp = inputs[0]
-    T, N = int(result.timesteps), int(result.samples)
-    frames = np.asarray(x, dtype=np.float64)
-    if frames.shape == (N, *inp.shape):
-        frames = np.repeat(frames[:, None], T, axis=1)
-    if frames.shape != (N, T, *inp.shape):
-        raise NeurokdError(f"input of shape {frames.shape} does not match the run: {N} samples x {T} steps of {inp.shape}")
-    if getattr(result, "fixed", None) is not None:
-        frames = result.fixed.quantize_input(frames)
-    steps = getattr(result, "spikes", None) or {}
-    out = {inp.name: np.swapaxes(frames, 0, 1)}
-    for p in geometry.populations:
-        if p.spiking and p.stateful:
-            if p.name not in steps:
-                raise NeurokdError(f"the run kept no per-step spikes of {p.name!r}: run the engine with record_steps=True")
-            out[p.name] = np.swapaxes(np.asarray(steps[p.name]), 0, 1)
-    return out
 
 
 def _received(geometry: Geometry, rasters: dict[str, np.ndarray], pop: str, T: int, B: int):
@@ -503,4 +477,4 @@ def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, 
     return out
 
 
-__all__ = ["cost", "CostReport", "QUANTITIES", "energy_model", "barrier_ns", "rasters_from_result", "neuron_load"]
+__all__ = ["cost", "CostReport", "QUANTITIES", "energy_model", "barrier_ns", "neuron_load"]

@@ -325,7 +325,8 @@ def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = 
     from neurokd.hardware.cost.counting import geometry_from_ir
     from neurokd.hardware.placement import MapResult
     from neurokd.hardware.placement.chips import load_chip
-    from neurokd.hardware.placement.cost import cost, neuron_load, rasters_from_result
+    from neurokd.hardware.cost.counting import rasters_from_result
+    from neurokd.hardware.placement.cost import cost, neuron_load
     from neurokd.hardware.placement.place import place
 
     if result.spikes is None:
