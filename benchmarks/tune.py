@@ -18,6 +18,7 @@ Usage::
 
     python benchmarks/tune.py                                   # 40 trials, 30 epochs, workers 1 and 2
     python benchmarks/tune.py --trials 20 --epochs 10 --workers 2
+    python benchmarks/tune.py --dataset synth-kws --data-dir DIR --trials 20 --epochs 20 --workers 2
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def run_study(out: Path, workers: int, args) -> dict:
            "--objectives", args.objectives, "--space", args.space, "--trials", str(args.trials),
            "--epochs", str(args.epochs), "--out", str(out), "--storage", str(out / "study.journal"),
            "--study", out.name, "--device", "cpu"]
+    if args.data_dir:
+        cmd += ["--data-dir", str(args.data_dir)]
     if args.teacher_epochs:
         cmd += ["--teacher-epochs", str(args.teacher_epochs)]
     t0 = time.perf_counter()
@@ -103,6 +106,7 @@ def describe(result: dict, objectives: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--data-dir", default=None, help="Dataset folder (synth-kws: from `neurokd data synth-kws`).")
     ap.add_argument("--method", default="kd-ar-lr")
     ap.add_argument("--objectives", default="accuracy,energy:loihi")
     ap.add_argument("--space", default="lambda_logits=1e-3..1:log; lambda_act=1e-3..1:log")
