@@ -429,7 +429,7 @@ def evaluate_run(run_dir: str | Path, objectives: Sequence[Objective], *, precis
         return out
     from neurokd.deploy import MAX_STEP_RECORD
     from neurokd.exporters.to_nir import student_to_nir
-    from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir
+    from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir, input_is_spiking
     from neurokd.hardware.cost.energy import energy
     from neurokd.hardware.network import ir
     from neurokd.hardware.network.quantize import quantize
@@ -453,7 +453,8 @@ def evaluate_run(run_dir: str | Path, objectives: Sequence[Objective], *, precis
         from neurokd.hardware.engines.fastsim import run_fast
 
         res = run_fast(network, x_val, precision=precision, timesteps=steps, fixed=fixed, record_steps=per_step)
-    geometry = geometry_from_ir(network, fixed=res.fixed)   # as neurokd.deploy.energy_report_hook counts
+    # counted as neurokd.deploy.energy_report_hook counts an export's split
+    geometry = geometry_from_ir(network, input_spiking=input_is_spiking(x_val), fixed=res.fixed)
     counts = count(geometry, activity_from_lava(geometry, res, x_val))
     out["val_accuracy_hw"] = float(np.mean(res.predictions == y_val))
     out["val_synops"] = float(counts.total.synops)   # binary-spike SynOps, as the energy report's column
