@@ -334,7 +334,9 @@ def report(runs: Iterable[RunLike] | RunLike, out: str | Path = "reports", *, ba
     folders. ``baseline``: the method the others are compared with (default ``baseline`` when present).
     ``energy_models``: which energy models to report (default: all in the runs' reports). Writes
     ``summary.csv``, ``summary.md``, ``summary.tex`` and, with ``figures``, PNG/PDF figures; returns
-    ``{file name: path}``.
+    ``{file name: path}``. A run placed on a chip (``RUN/map/``: ``export(..., hardware="loihi1")`` or
+    :func:`map_network`) adds its cores, chips, latency and energy with routing per inference, and a
+    figure of its per-tile load on the mesh (``mesh_load_<run>``).
     """
     from neurokd.hardware.reports.summary import summarize_runs
 
