@@ -192,8 +192,12 @@ def _mesh(cores: Sequence[dict], tiles_x: int, tiles_y: int, n_chips: int, bottl
         grid[y, x] = c["busy_ns"] if np.isnan(cur) else max(cur, c["busy_ns"])
     fig = Figure(figsize=(min(max(WIDTH_IN, 1.2 + 0.36 * width), 7.16), 0.9 + 0.36 * tiles_y))
     ax = fig.subplots()
-    im = ax.imshow(grid / 1e3, origin="lower", cmap="viridis", aspect="equal")
+    im = ax.imshow(grid / 1e3, origin="lower", cmap="viridis", aspect="equal", vmin=0.0)
     fig.colorbar(im, ax=ax, label="busiest core's busy time\nper inference (us)", shrink=0.9, pad=0.02)
+    top = np.nanmax(grid) if np.isfinite(grid).any() else 0.0
+    for y, x in zip(*np.nonzero(np.isfinite(grid))):           # each used tile's figure, readable without the bar
+        ax.text(x, y, f"{grid[y, x] / 1e3:.3g}", ha="center", va="center", fontsize=5,
+                color="black" if grid[y, x] > 0.6 * top else "white")
     where = next((c for c in cores if int(c["core"]) == bottleneck), None) if bottleneck is not None else None
     if where is not None:
         ax.add_patch(Rectangle((int(where["x"]) - 0.5, int(where["y"]) - 0.5), 1, 1, fill=False, edgecolor="red",
@@ -208,7 +212,7 @@ def _mesh(cores: Sequence[dict], tiles_x: int, tiles_y: int, n_chips: int, bottl
     ax.set_xlabel("mesh x (tiles; chips side by side)")
     ax.set_ylabel("mesh y")
     note = f"; red: bottleneck core {where['core']} ({where['layer']})" if where is not None else ""
-    ax.set_title(f"{title}: {len(cores)} cores{note}", fontsize=7)
+    ax.set_title(f"{title}\n{len(cores)} cores{note}", fontsize=7)
     return fig
 
 
