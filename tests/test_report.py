@@ -384,3 +384,24 @@ def test_a_broken_map_folder_is_one_line_naming_the_file(tmp_path):
                                                            and not l.startswith("summary")))
     with pytest.raises(NeurokdError, match=r"cost_report.csv lacks the summary rows .*neurokd export"):
         read_run(run)
+
+
+def test_a_placement_without_cost_shows_its_cores_and_an_older_placement_json_finds_its_mesh(tmp_path):
+    """`neurokd map --no-cost` leaves placement.json only: cores and chips, no latency; a placement.json
+    written before it named the mesh reads the mesh from its chip file."""
+    from neurokd.hardware.reports.summary import read_map
+
+    run = make_run(tmp_path / "runs", "kd", 0, 0.4, 0.9)
+    _placed(run, 0.3, 0, core_neurons=8)
+    for name in ("cost_report.csv", "cost_steps.csv", "cost_report.md"):
+        (run / "map" / name).unlink()
+    info = json.loads((run / "map" / "placement.json").read_text())
+    assert info["mesh"] == {"cores_per_chip": 128, "cores_per_tile": 4, "tiles_x": 8, "tiles_y": 4}
+    del info["mesh"]
+    (run / "map" / "placement.json").write_text(json.dumps(info))
+    m = read_map(run)
+    assert (m.cores, m.chips, m.tiles_x, m.tiles_y, m.latency_us, m.core_rows) == (5, 1, 8, 4, None, [])
+    paths = summarize_runs([run], tmp_path / "out", models=["45nm"])
+    row = read_csv(tmp_path / "out" / "summary.csv")[0]
+    assert row["cores"] == "5" and row["latency_us_per_inference"] == "" and row["energy_with_routing_uj_per_inference"] == ""
+    assert not any(name.startswith("mesh_load") for name in paths)        # nothing to draw without a cost
