@@ -1025,7 +1025,7 @@ def front_figure(out: Path, objs: Sequence[Objective], complete, on_front: Mappi
         ax.set_xlabel(xo.label)
         ax.set_ylabel(yo.label)
         ax.grid(True, linewidth=0.3, alpha=0.5)
-        ax.legend(frameon=False, loc="best")
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the axes: points stay visible
         return _save(fig, out, "front")
 
 
