@@ -545,15 +545,20 @@ class TuneResult:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock on ``path`` (fcntl; also across machines on filesystems that support it)."""
+def _file_lock(path: Path, wait: bool = True):
+    """An exclusive lock on ``path`` (fcntl; also across machines on filesystems that support it); yields
+    whether it is held (always True with ``wait``; False at once when another process holds it)."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -713,6 +718,8 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
          + "; ".join(f"{k}={p.spec()}" for k, p in params.items()) + f" (worker {who})")
 
     teacher_dir = _shared_teacher(base_cfg, out, progress)
+    if references:   # first, so that workers train them side by side; finalize waits for any still running
+        _reference_runs(base_cfg, out, teacher_dir, progress, wait=False, echo=echo)
     epochs = int(base_cfg.epochs)
     warmup = prune_warmup if prune_warmup is not None else max(1, epochs // 2)   # early epochs are noisy
     directions = [o.direction for o in objs]
@@ -860,8 +867,10 @@ def _shared_teacher(cfg, out: Path, progress: bool) -> str | None:
     return str(folder.resolve())
 
 
-def _reference_runs(base_cfg, out: Path, teacher_dir: str | None, progress: bool) -> list[tuple[str, Path]]:
-    """The baseline and the method at its defaults, same schedule, trained once each."""
+def _reference_runs(base_cfg, out: Path, teacher_dir: str | None, progress: bool, wait: bool = True,
+                    echo: Callable[[str], None] = lambda msg: None) -> list[tuple[str, Path]]:
+    """The baseline and the method at its defaults, same schedule, trained once each. ``wait=False``
+    (at a worker's start): train those no other worker is training, skip the others."""
     from neurokd.training import train as run_train
 
     refs = [("baseline", base_cfg.replace(method="baseline", teacher="none"))]
@@ -871,8 +880,9 @@ def _reference_runs(base_cfg, out: Path, teacher_dir: str | None, progress: bool
     for label, cfg in refs:
         folder = out / f"reference-{cfg.method}"
         cfg = cfg.replace(out=str(folder))
-        with _file_lock(out / f".{folder.name}.lock"):
-            if not (folder / "metrics.json").is_file():
+        with _file_lock(out / f".{folder.name}.lock", wait=wait) as held:
+            if held and not (folder / "metrics.json").is_file():
+                echo(f"neurokd: training the reference {label} in {folder}")
                 run_train(cfg, overwrite=True, progress=progress, log=lambda msg: None)
         done.append((label, folder))
     return done

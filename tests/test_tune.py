@@ -240,21 +240,22 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(tmp_pat
     import optuna
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    args = ["--objectives", "accuracy,activity", "--space", SPACE, "--trials", "4", "--out", str(tmp_path / "s"),
-            "--storage", url, "--study", "shared", "--no-references", "--no-report", "--no-prune", *CLI_TINY]
+    args = ["--objectives", "accuracy,activity", "--space", SPACE, "--trials", "6", "--out", str(tmp_path / "s"),
+            "--storage", url, "--study", "shared", "--no-report", "--no-prune", *CLI_TINY]
     workers = [subprocess.Popen([sys.executable, "-m", "neurokd", "tune", *args], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=ENV) for _ in range(2)]
     outputs = [w.communicate(timeout=180) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], [e[-2000:] for _, e in outputs]
     started = [[int(line.split()[2]) for line in o.splitlines() if " started " in line] for o, _ in outputs]
-    assert all(started), f"each worker ran trials: {started}"
-    assert sorted(started[0] + started[1]) == list(range(4)), "every trial run once, by one worker"
+    references = [[line.split()[4] for line in o.splitlines() if "training the reference" in line] for o, _ in outputs]
+    assert all(s or r for s, r in zip(started, references)), f"both workers worked: {started}, {references}"
+    assert sorted(started[0] + started[1]) == list(range(6)), "every trial run once, by one worker"
+    assert sorted(references[0] + references[1]) == ["baseline", "kd-ar-lr"], "each reference trained once"
     trials = optuna.load_study(study_name="shared", storage=url).get_trials()
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
-    assert len({t.user_attrs["run_dir"] for t in trials}) == 4
-    assert len({t.user_attrs["worker"] for t in trials}) == 2
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 6
+    assert len({t.user_attrs["run_dir"] for t in trials}) == 6
     rows = _rows(tmp_path / "s" / "pareto.csv")
-    assert len(rows) == 4 and any(r["on_front"] == "1" for r in rows)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 6 + ["REFERENCE"] * 2 and any(r["on_front"] == "1" for r in rows)
 
 
 def test_a_killed_worker_leaves_its_trial_failed_and_retried_from_its_checkpoint(tmp_path):
