@@ -405,3 +405,12 @@ def test_a_placement_without_cost_shows_its_cores_and_an_older_placement_json_fi
     row = read_csv(tmp_path / "out" / "summary.csv")[0]
     assert row["cores"] == "5" and row["latency_us_per_inference"] == "" and row["energy_with_routing_uj_per_inference"] == ""
     assert not any(name.startswith("mesh_load") for name in paths)        # nothing to draw without a cost
+
+
+def test_setting_names_round_long_floats_only():
+    """A searched weight (neurokd tune) names its row with 6 significant digits; short values stay as written."""
+    from neurokd.hardware.reports.summary import _setting_value
+
+    assert _setting_value(0.13981961408994045) == "0.13982"
+    assert _setting_value(4.0) == "4.0" and _setting_value(1e-3) == "0.001"
+    assert _setting_value({"hidden": [128, 64]}) == "{hidden: [128, 64]}"

@@ -338,6 +338,8 @@ def _setting_value(v) -> str:
         return "{" + ", ".join(f"{k}: {_setting_value(x)}" for k, x in v.items()) + "}"
     if isinstance(v, list):
         return "[" + ", ".join(_setting_value(x) for x in v) + "]"
+    if isinstance(v, float) and len(repr(v)) > 8:
+        return f"{v:.6g}"          # a searched weight (neurokd tune) reads 0.13982, not 0.13981961408994045
     return "-" if v is None else str(v)
 
 
