@@ -182,8 +182,10 @@ def _snntorch_mlp(reset: str):
     return net
 
 
-def _run_snntorch(net, x):
-    store, remove = _record({"1": net[1], "3": net[3]})          # spikes (the first output of RLeaky/Synaptic)
+def _run_snntorch(net, x, layers=(1, 3)):
+    """snnTorch's own loop over the T steps; spikes ``{str(index): (T, size)}`` of the modules at ``layers``
+    (the first output of RLeaky/Synaptic)."""
+    store, remove = _record({str(i): net[i] for i in layers})
     with torch.no_grad():
         for m in net:
             if hasattr(m, "reset_hidden"):
@@ -191,7 +193,7 @@ def _run_snntorch(net, x):
         for t in range(T):
             net(x[t])
     remove()
-    return {k: torch.stack(v)[:, 0].numpy() for k, v in store.items()}
+    return {k: torch.stack(v)[:, 0].reshape(T, -1).numpy() for k, v in store.items()}
 
 
 def _snntorch_graph(net, x):
@@ -223,15 +225,7 @@ def test_snntorch_conv_net_with_average_pooling_runs_spike_for_spike():
                               leaky((3,)))
     _scale(net, 3.0)
     x = _spike_input((2, 8, 8))
-    store, remove = _record({str(i): net[i] for i in (1, 4, 7)})
-    with torch.no_grad():
-        for m in net:
-            if hasattr(m, "reset_hidden"):
-                m.reset_hidden()
-        for t in range(T):
-            net(x[t])
-    remove()
-    peer = {k: torch.stack(v)[:, 0].reshape(T, -1).numpy() for k, v in store.items()}
+    peer = _run_snntorch(net, x, layers=(1, 4, 7))
     graph = _snntorch_graph(net, x)
     assert "AvgPool2d" in {type(n).__name__ for n in graph.nodes.values()}
     _assert_conforms(peer, _neurokd(graph, x), table=("snnTorch 1.0.0", "Conv-Leaky-AvgPool-Conv-Leaky-Flatten-Linear-Leaky",
