@@ -325,12 +325,16 @@ def propagate_events(conn: Connection, events: np.ndarray) -> np.ndarray:
     convolution of ``x`` with ``mask`` (zero padding). Summed over targets this equals
     ``sum_i x_i f_i``, the SynOps of those events.
     """
-    # Event counts are small integers: float64 holds them exactly (to 2^53) and takes BLAS's matrix
-    # products, which integer arrays do not (numpy multiplies int64 without BLAS, ~10x slower here).
+    # Event counts are small integers, at most a target's fan-in per step: float32 holds them exactly below
+    # 2^24 (float64 beyond) and takes BLAS's matrix products, which integer arrays do not (numpy multiplies
+    # int64 without BLAS, ~10x slower here).
     x = np.asarray(events)
     n = x.shape[0]
-    x = x.reshape(n, *conn.input_shape).astype(np.float64)
-    mask = conn.kernel_mask().astype(np.float64)
+    mask = conn.kernel_mask()
+    fan_in = int(np.prod(mask.shape[1:])) if conn.kind != "dense" else int(mask.shape[1])
+    dtype = np.float32 if fan_in < 2 ** 24 else np.float64
+    x = x.reshape(n, *conn.input_shape).astype(dtype)
+    mask = mask.astype(dtype)
     if conn.kind == "dense":
         return np.rint(x.reshape(n, -1) @ mask.T).astype(np.int64)
     nd = len(conn.spatial)
@@ -338,20 +342,25 @@ def propagate_events(conn: Connection, events: np.ndarray) -> np.ndarray:
     dil, pads, groups = _tuple(conn.dilation, nd), conn.pads(), conn.conv_groups
     out_shape = conn.output_shape
     c_out, cin_g, ksize = mask.shape[0], mask.shape[1], mask.shape[2:]
-    xp = np.pad(x, [(0, 0), (0, 0), *pads])
-    xp = xp.reshape(n, groups, cin_g, *xp.shape[2:])
-    kg = mask.reshape(groups, c_out // groups, cin_g, *ksize)
+    cout_g, offsets = c_out // groups, list(np.ndindex(*ksize))
     positions = int(np.prod(out_shape[1:], dtype=np.int64))
-    # one matrix product per group and kernel offset: (N x positions, Cin/G) @ (Cin/G, Cout/G)
-    y = np.zeros((groups, n * positions, c_out // groups), dtype=np.float64)
-    for off in np.ndindex(*ksize):
-        window = tuple(
-            slice(off[d] * dil[d], off[d] * dil[d] + (out_shape[1 + d] - 1) * stride[d] + 1, stride[d]) for d in range(nd)
-        )
-        patch = xp[(slice(None), slice(None), slice(None), *window)].reshape(n, groups, cin_g, positions)
-        patch = patch.transpose(1, 0, 3, 2).reshape(groups, n * positions, cin_g)
-        y += patch @ kg[(slice(None), slice(None), slice(None), *off)].transpose(0, 2, 1)
-    y = y.reshape(groups, n, positions, c_out // groups).transpose(1, 0, 3, 2)       # (N, G, Cout/G, positions)
+    xp = np.pad(x, [(0, 0), (0, 0), *pads]).reshape(n, groups, cin_g, *[s + a + b for s, (a, b) in
+                                                                         zip(x.shape[2:], pads)])
+    # the kernel as (G, offsets x Cin/G, Cout/G), rows in the order the columns are filled below
+    kg = mask.reshape(groups, cout_g, cin_g, len(offsets)).transpose(0, 3, 2, 1).reshape(groups, -1, cout_g)
+    y = np.empty((n, groups, cout_g, positions), dtype=dtype)
+    # im2col over chunks of samples (~64 MB of columns at a time): one matrix product per group and chunk
+    chunk = max(1, int(64e6 // (np.dtype(dtype).itemsize * groups * positions * len(offsets) * cin_g)))
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        cols = np.empty((groups, hi - lo, positions, len(offsets), cin_g), dtype=dtype)
+        for k, off in enumerate(offsets):
+            window = tuple(slice(off[d] * dil[d], off[d] * dil[d] + (out_shape[1 + d] - 1) * stride[d] + 1, stride[d])
+                           for d in range(nd))
+            patch = xp[(slice(lo, hi), slice(None), slice(None), *window)].reshape(hi - lo, groups, cin_g, positions)
+            cols[:, :, :, k, :] = patch.transpose(1, 0, 3, 2)
+        prod = cols.reshape(groups, (hi - lo) * positions, -1) @ kg          # (G, chunk x positions, Cout/G)
+        y[lo:hi] = prod.reshape(groups, hi - lo, positions, cout_g).transpose(1, 0, 3, 2)
     return np.rint(y).astype(np.int64).reshape(n, c_out, *out_shape[1:])
 
 
