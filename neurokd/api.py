@@ -370,11 +370,14 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
 
     Returns a :class:`neurokd.tuning.TuneResult` (``rows``, ``front``, ``knee``, ``files``, ``summary``).
     """
+    from neurokd.models.user import trusted
     from neurokd.tuning import tune as run_tune
 
-    return run_tune(dataset, method, objectives=objectives, space=space, trials=trials, out=out, storage=storage,
-                    study_name=study, resume=resume, config_file=config, progress=progress, echo=_echo(echo),
-                    **options)
+    # a student from the user's own code (model="FILE.py:FUNCTION", named here) may be rebuilt by the trials
+    with trusted(options.get("model") if ":" in str(options.get("model") or "") else None):
+        return run_tune(dataset, method, objectives=objectives, space=space, trials=trials, out=out,
+                        storage=storage, study_name=study, resume=resume, config_file=config, progress=progress,
+                        echo=_echo(echo), **options)
 
 
 __all__ = ["train", "evaluate", "study", "export", "simulate", "map_network", "load_nir", "import_nir", "report",

@@ -194,3 +194,15 @@ def test_report_names_a_user_student_by_its_file_and_function():
     assert _model_label("mlp", models) == "mlp"
     clash = {"/a/x/student.py:build", "/a/y/student.py:build"}    # same short name: the full spec
     assert _model_label("/a/x/student.py:build", clash) == "/a/x/student.py:build"
+
+
+def test_tune_searches_a_user_student_named_by_model(model_files, tmp_path):
+    """``neurokd tune --model FILE.py:FUNCTION``: the trials (and the front's exports) rebuild the user's
+    snnTorch student from the spec the caller named, instead of refusing the run folders it wrote."""
+    spec = f"{model_files / 'snn_student.py'}:build"
+    result = neurokd.tune("digits", "kd-lr", objectives="accuracy,energy:loihi", space="lambda_logits=1e-3..1:log",
+                          trials=1, out=tmp_path / "tune", sampler="random", seed=0, figures=False, report=False,
+                          echo=None, model=spec, epochs=2, teacher_epochs=2, batch_size=128, device="cpu")
+    done = [r for r in result.rows if r.get("state") == "COMPLETE"]
+    assert done and all(float(r["val_accuracy"]) > 0 for r in done)
+    assert all(float(r["val_energy_loihi_pj"]) > 0 for r in done)
