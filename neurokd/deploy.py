@@ -70,7 +70,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "",
-                       verification=None, sections=()) -> list[Path]:
+                       verification=None, sections=(), geometry=None) -> list[Path]:
     """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
 
     Counting and energy belong to :mod:`neurokd.hardware.cost.counting` / :mod:`neurokd.hardware.reports.energy_report`:
@@ -80,16 +80,16 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
     result the events (``activity_from_lava``). With ``verification`` (a fast-model run's
     :class:`~neurokd.hardware.engines.fastsim.Verification`) the samples Lava re-ran are counted too and written
     beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). ``sections``: more
-    Markdown sections for ``energy_report.md`` (the placement's cost). Returns the written paths ([] when
-    those modules are not installed).
+    Markdown sections for ``energy_report.md`` (the placement's cost); ``geometry``: :func:`run_geometry`'s,
+    when the caller built it already. Returns the written paths ([] when those modules are not installed).
     """
     try:
-        from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir, input_is_spiking
+        from neurokd.hardware.cost.counting import activity_from_lava, count
         from neurokd.hardware.reports.energy_report import VerifiedSubset, write_energy_report
     except ImportError:
         return []
-    # spiking or graded input from the input data itself, one rule for both precisions and both engines
-    geometry = geometry_from_ir(network, input_spiking=input_is_spiking(inputs), fixed=result.fixed)
+    if geometry is None:
+        geometry = run_geometry(network, inputs, result.fixed)
     counts = count(geometry, activity_from_lava(geometry, result, inputs))
     subset = None
     if verification is not None:
@@ -138,8 +138,10 @@ def _cost_samples(n: int, steps: int, neurons: int) -> int:
     return k
 
 
-def _hardware_geometry(network, x: np.ndarray, fixed):
-    """The geometry the energy report counts with (input spiking or graded from the data, fixed weights)."""
+def run_geometry(network, x: np.ndarray, fixed):
+    """The geometry a run is counted with (energy report, placement, tune): the input population spiking or
+    graded from the input data itself (``input_is_spiking``, one rule for both precisions and both engines),
+    a fixed-point run's weights."""
     from neurokd.hardware.cost.counting import geometry_from_ir, input_is_spiking
 
     return geometry_from_ir(network, input_spiking=input_is_spiking(x), fixed=fixed)
@@ -296,7 +298,6 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     import torch
 
     from neurokd.hardware.network import ir
-    from neurokd.hardware.engines.lava_backend import run_lava
     from neurokd.hardware.network.quantize import quantize
 
     network = ir.from_nir(graph)
@@ -329,7 +330,7 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
         x_train = splits.train.tensors[0].numpy().astype(np.float64)
         fixed_net = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
     if chip is not None:     # refuse a network that does not fit before it runs (weights of the last run)
-        _check_fits(network, chip, chips, _hardware_geometry(network, x_test, fixed_net))
+        _check_fits(network, chip, chips, run_geometry(network, x_test, fixed_net))
 
     agreements: dict[str, dict] = {}
     failed = []
@@ -348,6 +349,8 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
                                                progress=progress, strict=False)
             check = verification.report if verification is not None else None
         else:
+            from neurokd.hardware.engines.lava_backend import run_lava   # only here: --engine fast --verify 0 runs without Lava
+
             res = run_lava(network, x_test, precision=p, timesteps=steps, fixed=fixed, record_steps=per_step,
                            chunk_samples=chunk_samples, progress=progress)
         last, last_verification = res, verification
@@ -408,13 +411,14 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     # --engine fast the whole split's counts, and the Lava-verified subset's beside them.
     engine_name = "Lava" if engine == "lava" else "fast model, whole split"
     sections = []
+    geometry = run_geometry(network, x_test, last.fixed)      # one geometry for the placement and the report
     if chip is not None:
-        _mapped, section = _place_on_chip(network, _hardware_geometry(network, x_test, last.fixed), last, x_test, chip,
-                                          placer, chips, run / "map", title=f"{run.name} ({engine_name}, {last.precision})",
-                                          timesteps=steps, cost_samples=cost_samples, echo=echo)
+        _mapped, section = _place_on_chip(network, geometry, last, x_test, chip, placer, chips, run / "map",
+                                          title=f"{run.name} ({engine_name}, {last.precision})", timesteps=steps,
+                                          cost_samples=cost_samples, echo=echo)
         sections.append(section)
     written = energy_report_hook(run, network, last, x_test, title=f"{run.name} ({engine_name}, {last.precision})",
-                                 verification=last_verification, sections=sections)
+                                 verification=last_verification, sections=sections, geometry=geometry)
     if written:
         echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
     _write_card(run, cfg, graph, command, agreements=agreements,
@@ -545,6 +549,17 @@ def load_input(source, input_shape: tuple[int, ...]) -> np.ndarray:
     return x.astype(np.float64)
 
 
+def random_spikes(network, samples: int, steps: int | None, rate: float, seed: int) -> np.ndarray:
+    """``--random-input``: Bernoulli spikes of probability ``rate``, ``(samples, steps, *input_shape)``, seeded;
+    ``steps`` defaults to the graph's metadata, else 100."""
+    if not 0 <= rate <= 1:
+        raise NeurokdError(f"--rate must be in [0, 1], got {rate}")
+    if samples < 1:
+        raise NeurokdError(f"--samples must be >= 1, got {samples}")
+    steps = steps or network.timesteps or 100
+    return (np.random.default_rng(seed).random((samples, steps, *network.input_shape)) < rate).astype(np.float64)
+
+
 def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = False, steps: int | None = None,
                    samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None,
                    precision: str = "float", input_bits: int = 8, progress: bool = True, echo=print,
@@ -588,13 +603,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         if steps is not None and steps != x.shape[1]:
             raise NeurokdError(f"--steps {steps} but the input has {x.shape[1]} steps")
     else:
-        if not 0 <= rate <= 1:
-            raise NeurokdError(f"--rate must be in [0, 1], got {rate}")
-        if samples < 1:
-            raise NeurokdError(f"--samples must be >= 1, got {samples}")
-        steps = steps or network.timesteps or 100
-        rng = np.random.default_rng(seed)
-        x = (rng.random((samples, steps, *network.input_shape)) < rate).astype(np.float64)
+        x = random_spikes(network, samples, steps, rate, seed)
     n, t = x.shape[:2]
     per_step = n * t * sum(l.size for l in network.layers) <= MAX_STEP_RECORD
     from neurokd.resources import ensure_fits
@@ -608,7 +617,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
 
             fixed = quantize(network, input_sample=x, input_bits=input_bits)   # what run_lava builds itself
         cost_samples = _cost_samples(n, t, sum(l.size for l in network.layers))
-        _check_fits(network, chip, chips, _hardware_geometry(network, x, fixed))
+        _check_fits(network, chip, chips, run_geometry(network, x, fixed))
     res = run_lava(network, x, precision=precision, input_bits=input_bits, fixed=fixed, record_steps=per_step,
                    progress=progress)
     out = Path(out)
@@ -631,17 +640,18 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
                        if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
     }
     sections = []
+    geometry = run_geometry(network, x, res.fixed)            # one geometry for the placement and the report
     if chip is not None:
-        mapped, section = _place_on_chip(network, _hardware_geometry(network, x, res.fixed), res, x, chip, placer, chips,
-                                         out / "map", title=f"{path.name} (Lava {precision})", cost_samples=cost_samples,
-                                         echo=echo)
+        mapped, section = _place_on_chip(network, geometry, res, x, chip, placer, chips, out / "map",
+                                         title=f"{path.name} (Lava {precision})", cost_samples=cost_samples, echo=echo)
         sections.append(section)
         summary["placement"] = {"dir": "map", **mapped.summary()}
     fileio.write_json(out / "simulation.json", summary)
     if res.fixed is not None:
         fileio.write_json(out / "quantization.json", res.fixed.report())
     # ---- ENERGY REPORT HOOK (see energy_report_hook) ----
-    written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})", sections=sections)
+    written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})", sections=sections,
+                                 geometry=geometry)
     echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in Lava {precision} ({res.run_seconds:.2f} s run, "
          f"{res.build_seconds:.2f} s build); dt {network.dt} ({network.dt_source})")
     for layer, s in res.spikes_per_sample().items():
@@ -658,11 +668,10 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
 def _run_inputs(run: Path, samples: int | None):
     """A run folder's test inputs and time steps (from its config, as training split them)."""
     from neurokd.config import load_config
-    from neurokd.data import load
+    from neurokd.training import load_splits
 
     cfg = load_config(run / "config.toml")
-    splits = load(cfg.dataset, cfg.data_dir, cfg.seed, **cfg.data_options)
-    x = splits.test.tensors[0].numpy().astype(np.float64)
+    x = load_splits(cfg).test.tensors[0].numpy().astype(np.float64)
     if samples is not None:
         x = x[:samples]
     return x, int(cfg.timesteps)
@@ -714,11 +723,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
             if samples is not None:
                 x = x[:samples]
         elif random_input:
-            if not 0 <= rate <= 1:
-                raise NeurokdError(f"--rate must be in [0, 1], got {rate}")
-            n = samples or 1
-            t = steps or network.timesteps or 100
-            x = (np.random.default_rng(seed).random((n, t, *network.input_shape)) < rate).astype(np.float64)
+            x = random_spikes(network, samples or 1, steps, rate, seed)
     result, inputs = None, None
     if x is not None:
         from neurokd.hardware.engines.fastsim import run_fast
