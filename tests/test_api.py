@@ -121,3 +121,27 @@ def test_bad_input_raises_one_line_neurokd_error(call, fragment, tmp_path):
         call(tmp_path)
     msg = str(err.value)
     assert fragment in msg and "\n" not in msg
+
+
+def test_export_on_the_fast_engine_without_verification_needs_no_lava(trained, tmp_path):
+    """``export(..., engine="fast", verify=0)`` imports no Lava (what tune does where Lava is absent)."""
+    import shutil
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    shutil.copytree(trained.run_dir, run)
+    code = (
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'lava' or name.startswith('lava.'):\n"
+        "            raise ImportError('lava blocked by the test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import neurokd\n"
+        f"ex = neurokd.export({str(run)!r}, precision='fixed', engine='fast', verify=0, progress=False, echo=None)\n"
+        "print(ex.agreements['fixed']['samples'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "360" and (run / "energy_report.csv").is_file()
