@@ -74,22 +74,6 @@ def _scalar(module: nn.Module, attr: str, label: str, what: str, instead: str) -
     return float(t[0])
 
 
-def _lif_node(beta: float, theta: float, gain: float, shape, dt: float, label: str,
-              meta: dict | None = None) -> nir.NIRNode:
-    """``v = beta v + gain I`` with a reset to zero on ``v > theta``, as NIR LIF/IF at step ``dt``."""
-    if not 0.0 <= beta <= 1.0:
-        raise NeurokdError(f"{label}: decay {beta} is outside [0, 1]")
-    if not theta > 0:
-        raise NeurokdError(f"{label}: threshold {theta} must be > 0 for Loihi's LIF")
-    full = lambda v: np.full(tuple(shape), v, dtype=np.float64)  # noqa: E731
-    meta = {"dt": float(dt), **(meta or {})}
-    if beta >= 1.0:
-        return nir.IF(r=full(gain), v_threshold=full(theta), v_reset=full(0.0), metadata=meta)
-    tau = dt / (1.0 - beta)                                    # 1 - dt/tau = beta
-    return nir.LIF(tau=full(tau), r=full(gain * tau / dt), v_leak=full(0.0), v_threshold=full(theta),
-                   v_reset=full(0.0), metadata=meta)
-
-
 def _cuba_node(alpha: float, beta: float, theta: float, shape, dt: float, label: str) -> nir.NIRNode:
     """``i = alpha i + I; v = beta v + i`` with a reset of ``v`` to zero, as NIR CubaLIF at step ``dt``."""
     if not (0.0 <= alpha < 1.0 and 0.0 <= beta < 1.0):
@@ -132,7 +116,7 @@ def _snntorch_nodes(name: str, m: nn.Module, shape, dt: float) -> dict[str, nir.
     beta = min(max(_scalar(m, "beta", label, "beta", per_layer), 0.0), 1.0)      # snnTorch clamps beta to [0, 1]
     theta = _scalar(m, "threshold", label, "threshold", per_layer)
     if kind in ("Leaky", "RLeaky"):
-        nodes = {name: _lif_node(beta, theta, 1.0, shape, dt, label)}
+        nodes = {name: to_nir.lif_node(beta, theta, 1.0, shape, dt, label)}
     else:
         alpha = min(max(_scalar(m, "alpha", label, "alpha", per_layer), 0.0), 1.0)
         nodes = {name: _cuba_node(alpha, beta, theta, shape, dt, label)}
@@ -171,7 +155,7 @@ def _spikingjelly_nodes(name: str, m: nn.Module, shape, dt: float) -> dict[str, 
     theta = float(np.nextafter(theta32, np.float32(0.0)))
     meta = {"neurokd_fires_on": f"v >= {float(theta32)!r} (SpikingJelly), written as v > the float32 below it"}
     if kind == "IFNode":
-        return {name: _lif_node(1.0, theta, 1.0, shape, dt, label, meta)}
+        return {name: to_nir.lif_node(1.0, theta, 1.0, shape, dt, label, meta)}
     if kind == "LIFNode":
         tau = float(m.tau)
         if not tau >= 1.0:
@@ -183,7 +167,7 @@ def _spikingjelly_nodes(name: str, m: nn.Module, shape, dt: float) -> dict[str, 
             raise NeurokdError(f"{label}: one learnt tau per neuron; Lava's LIF has one per layer; train a scalar w")
         k = float(torch.sigmoid(w.float())[0])            # 1/tau = sigmoid(w), the float32 value its forward uses
     gain = k if m.decay_input else 1.0
-    return {name: _lif_node(1.0 - k, theta, gain, shape, dt, label, meta)}
+    return {name: to_nir.lif_node(1.0 - k, theta, gain, shape, dt, label, meta)}
 
 
 def neuron_nodes(name: str, module: nn.Module, shape, dt: float) -> dict[str, nir.NIRNode]:

@@ -194,24 +194,27 @@ def _conv_bias(layer) -> np.ndarray:
     return _np32(layer.bias)
 
 
-def _neuron_node(layer: LIF, shape: tuple[int, ...], dt: float) -> nir.NIRNode:
-    beta = float(layer.effective_beta())   # float32 value, exact in float64
-    theta = float(layer.effective_threshold())
-    v_threshold = np.full(shape, theta, dtype=np.float64)
-    zeros = np.zeros(shape, dtype=np.float64)
-    meta = {"dt": float(dt)}
+def lif_node(beta: float, theta: float, gain: float, shape, dt: float, label: str,
+              meta: dict | None = None) -> nir.NIRNode:
+    """``v = beta v + gain I`` with a reset to zero on ``v > theta``, as NIR LIF/IF at step ``dt`` (``tau =
+    dt/(1-beta)``, ``r = gain tau/dt``; ``beta = 1`` is an IF with ``r = gain``): neurokd's LIF (gain 1) and
+    the peers' neurons (:mod:`neurokd.exporters.peers_to_nir`) alike."""
+    if not 0.0 <= beta <= 1.0:
+        raise NeurokdError(f"{label}: decay {beta} is outside [0, 1]")
+    if not theta > 0:
+        raise NeurokdError(f"{label}: threshold {theta} must be > 0 for Loihi's LIF")
+    full = lambda v: np.full(tuple(shape), v, dtype=np.float64)  # noqa: E731
+    meta = {"dt": float(dt), **(meta or {})}
     if beta >= 1.0:
-        return nir.IF(r=np.ones(shape, dtype=np.float64), v_threshold=v_threshold, v_reset=zeros, metadata=meta)
-    tau = dt / (1.0 - beta)                # tau = dt / (1 - beta)
-    r = tau / dt                           # r = tau / dt: input gain dt*r/tau = 1
-    return nir.LIF(
-        tau=np.full(shape, tau, dtype=np.float64),
-        r=np.full(shape, r, dtype=np.float64),
-        v_leak=zeros,
-        v_threshold=v_threshold,
-        v_reset=zeros.copy(),
-        metadata=meta,
-    )
+        return nir.IF(r=full(gain), v_threshold=full(theta), v_reset=full(0.0), metadata=meta)
+    tau = dt / (1.0 - beta)                                    # 1 - dt/tau = beta
+    return nir.LIF(tau=full(tau), r=full(gain * tau / dt), v_leak=full(0.0), v_threshold=full(theta),
+                   v_reset=full(0.0), metadata=meta)
+
+
+def _neuron_node(layer: LIF, shape: tuple[int, ...], dt: float) -> nir.NIRNode:
+    # float32 values, exact in float64; effective_* keep beta in [0, 1] and theta > 0
+    return lif_node(float(layer.effective_beta()), float(layer.effective_threshold()), 1.0, shape, dt, "LIF")
 
 
 def _layer_node(name: str, layer: nn.Module, in_shape: tuple[int, ...], dt: float) -> nir.NIRNode | None:
