@@ -80,6 +80,26 @@ def test_energy_report_says_when_active_updates_are_an_upper_bound(tmp_path):
         "active_neuron_updates_per_sample"] == ""
 
 
+def test_total_spikes_of_a_binary_input_graph_are_the_network_neurons_spikes_only(tmp_path):
+    """A spiking input's events stay in its own row (and in the first connection's SynOps and the energy);
+    the total row's spikes are those of the network's neurons, as for a graded input."""
+    net = Geometry([
+        Population("input", "input", (4,), spiking=True, stateful=False),
+        Connection("fc1", "dense", "input", "lif1", (4,), weight=np.array([[1.0, 0, 2, 0], [0, 0, 1, 1], [1, 1, 1, 1]])),
+        Population("lif1", "lif", (3,)),
+        Connection("readout", "dense", "lif1", None, (3,), weight=np.array([[1.0, 0, 1], [0, 1, 1]])),
+    ])
+    c = count(net, activity_from_counts(net, {"input": [4, 4, 0, 4], "lif1": [1, 2, 0]}, samples=1, steps=4))
+    _, md_path = write_energy_report(tmp_path, net, c, models=["loihi"])
+    rows = {r["layer"]: r for r in read_csv(tmp_path / "energy_report.csv")}
+    assert float(rows["input"]["spikes_per_sample"]) == 12 and float(rows["lif1"]["spikes_per_sample"]) == 3
+    assert float(rows["total"]["spikes_per_sample"]) == 3                      # not 15
+    assert float(rows["total"]["synops_per_sample"]) == c.row("fc1").synops + c.row("readout").synops
+    assert float(rows["total"]["energy_pj_per_sample"]) == pytest.approx(sum(
+        float(rows[k]["energy_pj_per_sample"]) for k in ("input", "fc1", "lif1", "readout")))   # input still routed
+    assert "**total** row's spikes are the network's neurons' only" in md_path.read_text()
+
+
 def test_subset_beside_the_split_gives_each_quantity_three_ways_and_says_when_the_check_failed(tmp_path):
     net, split = counts_for(0.3, 0)
     _, lava = counts_for(0.6, 1)                     # a subset twice as active as the split

@@ -10,7 +10,7 @@ Comparing several finished runs is :mod:`neurokd.hardware.reports.summary`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +19,7 @@ from neurokd.hardware.cost.counting import (
     Activity,
     Counts,
     Geometry,
+    LayerCounts,
     activity_from_rasters,
     count,
     geometry_from_ir,
@@ -46,10 +47,23 @@ def _num(x):
     return round(float(x), 6)
 
 
+def network_total(counts: Counts) -> LayerCounts:
+    """The report's ``total`` row: :attr:`Counts.total` with ``spikes`` = the network's neurons' spikes only.
+
+    A binary (spiking) input is counted as spikes in its own ``input`` row, but those are the events the
+    host sends in, not spikes of the network's neurons: they are left out of the total's spikes (as a graded
+    input's events are, being ``graded_events``). The input's events still count where they cost: as the
+    first connection's SynOps (MACs when graded) and as routed events in the energy.
+    """
+    total = counts.total
+    return replace(total, spikes=sum(r.spikes for r in counts.layers if not r.connection and r.kind != "input"))
+
+
 def energy_rows(geometry: Geometry, counts: Counts, models: Sequence[str] = DEFAULT_MODELS) -> list[dict]:
     """The rows of ``energy_report.csv`` as dicts keyed by :data:`ENERGY_COLUMNS`.
 
-    Per model: one row per layer, ``total``, and ``teacher`` (the ANN of the same graph: its
+    Per model: one row per layer, ``total`` (:func:`network_total`: spikes of the network's neurons, not
+    the input's), and ``teacher`` (the ANN of the same graph: its
     MACs in ``macs_per_sample``, pooling additions in ``synops_per_sample``; energy empty where
     the model does not price an ANN).
     """
@@ -58,7 +72,7 @@ def energy_rows(geometry: Geometry, counts: Counts, models: Sequence[str] = DEFA
     T = counts.steps
     for name in models:
         est = energy(counts, name, teacher)
-        for r, e in zip((*counts.layers, counts.total), (*est.layers, None)):
+        for r, e in zip((*counts.layers, network_total(counts)), (*est.layers, None)):
             pj = est.total_pj if e is None else e.pj
             rows.append({
                 "layer": r.layer, "kind": r.kind, "neurons": r.neurons, "synapses": r.synapses,
@@ -120,7 +134,8 @@ def energy_markdown(geometry: Geometry, counts: Counts, models: Sequence[str] = 
         names = ", ".join(f"`{p.name}`" for p in inputs)
         if all(p.spiking for p in inputs):
             lines.append(f"Input {names}: spiking (every value in {{0, 1}} or {{-1, 0, 1}}): its events are counted "
-                         "as spikes, their fan-out as SynOps.")
+                         "as spikes in its own row, their fan-out as SynOps; the **total** row's spikes are the "
+                         "network's neurons' only (the input's are sent in by the host).")
         else:
             lines.append(f"Input {names}: graded (values outside {{0, 1}} and {{-1, 0, 1}}): its non-zero values are "
                          "counted as graded events, their fan-out as MACs.")
@@ -129,7 +144,7 @@ def energy_markdown(geometry: Geometry, counts: Counts, models: Sequence[str] = 
     head += [f"{e.model.name} pJ" for e in ests]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|")
-    for i, r in enumerate((*counts.layers, counts.total)):
+    for i, r in enumerate((*counts.layers, network_total(counts))):
         is_total = i == len(counts.layers)
         conn = r.connection or is_total
         pop = not r.connection or is_total
@@ -233,7 +248,7 @@ def subset_rows(counts: Counts, subset: VerifiedSubset, models: Sequence[str] = 
     runs = {"split": counts, "lava_subset": subset.lava, "fast_subset": subset.fast}
     for name in models:
         ests = {k: energy(c, name) for k, c in runs.items()}
-        layer_sets = {k: (*c.layers, c.total) for k, c in runs.items()}
+        layer_sets = {k: (*c.layers, network_total(c)) for k, c in runs.items()}
         for i, r in enumerate(layer_sets["split"]):
             row = {"layer": r.layer, "kind": r.kind, "energy_model": ests["split"].model.name,
                    "samples_split": counts.samples, "samples_subset": subset.lava.samples}
@@ -263,7 +278,7 @@ def subset_markdown(counts: Counts, subset: VerifiedSubset, models: Sequence[str
            "these figures before the difference is understood."),
         "",
     ]
-    tot_split, tot_lava = counts.total, subset.lava.total
+    tot_split, tot_lava = network_total(counts), network_total(subset.lava)
     if tot_split.spikes:
         change = 100 * (tot_lava.spikes / tot_split.spikes - 1)
         rse = (f"; the standard error of a {n}-sample mean, from the split's per-sample spread, is "
@@ -274,7 +289,7 @@ def subset_markdown(counts: Counts, subset: VerifiedSubset, models: Sequence[str
             "updates: split", f"updates: Lava {n}"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|---|" + "|".join(["---:"] * (len(head) - 1)) + "|")
-    for i, (r, lv) in enumerate(zip((*counts.layers, counts.total), (*subset.lava.layers, subset.lava.total))):
+    for i, (r, lv) in enumerate(zip((*counts.layers, tot_split), (*subset.lava.layers, tot_lava))):
         is_total = i == len(counts.layers)
         name = "**total**" if is_total else r.layer
         if r.graded_events and not is_total:           # the input: non-zero graded values, not spikes
@@ -362,5 +377,5 @@ def write_run_energy_report(
     return write_energy_report(out_dir, geometry, count(geometry, activity), models, title, sections=sections)
 
 
-__all__ = ["ENERGY_COLUMNS", "VerifiedSubset", "energy_rows", "energy_markdown", "subset_rows", "subset_markdown",
+__all__ = ["ENERGY_COLUMNS", "VerifiedSubset", "network_total", "energy_rows", "energy_markdown", "subset_rows", "subset_markdown",
            "write_energy_report", "write_run_energy_report"]
