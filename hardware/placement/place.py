@@ -83,43 +83,57 @@ def _conv_parts(conn: Connection):
     return mask, shape, tuple(stride), tuple(pads), tuple(dil), out_hw
 
 
-def _conv_per_source(parts, groups: int, lo: int, hi: int) -> np.ndarray:
+def _rects(lo: int, hi: int, ho: int, wo: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Output neurons ``lo..hi-1`` (flat (C, H, W) order) as at most five blocks
+    ``(c0, c1, r0, r1, x0, x1)``: channels ``c0..c1-1`` x rows ``r0..r1-1`` x columns ``x0..x1-1``."""
+    plane, out, pos = ho * wo, [], lo
+    while pos < hi:
+        c, r = divmod(pos, plane)
+        y, x = divmod(r, wo)
+        if x or hi - pos < wo:                          # part of one row
+            end = min(hi, pos - x + wo)
+            out.append((c, c + 1, y, y + 1, x, end - pos + x))
+        elif y or hi - pos < plane:                     # whole rows of one channel
+            end = pos + min(ho - y, (hi - pos) // wo) * wo
+            out.append((c, c + 1, y, y + (end - pos) // wo, 0, wo))
+        else:                                           # whole channels
+            end = pos + (hi - pos) // plane * plane
+            out.append((c, c + (end - pos) // plane, 0, ho, 0, wo))
+        pos = end
+    return out
+
+
+def _hits(a: int, b: int, k: int, stride: int, dil: int, pad: int, n: int) -> np.ndarray:
+    """``(k, n)``: 1 where kernel offset ``i`` of an output at ``a..b-1`` (one axis) reads input ``j``."""
+    pos = np.arange(a, b)[None, :] * stride - pad + np.arange(k)[:, None] * dil
+    hit = np.zeros((k, n))
+    i, t = np.nonzero((pos >= 0) & (pos < n))
+    hit[i, pos[i, t]] = 1.0
+    return hit
+
+
+def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: int) -> np.ndarray:
     """Synapses from each input position of a convolution onto output neurons ``lo..hi-1`` (flat C-order).
 
-    The transpose of the binarised convolution applied to the range's indicator, computed only over
-    the output channels (and, within one channel, the rows) the range covers, kernel offset by offset.
+    Block by block (:func:`_rects`): the synapses of output channels ``c0..c1-1`` x rows ``R`` x columns ``X``
+    onto input ``(ci, y, x)`` are ``sum_ij K[ci, i, j] hit_R[i, y] hit_X[j, x]``, with ``K`` the binarised
+    kernels summed over those channels (a difference of ``kernel_cum``, their running sum over output
+    channels) and ``hit_R[i, y]`` = 1 where kernel row ``i`` of an output row in ``R`` reads input row
+    ``y`` (likewise columns): the convolution is separable per block, so a range costs a few small
+    products whatever its size.
     """
-    mask, (c, h, w), (sh, sw), ((ph0, ph1), (pw0, pw1)), (dh, dw), (ho, wo) = parts
+    mask, (c, h, w), (sh, sw), ((ph0, _), (pw0, _)), (dh, dw), (ho, wo) = parts
     co, cg, kh, kw = mask.shape
     pg = co // groups
-    plane = ho * wo
-    c_lo, c_hi = lo // plane, -(-hi // plane)
-    if c_hi - c_lo == 1:                            # within one channel: only the rows it covers
-        r0, r1 = (lo % plane) // wo, ((hi - 1) % plane) // wo + 1
-    else:
-        r0, r1 = 0, ho
-    ind = np.zeros((c_hi - c_lo) * plane)
-    ind[lo - c_lo * plane:hi - c_lo * plane] = 1.0
-    ind = ind.reshape(c_hi - c_lo, ho, wo)[:, r0:r1, :]
-    nr = r1 - r0
-    rows_p = (nr - 1) * sh + (kh - 1) * dh + 1
-    cols_p = (wo - 1) * sw + (kw - 1) * dw + 1
-    row0 = r0 * sh - ph0                            # padded coordinates -> input rows/columns
-    rs, re = max(row0, 0), min(row0 + rows_p, h)
-    cs, ce = max(-pw0, 0), min(-pw0 + cols_p, w)
-    out = np.zeros((c, h, w), dtype=np.int64)
-    for gi in range(c_lo // pg, -(-c_hi // pg)):    # the groups the output channels belong to
-        a, b = max(c_lo, gi * pg), min(c_hi, (gi + 1) * pg)
-        yflat = ind[a - c_lo:b - c_lo].reshape(b - a, nr * wo)
-        wgi = mask[a:b]                              # (channels, cg, kh, kw)
-        xp = np.zeros((cg, rows_p, cols_p))
-        for i in range(kh):
-            for j in range(kw):
-                contrib = (wgi[:, :, i, j].T @ yflat).reshape(cg, nr, wo)
-                xp[:, i * dh:i * dh + (nr - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += contrib
-        if rs < re and cs < ce:
-            out[gi * cg:(gi + 1) * cg, rs:re, cs:ce] += np.rint(xp[:, rs - row0:re - row0, cs + pw0:ce + pw0]).astype(np.int64)
-    return out.reshape(-1)
+    out = np.zeros((c, h, w))
+    for c0, c1, r0, r1, x0, x1 in _rects(lo, hi, ho, wo):
+        rows = _hits(r0, r1, kh, sh, dh, ph0, h)             # (kh, h)
+        cols = _hits(x0, x1, kw, sw, dw, pw0, w)             # (kw, w)
+        g0, g1 = c0 // pg, -(-c1 // pg)                      # the groups of channels c0..c1-1
+        gs = np.arange(g0, g1)
+        k = kernel_cum[np.minimum(c1, (gs + 1) * pg)] - kernel_cum[np.maximum(c0, gs * pg)]
+        out[g0 * cg:g1 * cg] += rows.T @ (k.reshape((g1 - g0) * cg, kh, kw) @ cols)
+    return np.rint(out).astype(np.int64).reshape(-1)
 
 
 @dataclass
@@ -137,12 +151,14 @@ class _Incoming:
             self.mask = np.asarray(self.conn.kernel_mask())          # (n_out, n_in) bool
         else:
             self.parts = _conv_parts(self.conn)
+            mask = self.parts[0]
+            self.kernel_cum = np.concatenate([np.zeros((1, *mask.shape[1:])), np.cumsum(mask, axis=0)])
 
     def per_source(self, lo: int, hi: int) -> np.ndarray:
         """Non-zero synapses from each source neuron onto targets ``lo..hi-1`` (int64, flat source order)."""
         if self.conn.kind == "dense":
             return np.count_nonzero(self.mask[lo:hi], axis=0).astype(np.int64)
-        return _conv_per_source(self.parts, self.conn.conv_groups, lo, hi)
+        return _conv_per_source(self.parts, self.kernel_cum, self.conn.conv_groups, lo, hi)
 
     def sparse(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`per_source` as (source indices with synapses, their synapse counts), cached per range."""
