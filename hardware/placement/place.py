@@ -49,6 +49,7 @@ source, the figure and the excess.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -103,12 +104,14 @@ def _rects(lo: int, hi: int, ho: int, wo: int) -> list[tuple[int, int, int, int,
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _hits(a: int, b: int, k: int, stride: int, dil: int, pad: int, n: int) -> np.ndarray:
     """``(k, n)``: 1 where kernel offset ``i`` of an output at ``a..b-1`` (one axis) reads input ``j``."""
     pos = np.arange(a, b)[None, :] * stride - pad + np.arange(k)[:, None] * dil
     hit = np.zeros((k, n))
     i, t = np.nonzero((pos >= 0) & (pos < n))
     hit[i, pos[i, t]] = 1.0
+    hit.flags.writeable = False                     # cached: shared by every range with these rows
     return hit
 
 
@@ -133,7 +136,7 @@ def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: in
         gs = np.arange(g0, g1)
         k = kernel_cum[np.minimum(c1, (gs + 1) * pg)] - kernel_cum[np.maximum(c0, gs * pg)]
         out[g0 * cg:g1 * cg] += rows.T @ (k.reshape((g1 - g0) * cg, kh, kw) @ cols)
-    return np.rint(out).astype(np.int64).reshape(-1)
+    return out.astype(np.int64).reshape(-1)         # whole numbers: float64 products of small counts are exact
 
 
 @dataclass
@@ -180,14 +183,28 @@ class _Incoming:
         return np.where(any_, last - first + 1, 0)
 
 
-def _list_bits(entries: np.ndarray, bits_per_entry: int, chip: Chip) -> np.ndarray:
-    """Bits of the synapse lists holding ``entries`` entries each (0 entries -> 0 bits)."""
-    cap, head, word = chip["synapse.list_max_entries"], chip["synapse.list_header_bits"], chip["synapse.word_bits"]
-    entries = np.asarray(entries, dtype=np.int64)
+def _list_bits_of(entries: np.ndarray, bits_per_entry: int, cap: int, head: int, word: int) -> np.ndarray:
     full, rem = entries // cap, entries % cap
     full_bits = -(-(cap * bits_per_entry + head) // word) * word
     rem_bits = np.where(rem > 0, -(-(rem * bits_per_entry + head) // word) * word, 0)
     return full * full_bits + rem_bits
+
+
+_LIST_BITS: dict[tuple, np.ndarray] = {}     # (list format, entry bits) -> bits of a list of 0, 1, 2, ... entries
+
+
+def _list_bits(entries: np.ndarray, bits_per_entry: int, chip: Chip) -> np.ndarray:
+    """Bits of the synapse lists holding ``entries`` entries each (0 entries -> 0 bits).
+
+    ``ceil((min(e, cap) x bits_per_entry + header) / word) x word`` per list of at most ``cap`` entries,
+    looked up in a table of those bits per entry count (a core checks thousands of candidate ranges)."""
+    entries = np.asarray(entries, dtype=np.int64)
+    key = (chip["synapse.list_max_entries"], chip["synapse.list_header_bits"], chip["synapse.word_bits"], bits_per_entry)
+    table = _LIST_BITS.get(key)
+    top = int(entries.max(initial=0))
+    if table is None or table.size <= top:
+        table = _LIST_BITS[key] = _list_bits_of(np.arange(max(2 * top + 2, 1024)), bits_per_entry, *key[:3])
+    return table[entries]
 
 
 def index_bits(neurons: int, chip: Chip) -> int:
