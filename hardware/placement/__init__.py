@@ -101,7 +101,8 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
 
 def write_outputs(result: MapResult, out_dir: str | Path, title: str = "") -> list[Path]:
     """``mapping.csv`` and ``placement.json``; with a cost also ``cost_report.csv``, ``cost_steps.csv`` and
-    ``cost_report.md`` (the section for energy_report.md). Returns the written paths."""
+    ``cost_report.md`` (the section for energy_report.md), without one an earlier cost's files are removed
+    (they would be read as this placement's). Returns the written paths."""
     out = Path(out_dir)
     pl = result.placement
     paths = [out / "mapping.csv", out / "placement.json"]
@@ -111,12 +112,15 @@ def write_outputs(result: MapResult, out_dir: str | Path, title: str = "") -> li
     if result.cost is not None:
         info["cost"] = {k: v for k, v in result.summary().items() if k not in ("chip", "placer", "cores", "chips", "tiles")}
     fileio.write_json(paths[1], info)
-    if result.cost is not None:
-        paths += [out / "cost_report.csv", out / "cost_steps.csv", out / "cost_report.md"]
-        fileio.write_csv(paths[2], COST_COLUMNS, result.cost.rows())
-        fileio.write_csv(paths[3], STEP_COLUMNS, result.cost.step_rows())
-        fileio.write_text(paths[4], result.cost.markdown(title))
-    return paths
+    cost_paths = [out / "cost_report.csv", out / "cost_steps.csv", out / "cost_report.md"]
+    if result.cost is None:
+        for p in cost_paths:
+            p.unlink(missing_ok=True)
+        return paths
+    fileio.write_csv(cost_paths[0], COST_COLUMNS, result.cost.rows())
+    fileio.write_csv(cost_paths[1], STEP_COLUMNS, result.cost.step_rows())
+    fileio.write_text(cost_paths[2], result.cost.markdown(title))
+    return paths + cost_paths
 
 
 __all__ = ["MapResult", "place_and_cost", "write_outputs", "load_chip", "place", "cost", "Placement", "CostReport",
