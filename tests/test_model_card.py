@@ -107,3 +107,25 @@ def test_model_card_names_the_shortcuts_that_wait_in_a_delay_synapse():
     row = next(line for line in text.splitlines() if line.startswith("| `lif5`"))
     assert "dense `sc5` from `lif3` waiting 1 step(s) in a DelayDense" in row
     assert "conv `conv5` from `lif4`;" not in row and "conv `conv5` from `lif4` waiting" not in row
+
+
+def test_model_card_states_the_placement_its_cores_latency_energy_with_routing_and_bottleneck(run_pieces, tmp_path):
+    """A run placed on a chip (RUN/map/placement.json, its figures under ``cost``): a short section and one
+    summary row; a run without one has neither, and a placement without a cost says it was not costed."""
+    placement = {"chip": "loihi1", "chip_title": "Intel Loihi 1", "placer": "pack", "cores": 3, "chips": 1, "tiles": 1,
+                 "cost": {"latency_us_per_inference": 12.5, "inferences_per_s": 80000.0,
+                          "energy_uj_per_inference": 0.0421, "routing_uj_per_inference": 0.0012,
+                          "bottleneck": {"core": 0, "layer": "lif1", "neurons": "0-15", "bound": "synaptic ops",
+                                         "shares": {"synaptic ops": 0.62, "neuron updates": 0.3,
+                                                    "spikes and messages": 0.08}}}}
+    text = model_card(**run_pieces, placement=placement)
+    assert "| placement | loihi1: 3 cores, 1 chip(s), 12.5 us per inference |" in text
+    section = text[text.index("## Placement on loihi1"):text.index("## Reproduce")]
+    assert text.index("## SynOps and energy per inference") < text.index("## Placement on loihi1")
+    for row in ("| chip | loihi1 (Intel Loihi 1) |", "| cores | 3 |", "| chips | 1 |", "| latency per inference | 12.5 us |",
+                "| energy per inference, routing included | 42.1 nJ (routing 1.2 nJ) |",
+                "| bottleneck core | core 0 (layer `lif1`, neurons 0-15), bound by synaptic ops (62 % of its time) |"):
+        assert row in section, row
+    assert "## Placement" not in model_card(**run_pieces) and "| placement |" not in model_card(**run_pieces)
+    placed_only = {k: v for k, v in placement.items() if k != "cost"}
+    assert "Placed only, not costed" in model_card(placement=placed_only)

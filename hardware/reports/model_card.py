@@ -8,7 +8,9 @@ rows of ``energy_report.csv``), none is typed in; a missing piece is said to be 
 run", "not measured") instead of breaking the card. Sections: summary, architecture (layers,
 shapes, neuron parameters), quantisation (per-layer weight exponent, bits, clipped fraction),
 accuracy and agreement (float / fixed / netx), activity, SynOps and energy per inference per
-energy model, the command that reproduces the run, settings.
+energy model, the placement on a chip when the run has one (``placement``: ``map/placement.json``'s
+content or ``MapResult.summary()``: chip, cores, chips, latency per inference, energy with routing, the
+bottleneck core and what bounds it), the command that reproduces the run, settings.
 
 Neuron parameters are shown in the student's terms where they exist: a LIF with ``du = 1`` is
 ``v = beta v + I`` with ``beta = 1 - dv`` and threshold ``vth`` (neurokd's neuron contract); any
@@ -253,6 +255,46 @@ def _energy_section(rows: Any) -> list[str]:
     return lines + [""]
 
 
+def _placement_figures(placement: Mapping) -> dict:
+    """``placement.json``'s content (its figures under ``cost``) or ``MapResult.summary()`` (flat) -> one flat dict."""
+    return {**placement, **(placement.get("cost") or {})}
+
+
+def _placement_line(placement: Mapping) -> str:
+    p = _placement_figures(placement)
+    text = f"{p.get('chip', MISSING)}: {_fmt(p.get('cores'))} cores, {_fmt(p.get('chips'))} chip(s)"
+    lat = _num(p.get("latency_us_per_inference"))
+    return text + (f", {lat:.4g} us per inference" if lat is not None else "")
+
+
+def _placement_section(placement: Mapping | None) -> list[str]:
+    if not isinstance(placement, Mapping) or not placement:
+        return []
+    p = _placement_figures(placement)
+    chip = str(p.get("chip", MISSING))
+    lines = [f"## Placement on {chip}", ""]
+    rows = [["chip", f"{chip}" + (f" ({p['chip_title']})" if p.get("chip_title") else "")],
+            ["placer", str(p.get("placer", MISSING))], ["cores", _fmt(p.get("cores"))],
+            ["chips", _fmt(p.get("chips"))], ["tiles", _fmt(p.get("tiles"))]]
+    b = p.get("bottleneck")
+    if _num(p.get("latency_us_per_inference")) is None:
+        lines += _table(["", ""], rows)
+        return lines + ["", "Placed only, not costed (no spikes were run on the placement).", ""]
+    energy_uj, routing_uj = _num(p.get("energy_uj_per_inference")), _num(p.get("routing_uj_per_inference"))
+    rows += [["latency per inference", f"{_num(p['latency_us_per_inference']):.4g} us"],
+             ["inferences per second on the chip", _fmt(p.get("inferences_per_s"))],
+             ["energy per inference, routing included", _energy(None if energy_uj is None else energy_uj * 1e6)
+              + ("" if routing_uj is None else f" (routing {_energy(routing_uj * 1e6)})")]]
+    if isinstance(b, Mapping):
+        share = _num(_get(b, "shares", b.get("bound")))
+        rows.append(["bottleneck core", f"core {b.get('core')} (layer `{b.get('layer')}`, neurons {b.get('neurons')}), "
+                                        f"bound by {b.get('bound')}"
+                                        + (f" ({100 * share:.0f} % of its time)" if share is not None else "")])
+    lines += _table(["", ""], rows)
+    return lines + ["", "Per core and per step: `map/cost_report.csv`, `map/cost_steps.csv`; the load on the mesh: "
+                        "`map/mesh_load.png`; sources and caveats: the placement section of energy_report.md.", ""]
+
+
 def _settings(config: Mapping | None) -> list[str]:
     lines = ["## Settings", ""]
     if not isinstance(config, Mapping) or not config:
@@ -273,7 +315,8 @@ def _settings(config: Mapping | None) -> list[str]:
 
 def model_card(*, config: Mapping | None = None, metrics: Mapping | None = None, network_summary: Any = None,
                quant_report: Mapping | None = None, agreement: Any = None, energy_rows: Iterable[Mapping] | None = None,
-               command: str | None = None, title: str | None = None, files: Iterable[str] | None = None) -> str:
+               command: str | None = None, title: str | None = None, files: Iterable[str] | None = None,
+               placement: Mapping | None = None) -> str:
     """The text of ``MODEL.md`` (module docstring); every argument may be None."""
     config = config or {}
     agreements = _agreements(agreement)
@@ -294,12 +337,15 @@ def model_card(*, config: Mapping | None = None, metrics: Mapping | None = None,
     for r in energy_list:
         if r.get("layer") == "total":
             summary.append([f"energy per inference ({r.get('energy_model')})", _energy(r.get("energy_pj_per_sample"))])
+    if isinstance(placement, Mapping) and placement:
+        summary.append(["placement", _placement_line(placement)])
     lines += _table(["", ""], summary) + [""]
     lines += _architecture(network_summary)
     lines += _quantisation(quant_report)
     lines += _accuracy(metrics, agreements)
     lines += _activity(metrics)
     lines += _energy_section(energy_list)
+    lines += _placement_section(placement)
     lines += ["## Reproduce", ""]
     lines += (["```", command.strip(), "```", ""] if command else ["Command not recorded.", ""])
     if files:
@@ -311,12 +357,13 @@ def model_card(*, config: Mapping | None = None, metrics: Mapping | None = None,
 def write_model_card(out_dir: str | Path, *, config: Mapping | None = None, metrics: Mapping | None = None,
                      network_summary: Any = None, quant_report: Mapping | None = None, agreement: Any = None,
                      energy_rows: Iterable[Mapping] | None = None, command: str | None = None,
-                     title: str | None = None, files: Iterable[str] | None = None) -> Path:
+                     title: str | None = None, files: Iterable[str] | None = None,
+                     placement: Mapping | None = None) -> Path:
     """Write ``out_dir/MODEL.md`` atomically (:func:`model_card`); returns its path."""
     path = Path(out_dir) / "MODEL.md"
     fileio.write_text(path, model_card(config=config, metrics=metrics, network_summary=network_summary,
                                        quant_report=quant_report, agreement=agreement, energy_rows=energy_rows,
-                                       command=command, title=title, files=files))
+                                       command=command, title=title, files=files, placement=placement))
     return path
 
 
