@@ -63,11 +63,21 @@ class RunResult:
 
 @dataclass
 class ExportResult:
-    """What :func:`export` wrote: the run folder, the target and, per precision, the agreement checks."""
+    """What :func:`export` wrote: the run folder, the target, per precision the agreement checks, and the
+    placement on a chip when ``hardware`` was given.
+
+    ``placement`` (None without ``hardware``): the figures of ``RUN/map/`` as a dict, the same keys as
+    :class:`SimulationResult`'s ``placement`` and ``MapResult.summary()``: ``chip``, ``placer``, ``cores``,
+    ``chips``, ``tiles``, ``latency_us_per_inference``, ``latency_ns_per_step``, ``inferences_per_s``,
+    ``energy_uj_per_inference`` (routing included), ``routing_uj_per_inference``, ``edp_j_s``,
+    ``bottleneck`` (``core``, ``layer``, ``neurons``, ``bound``: what bounds it, ``shares``), ``seconds``,
+    and ``dir``, the folder holding ``mapping.csv``, ``cost_report.csv`` and ``mesh_load.png``.
+    """
 
     run_dir: Path
     target: str
     agreements: dict[str, dict]
+    placement: dict | None = None
 
     def __fspath__(self) -> str:
         return str(self.run_dir)
@@ -84,6 +94,13 @@ class SimulationResult:
     def spikes_per_sample(self) -> dict[str, float]:
         """Spikes per sample of each spiking layer."""
         return dict(self.summary["spikes_per_sample"])
+
+    @property
+    def placement(self) -> dict | None:
+        """With ``hardware``: the placement's figures (keys as :attr:`ExportResult.placement`'s, ``dir`` the
+        ``out_dir/map`` folder); None without it."""
+        placed = self.summary.get("placement")
+        return None if placed is None else {**placed, "dir": self.out_dir / placed.get("dir", "map")}
 
 
 RunLike = Union[str, Path, RunResult, ExportResult]
@@ -214,20 +231,26 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     :func:`map_network` writes it, and a section of ``energy_report.md``); a network that does not fit is
     refused before it runs.
 
+    A ``target="lava"`` export without ``hardware`` moves an earlier ``RUN/map/`` to ``RUN/map.stale/`` and
+    says so (it placed an earlier export), so that :func:`report` and ``MODEL.md`` never show a placement
+    beside an energy report it was not costed with.
+
     Returns an :class:`ExportResult`; ``agreements[precision]`` is the content of ``agreement.json``
-    (``agreement_fixed.json``). Raises :class:`~neurokd.errors.CheckFailed` (files written first)
+    (``agreement_fixed.json``); ``placement`` the placement's figures (cores, chips, latency and energy with
+    routing per inference, the bottleneck core, ``dir``), None without ``hardware``. Raises :class:`~neurokd.errors.CheckFailed` (files written first)
     when a float run differs from PyTorch or the fast model from Lava.
     """
-    from neurokd.deploy import export_run
+    from neurokd.deploy import export_and_place
     from neurokd.models.user import trusted
 
     run_dir = _run_dir(run)
     with trusted(model):
-        agreements = export_run(run_dir, target=target, precision=precision, samples=samples, dt=dt,
-                                input_bits=input_bits, chunk_samples=chunk_samples, progress=progress,
-                                echo=_echo(echo), engine=engine, verify=verify, for_peer=for_peer,
-                                hardware=hardware, placer=placer, chips=chips)
-    return ExportResult(run_dir=run_dir, target=target, agreements=agreements)
+        agreements, mapped = export_and_place(run_dir, target=target, precision=precision, samples=samples, dt=dt,
+                                              input_bits=input_bits, chunk_samples=chunk_samples, progress=progress,
+                                              echo=_echo(echo), engine=engine, verify=verify, for_peer=for_peer,
+                                              hardware=hardware, placer=placer, chips=chips)
+    placement = None if mapped is None else {**mapped.summary(), "dir": run_dir / "map"}
+    return ExportResult(run_dir=run_dir, target=target, agreements=agreements, placement=placement)
 
 
 def simulate(graph, out: str | Path, *, inputs=None, random_input: bool = False, steps: int | None = None,
@@ -241,7 +264,8 @@ def simulate(graph, out: str | Path, *, inputs=None, random_input: bool = False,
     ``steps``, seeded). ``dt``: the time step (default: the graph's metadata, producer or signature).
     Writes ``spikes.npz`` (one array per NIR node), ``simulation.json`` and the energy report into ``out``;
     returns a :class:`SimulationResult` (``summary`` is ``simulation.json``). ``hardware``, ``placer``,
-    ``chips``: as in :func:`export`, the placement in ``out/map/`` and ``summary["placement"]``.
+    ``chips``: as in :func:`export`, the placement in ``out/map/``, ``summary["placement"]`` and the result's
+    ``placement`` (None without ``hardware``; a simulation without it moves an earlier ``out/map/`` aside).
     """
     from neurokd.deploy import simulate_graph
 

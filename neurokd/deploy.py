@@ -19,6 +19,8 @@ spikes (:mod:`neurokd.hardware.placement`): ``RUN/map/`` (``OUT/map/`` for simul
 ``mapping.csv``, ``placement.json``, ``cost_report.csv``, ``cost_steps.csv``, ``cost_report.md`` and
 ``mesh_load.png``, and ``energy_report.md`` the cost section (cores, latency, energy with routing, the
 bottleneck core and what bounds it). A network that does not fit is refused before anything runs.
+A placement belongs to the run that made it: ``--target lava`` (and simulate) without ``--hardware``
+moves an earlier ``map/`` aside to ``map.stale/``, saying so in one line (:func:`_retire_map`).
 When the run is too large to keep per-step spikes (:data:`MAX_STEP_RECORD`), the first samples that fit
 are re-run in the fast engine (bit-exact with Lava) and costed, and the cost section says so.
 
@@ -45,6 +47,7 @@ quantisation.
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -177,8 +180,7 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
     placement files and ``mesh_load.png``). A run that kept no per-step spikes is costed on its first
     ``cost_samples`` samples, re-run in the fast engine (bit-exact with Lava) with per-step spikes.
     Returns ``(MapResult, section for energy_report.md)``."""
-    from neurokd.hardware.placement import place_and_cost, write_outputs
-    from neurokd.hardware.reports.figures import mesh_figure
+    from neurokd.hardware.placement import place_and_cost
 
     n = int(result.samples)
     note = ""
@@ -196,11 +198,56 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
                             geometry=geometry)
     if note:
         mapped.cost.notes.insert(0, note)
-    paths = write_outputs(mapped, out_dir, title=title)
-    paths.append(mesh_figure(mapped, Path(out_dir) / "mesh_load.png"))
-    report_mapped(mapped, title, echo)
+    _retire_map(out_dir, echo, keep=MAP_FILES)
+    paths = _write_map(mapped, out_dir, title, title, echo)
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped, mapped.cost.markdown(title)
+
+
+#: What a placement writes into its folder: ``write_outputs``' files and the mesh figure.
+MAP_FILES = ("mapping.csv", "placement.json", "cost_report.csv", "cost_steps.csv", "cost_report.md", "mesh_load.png")
+
+
+def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print) -> list[Path]:
+    """The tail of ``neurokd map`` and of ``--hardware``: the placement files (``write_outputs``, titled
+    ``title``), with a cost ``mesh_load.png`` (a placement without one removes an earlier figure), and the
+    printed placement of ``name``. Returns the written paths."""
+    from neurokd.hardware.placement import write_outputs
+
+    paths = write_outputs(mapped, out_dir, title=title)
+    figure = Path(out_dir) / "mesh_load.png"
+    if mapped.cost is not None:
+        from neurokd.hardware.reports.figures import mesh_figure
+
+        paths.append(mesh_figure(mapped, figure))
+    else:
+        figure.unlink(missing_ok=True)          # an earlier cost's load no longer describes this placement
+    report_mapped(mapped, name, echo)
+    return paths
+
+
+def _retire_map(map_dir: Path, echo=print, keep: tuple[str, ...] = ()) -> None:
+    """Move an earlier placement aside, to ``map.stale/`` beside it, so that ``neurokd report`` and MODEL.md never
+    show it as this run's; one printed line says so (finished work is not lost silently).
+
+    Without ``keep`` (an export or simulation without ``--hardware``) any ``map_dir`` is moved: it placed an
+    earlier run, not this one. With ``keep`` (the files the new placement rewrites) it is moved only when it
+    holds other files (``sanafe_comparison.csv`` of ``neurokd map --sanafe``), which the new one would leave
+    beside a placement they do not describe."""
+    map_dir = Path(map_dir)
+    if not map_dir.is_dir():
+        return
+    others = sorted(p.name for p in map_dir.iterdir() if p.name not in keep)
+    if keep and not others:
+        return
+    stale = map_dir.with_name(map_dir.name + ".stale")
+    replaced = stale.exists()
+    if replaced:
+        shutil.rmtree(stale)
+    map_dir.rename(stale)
+    why = (f"it holds {', '.join(others)}, which this placement does not rewrite" if keep else
+           "it placed an earlier run, not this one (add --hardware PRESET to place this one)")
+    echo(f"neurokd: moved {map_dir} to {stale}{' (replacing an older one)' if replaced else ''}: {why}")
 
 
 def _reference(graph, x: np.ndarray, timesteps: int, keep: list[str], batch: int = 256):
@@ -237,15 +284,25 @@ def _fmt_pct(v) -> str:
 # export
 # --------------------------------------------------------------------------------------------------
 
-def export_run(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
-               dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
-               echo=print, engine: str = "lava", verify: int = 32, for_peer: str | None = None,
-               hardware=None, placer: str = "pack", chips: int | None = None) -> dict:
+def export_run(run_dir: str | Path, target: str = "lava", precision: str = "float", **options) -> dict:
     """Export a trained run (module docstring); returns ``{precision: agreement dict}`` (empty for NIR).
+    ``options``: :func:`export_and_place`'s."""
+    return export_and_place(run_dir, target=target, precision=precision, **options)[0]
+
+
+def export_and_place(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
+                     dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
+                     echo=print, engine: str = "lava", verify: int = 32, for_peer: str | None = None,
+                     hardware=None, placer: str = "pack", chips: int | None = None):
+    """Export a trained run (module docstring); returns ``({precision: agreement dict}, placement)``: the
+    agreements (empty for NIR) and the :class:`~neurokd.hardware.placement.MapResult` of ``hardware`` (None
+    without it).
 
     ``hardware`` (``loihi1``, ``loihi2``, a chip ``.toml``; target ``lava`` only), ``placer``, ``chips``:
     place the network on that chip after the run and cost it from the last run's spikes (``RUN/map/``,
-    a section of ``energy_report.md``).
+    a section of ``energy_report.md``). A ``--target lava`` export without ``hardware`` moves an earlier
+    ``RUN/map/`` aside to ``RUN/map.stale/`` (one printed line): it does not describe this export's spikes,
+    and ``neurokd report`` and MODEL.md show a run's ``map/`` beside its energy report.
 
     ``for_peer="norse"`` also writes ``RUN/model.norse.nir``, the same network in the units Norse's
     importer assumes (:func:`neurokd.exporters.to_nir.for_norse`). Raises :class:`CheckFailed` after
@@ -284,16 +341,16 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     command = f"neurokd export {run} --target {target} --precision {precision} --input-bits {input_bits}"
     if target == "nir":
         _write_card(run, cfg, graph, command)
-        return {}
+        return {}, None
     if target == "onnx":
         report = export_onnx(run, student, teacher, splits, echo=echo)
         _write_card(run, cfg, graph, command)
-        return {"onnx": report}
+        return {"onnx": report}, None
     if target == "netx":
         agreement = export_netx(run, graph, splits, int(cfg.timesteps), samples, input_bits, echo=echo)
         _write_card(run, cfg, graph, command, agreements={"netx": agreement})
         _raise_if_netx_differs(agreement, run)
-        return {"netx": agreement}
+        return {"netx": agreement}, None
 
     import torch
 
@@ -412,11 +469,14 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     engine_name = "Lava" if engine == "lava" else "fast model, whole split"
     sections = []
     geometry = run_geometry(network, x_test, last.fixed)      # one geometry for the placement and the report
+    mapped = None
     if chip is not None:
-        _mapped, section = _place_on_chip(network, geometry, last, x_test, chip, placer, chips, run / "map",
-                                          title=f"{run.name} ({engine_name}, {last.precision})", timesteps=steps,
-                                          cost_samples=cost_samples, echo=echo)
+        mapped, section = _place_on_chip(network, geometry, last, x_test, chip, placer, chips, run / "map",
+                                         title=f"{run.name} ({engine_name}, {last.precision})", timesteps=steps,
+                                         cost_samples=cost_samples, echo=echo)
         sections.append(section)
+    else:
+        _retire_map(run / "map", echo)
     written = energy_report_hook(run, network, last, x_test, title=f"{run.name} ({engine_name}, {last.precision})",
                                  verification=last_verification, sections=sections, geometry=geometry)
     if written:
@@ -426,12 +486,13 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     echo(f"neurokd: export done in {time.perf_counter() - t_start:.1f} s; files in {run}")
     if failed:
         raise CheckFailed("; ".join(failed) + f" (files written to {run})")
-    return agreements
+    return agreements, mapped
 
 
 def _write_card(run: Path, cfg, graph, command: str, agreements: dict | None = None,
                 quant_report: dict | None = None) -> None:
-    """Write RUN/MODEL.md from whatever this run folder holds now (missing parts say "not run")."""
+    """Write RUN/MODEL.md from whatever this run folder holds now (missing parts say "not run"); a placement in
+    ``RUN/map/`` is this run's (an export without --hardware has moved an earlier one aside)."""
     import csv
     import dataclasses
     import json
@@ -452,10 +513,14 @@ def _write_card(run: Path, cfg, graph, command: str, agreements: dict | None = N
     if (run / "energy_report.csv").is_file():
         with open(run / "energy_report.csv", newline="", encoding="utf-8") as fh:
             energy_rows = list(csv.DictReader(fh))
+    try:
+        placement = read_json("map/placement.json")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        placement = None            # the card leaves it out; `neurokd report` names the broken file
     write_model_card(run, config=dataclasses.asdict(cfg), metrics=read_json("metrics.json"),
                      network_summary=ir.from_nir(graph).to_dict(), quant_report=quant_report,
                      agreement={k: v for k, v in agreement.items() if v is not None}, energy_rows=energy_rows,
-                     command=command,
+                     command=command, placement=placement if isinstance(placement, dict) else None,
                      files=[p.name for p in (run / "model.nir", run / "model.net", run / "teacher.onnx",
                                              run / "student_step.onnx") if p.exists()])
 
@@ -646,6 +711,8 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
                                          title=f"{path.name} (Lava {precision})", cost_samples=cost_samples, echo=echo)
         sections.append(section)
         summary["placement"] = {"dir": "map", **mapped.summary()}
+    else:
+        _retire_map(out / "map", echo)
     fileio.write_json(out / "simulation.json", summary)
     if res.fixed is not None:
         fileio.write_json(out / "quantization.json", res.fixed.report())
@@ -694,7 +761,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     """
     from neurokd.exporters.from_nir import read_nir
     from neurokd.hardware.network import ir
-    from neurokd.hardware.placement import place_and_cost, write_outputs
+    from neurokd.hardware.placement import place_and_cost
 
     if precision not in ("fixed", "float"):
         raise NeurokdError(f"--precision must be fixed or float, got {precision!r}")
@@ -735,12 +802,8 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         raise NeurokdError("--placer balance needs spikes: map a run folder, or give --input / --random-input")
     mapped = place_and_cost(network, hardware, result=result, inputs=inputs, placer=placer, max_chips=chips,
                             overrides=overrides)
-    paths = write_outputs(mapped, out, title=graph_path.parent.name if target.is_dir() else graph_path.name)
-    report_mapped(mapped, graph_path.name, echo)
-    if mapped.cost is not None:
-        from neurokd.hardware.reports.figures import mesh_figure
-
-        paths.append(mesh_figure(mapped, Path(out) / "mesh_load.png"))
+    paths = _write_map(mapped, Path(out), graph_path.parent.name if target.is_dir() else graph_path.name,
+                       graph_path.name, echo)
     if sanafe:
         paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")

@@ -56,6 +56,7 @@ def test_evaluate_export_and_report_chain_from_the_run_result(trained, tmp_path)
     ag = exported.agreements["fixed"]
     assert ag == json.loads((trained.run_dir / "agreement_fixed.json").read_text())
     assert ag["fast_vs_lava"]["identical"] and ag["samples"] == 360
+    assert exported.placement is None                          # no hardware given: not placed
     assert any("fast model vs Lava" in m for m in messages)
     paths = neurokd.report(exported, out=tmp_path / "reports", figures=False)
     assert {"summary.csv", "summary.md", "summary.tex"} <= set(paths)
@@ -81,6 +82,16 @@ def test_simulate_takes_a_graph_object_and_an_array_and_matches_load_nir(trained
         ref = rec[layer].numpy()
         assert np.array_equal(spikes[layer], ref.reshape(spikes[layer].shape)), layer
         assert per_sample == pytest.approx(ref.sum() / 3)
+    assert sim.placement is None
+    # on a chip: the placement's figures on the result, its files under out/map; a later run without moves it aside
+    placed = neurokd.simulate(graph, tmp_path / "sim", inputs=x, progress=False, echo=None, hardware="loihi1")
+    assert placed.placement["dir"] == tmp_path / "sim" / "map" and (placed.placement["dir"] / "mapping.csv").is_file()
+    assert placed.placement["cores"] == placed.summary["placement"]["cores"] >= 1
+    assert placed.placement["energy_uj_per_inference"] > 0 and "bound" in placed.placement["bottleneck"]
+    messages = []
+    again = neurokd.simulate(graph, tmp_path / "sim", inputs=x, progress=False, echo=messages.append)
+    assert again.placement is None and not (tmp_path / "sim" / "map").exists()
+    assert (tmp_path / "sim" / "map.stale" / "placement.json").is_file() and any("map.stale" in m for m in messages)
 
 
 def test_map_network_places_the_run_and_its_cost_sums_to_the_energy_report(trained, tmp_path):

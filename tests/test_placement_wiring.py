@@ -156,3 +156,69 @@ def test_simulate_hardware_places_the_graph_and_refuses_one_that_does_not_fit(tm
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "fan-in" in err and "by 4" in err and "Traceback" not in err
     assert not (tmp_path / "b" / "spikes.npz").exists()               # refused before Lava ran
+
+
+def test_export_result_carries_the_placement_and_model_md_states_it(trained, tmp_path):
+    """neurokd.export(run, hardware=...) returns the placement's figures (no reading RUN/map by hand), the same as
+    placement.json's, and MODEL.md gets a placement section; without hardware the field is None."""
+    run = _copy(trained, tmp_path)
+    exported = neurokd.export(run, target="lava", precision="fixed", engine="fast", verify=0, progress=False,
+                              echo=None, hardware="loihi1")
+    placed = exported.placement
+    assert placed["dir"] == run / "map" and (placed["dir"] / "cost_report.csv").is_file()
+    on_disk = json.loads((run / "map" / "placement.json").read_text())
+    assert placed["chip"] == "loihi1" and placed["cores"] == on_disk["cores"] == 2 and placed["chips"] == 1
+    for key in ("latency_us_per_inference", "energy_uj_per_inference", "routing_uj_per_inference"):
+        assert placed[key] == pytest.approx(on_disk["cost"][key]) and placed[key] > 0, key
+    assert placed["bottleneck"]["core"] == on_disk["cost"]["bottleneck"]["core"]
+    assert placed["bottleneck"]["bound"] in ("synaptic ops", "neuron updates", "spikes and messages")
+    card = (run / "MODEL.md").read_text()
+    assert "## Placement on loihi1" in card and f"| bottleneck core | core {placed['bottleneck']['core']} (" in card
+    assert f"| placement | loihi1: 2 cores, 1 chip(s), {placed['latency_us_per_inference']:.4g} us per inference |" in card
+    assert neurokd.export(run, target="nir", echo=None).placement is None
+
+
+def test_a_later_export_without_hardware_moves_the_old_placement_aside_and_report_no_longer_shows_it(
+        trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path)
+    assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+                "--no-progress", "--hardware", "loihi1"]) == 0
+    capsys.readouterr()
+    assert cli(["export", str(run), "--target", "lava", "--precision", "float", "--engine", "fast", "--verify", "0",
+                "--no-progress"]) == 0
+    moved = [line for line in capsys.readouterr().out.splitlines() if "map.stale" in line]
+    assert len(moved) == 1 and "placed an earlier run" in moved[0]       # said once, and kept
+    assert not (run / "map").exists() and (run / "map.stale" / "cost_report.csv").is_file()
+    assert "## Placement" not in (run / "MODEL.md").read_text()
+    assert "## Placement" not in (run / "energy_report.md").read_text()
+    rep = tmp_path / "rep"
+    assert cli(["report", str(run), "--out", str(rep)]) == 0
+    assert read_csv(rep / "summary.csv")[0].get("cores", "") == ""
+    assert "| Cores |" not in (rep / "summary.md").read_text()
+    # placed again: a fresh map/; the older stale one is replaced, and the line says so
+    assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+                "--no-progress", "--hardware", "loihi1"]) == 0
+    assert "map.stale" not in capsys.readouterr().out
+    assert cli(["export", str(run), "--target", "lava", "--engine", "fast", "--verify", "0", "--no-progress"]) == 0
+    assert "(replacing an older one)" in capsys.readouterr().out
+
+
+def test_a_placement_rewritten_into_a_folder_leaves_no_earlier_files_read_as_its_own(trained, tmp_path, capsys):
+    """`neurokd map --no-cost` over a costed map/ removes the earlier cost files and mesh figure (report would
+    read them as this placement's); `export --hardware` over a map/ holding a SANA-FE comparison moves it aside."""
+    run = _copy(trained, tmp_path)
+    assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+                "--no-progress", "--hardware", "loihi1"]) == 0
+    assert cli(["map", str(run), "--out", str(run / "map"), "--no-cost"]) == 0
+    assert sorted(p.name for p in (run / "map").iterdir()) == ["mapping.csv", "placement.json"]
+    rep = tmp_path / "rep"
+    assert cli(["report", str(run), "--out", str(rep), "--no-figures"]) == 0
+    row = read_csv(rep / "summary.csv")[0]
+    assert row["cores"] == "2" and row["latency_us_per_inference"] == ""       # placed, not costed: no old latency
+    (run / "map" / "sanafe_comparison.csv").write_text("metric,sanafe\n")
+    capsys.readouterr()
+    assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+                "--no-progress", "--hardware", "loihi1"]) == 0
+    assert "holds sanafe_comparison.csv" in capsys.readouterr().out
+    assert (run / "map.stale" / "sanafe_comparison.csv").is_file() and not (run / "map" / "sanafe_comparison.csv").exists()
+    assert (run / "map" / "cost_report.csv").is_file()
