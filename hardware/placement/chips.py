@@ -10,6 +10,9 @@ header) or starts with ``base = "loihi1"`` and changes only the tables it names.
 * ``assumed``: a modelling choice of neurokd; ``unknown``: not published, the value stands in;
 * ``user``: set by ``overrides`` (the chip's ``figures`` keep the replaced figure's note).
 
+An optional ``[barrier]`` table (``tiles_<n> = { value, ... }``, ns) gives the barrier as a step table
+(:meth:`Chip.barrier_ns`); without it the barrier is linear between the ``time.barrier_*`` figures.
+
 Any malformed file -> :class:`~neurokd.errors.NeurokdError`, one line naming the file and the key.
 """
 
@@ -35,7 +38,8 @@ STATUSES = ("published", "derived", "secondary", "assumed", "unknown", "user")
 #: section -> figures every chip file must give. Optional (:data:`OPTIONAL`, 0 when absent):
 #: ``core.synapses`` (a count limit), ``energy.spike_out_pj`` / ``time.spike_out_ns`` (a neuron emitting
 #: a spike, apart from its update: SANA-FE's Loihi model has it, Davies' Table 2 does not) and
-#: ``time.message_in_ns`` (a core taking in one spike message).
+#: ``time.message_in_ns`` (a core taking in one spike message), ``time.phases_overlap`` (1: a core's receiving
+#: phase and its neuron phase overlap, a step takes the longer of the two; 0 or absent: one after the other).
 REQUIRED = {
     "mesh": ("cores_per_chip", "cores_per_tile", "tiles_x", "tiles_y"),
     "core": ("neurons", "synaptic_memory_bytes", "fan_in_axons", "fan_out_axons"),
@@ -46,7 +50,8 @@ REQUIRED = {
     "time": ("synop_ns", "update_active_ns", "update_inactive_ns", "spike_ns", "hop_ew_ns", "hop_ns_ns",
              "barrier_min_ns", "barrier_max_ns", "barrier_max_tiles", "tile_bandwidth_spikes_per_s"),
 }
-OPTIONAL = {"core": ("synapses",), "energy": ("spike_out_pj",), "time": ("spike_out_ns", "message_in_ns")}
+OPTIONAL = {"core": ("synapses",), "energy": ("spike_out_pj",),
+            "time": ("spike_out_ns", "message_in_ns", "phases_overlap")}
 INTEGER = {"mesh.cores_per_chip", "mesh.cores_per_tile", "mesh.tiles_x", "mesh.tiles_y", "core.neurons",
            "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses",
            "synapse.weight_bits", "synapse.index_bits_min", "synapse.index_bits_max", "synapse.list_header_bits",
@@ -103,6 +108,18 @@ class Chip:
     @property
     def tiles_per_chip(self) -> int:
         return math.ceil(self.cores_per_chip / self["mesh.cores_per_tile"])
+
+    def barrier_ns(self, tiles: int) -> float:
+        """Barrier time of a step on ``tiles`` tiles: from the ``[barrier]`` table where the file has one (the
+        entry of the most tiles not above ``tiles``, as SANA-FE reads its ``latency_sync`` table), else linear
+        between ``time.barrier_min_ns`` (1 tile) and ``time.barrier_max_ns`` (``time.barrier_max_tiles``)."""
+        table = sorted((int(k.split("_", 1)[1]), f.value) for k, f in self.figures.items() if k.startswith("barrier.tiles_"))
+        tiles = max(int(tiles), 1)
+        if table:
+            below = [v for n, v in table if n <= tiles]
+            return float(below[-1] if below else table[0][1])
+        lo, hi, n = self["time.barrier_min_ns"], self["time.barrier_max_ns"], self["time.barrier_max_tiles"]
+        return lo if n <= 1 else lo + (hi - lo) * (tiles - 1) / (n - 1)
 
     def limit_text(self, key: str) -> str:
         """``loihi1's 1024 neurons per core (published, davies2018)`` for error messages."""
@@ -226,6 +243,13 @@ def load_chip(spec: "str | Path | Chip", overrides: dict[str, float] | None = No
                     continue
                 key = f"{section}.{name}"
                 figures[key] = _figure(where, key, table[name], sources)
+        table = data.get("barrier", {})
+        if not isinstance(table, dict):
+            raise NeurokdError(f"{where}: [barrier] must be a table of tiles_<n> = {{ value, source, status, note }}")
+        for tname, entry in table.items():
+            if not (tname.startswith("tiles_") and tname[6:].isdigit() and int(tname[6:]) >= 1):
+                raise NeurokdError(f"{where}: [barrier] key {tname!r} must be tiles_<n> (n >= 1 tiles)")
+            figures[f"barrier.{tname}"] = _figure(where, f"barrier.{tname}", entry, sources)
         name = data.get("name", path.stem)
         chip = Chip(str(name), str(data.get("title", name)), str(path), dict(sources), figures)
         _check_consistent(chip, where)

@@ -9,8 +9,10 @@ Per core ``k``, hardware step ``t`` and sample (definitions of :mod:`neurokd.har
 
 * ``synops`` / ``macs``: synaptic events onto the core's neurons from binary / graded sources
   (:func:`~neurokd.hardware.cost.counting.propagate_events`, summed over the core's range);
-* ``updates_active`` / ``updates_inactive``: every neuron is updated every step; active when it
-  received an event or spiked;
+* ``updates_active`` / ``updates_inactive``: every neuron of a used core is serviced in every hardware
+  step of the inference (its pipeline's fill and drain included); active when it received an event,
+  spiked, has a bias, or kept state (``u`` or ``v`` non-zero) from the step before (``state``, from the
+  fast model's traces: :func:`state_from_result`; without them, event, spike or bias);
 * ``spikes``: spikes the core's neurons emit;
 * ``msgs_sent``: one spike message per (spiking neuron, outgoing connection, destination core
   holding one of its non-zero targets); ``msgs_received`` likewise at the destination;
@@ -18,21 +20,26 @@ Per core ``k``, hardware step ``t`` and sample (definitions of :mod:`neurokd.har
   mesh: ``|dx|`` east-west, ``|dy|`` north-south), ``chip_crossings`` chip boundaries crossed.
   The host's input messages are a row of their own (``host``), entering at ``placement.input_xy``.
 
-Time (ns), per core and step: ``synops * synop_ns + macs * synop_ns + active * update_active_ns +
-inactive * update_inactive_ns + msgs_sent * spike_ns`` (+ ``spikes * spike_out_ns + msgs_received *
-message_in_ns`` where the chip file gives those optional figures). A step takes the slowest core, or the
-busiest tile's messages at ``tile_bandwidth_spikes_per_s`` if that is longer, plus the longest
-route a message of that step travels (``hops * hop_ns``; an upper bound: each sending core's
-farthest destination), plus the barrier (linear in tiles used between the chip's 1-tile and
-``barrier_max_tiles`` figures). Each layer works ``layer.delay`` steps after the input (Lava's
-one-step pipeline per connection), so one inference takes ``T + depth`` hardware steps; its
-latency is their sum, and inferences per second its inverse (one inference at a time).
+Time (ns), per core and step: a receiving phase, ``synops * synop_ns + macs * synop_ns + msgs_received *
+message_in_ns``, and a neuron phase, ``active * update_active_ns + inactive * update_inactive_ns +
+msgs_sent * spike_ns + spikes * spike_out_ns`` (optional figures count 0 where the chip file leaves them
+out), added, or overlapped (the longer of the two) where the chip says ``time.phases_overlap = 1``.
+A layer receives in hardware step ``delay - 1 + t`` and updates on that input one step later (Loihi's
+and SANA-FE's time-step buffer before the compartment), so one inference takes ``T + depth`` hardware
+steps (depth: the deepest layer's delay). A step takes the slowest core, or the busiest tile's messages
+at ``tile_bandwidth_spikes_per_s`` if that is longer, plus the longest route a message of that step
+travels (``hops * hop_ns``; an upper bound: each sending core's farthest destination), plus the barrier
+(:meth:`~neurokd.hardware.placement.chips.Chip.barrier_ns` of the tiles used, the input's tile
+included). Latency per inference is the sum of its steps, and inferences per second its inverse (one
+inference at a time).
 
 Energy (pJ) per inference: the compute part by :func:`neurokd.hardware.cost.energy.energy` on per-core
 counts with the chip's per-event figures (:func:`energy_model`; spikes at the optional
 ``spike_out_pj``), plus routing: ``msgs * spike_pj +
-hops_ew * hop_ew_pj + hops_ns * hop_ns_pj + chip_crossings * chip_crossing_pj``. The sums over
-cores equal :func:`neurokd.hardware.cost.counting.count` on the same rasters (tested).
+hops_ew * hop_ew_pj + hops_ns * hop_ns_pj + chip_crossings * chip_crossing_pj``. The synaptic ops and
+spikes summed over cores equal :func:`neurokd.hardware.cost.counting.count` on the same rasters (tested);
+the neuron updates do not: the energy report counts ``T`` per neuron (streamed inferences overlap the
+pipeline), the placement every hardware step of one inference.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from neurokd.errors import NeurokdError
 from neurokd.hardware.cost import energy as energy_mod
 from neurokd.hardware.cost.counting import Counts, Geometry, LayerCounts, _delay_parts, propagate_events
 from neurokd.hardware.placement.chips import Chip
-from neurokd.hardware.placement.place import Placement, _barrier
+from neurokd.hardware.placement.place import Placement
 
 #: Per-core quantities, in the order of cost_report.csv.
 QUANTITIES = ("synops", "macs", "updates_active", "updates_inactive", "spikes", "msgs_sent", "msgs_received",
@@ -72,8 +79,8 @@ def energy_model(chip: Chip) -> "energy_mod.EnergyModel":
 
 
 def barrier_ns(chip: Chip, tiles: int) -> float:
-    """Barrier time for ``tiles`` tiles: linear between the chip's 1-tile and ``barrier_max_tiles`` figures."""
-    return _barrier(chip, tiles)
+    """Barrier time for ``tiles`` tiles (:meth:`~neurokd.hardware.placement.chips.Chip.barrier_ns`)."""
+    return chip.barrier_ns(tiles)
 
 
 def _received(geometry: Geometry, rasters: dict[str, np.ndarray], pop: str, T: int, B: int):
@@ -319,9 +326,12 @@ class CostReport:
         return "\n".join(lines) + "\n"
 
 
-def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chunk: int = 64) -> CostReport:
+def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chunk: int = 64,
+         state: dict[str, np.ndarray] | None = None) -> CostReport:
     """Per-core, per-step cost of ``placement`` under ``rasters`` (module docstring). ``network`` (the IR)
-    gives each layer's pipeline delay; without it every layer works in the same step."""
+    gives each layer's pipeline delay and biases; without it every layer works in the same step.
+    ``state`` (:func:`state_from_result`): per population ``(T, N, *shape)``, non-zero where a neuron's
+    ``u`` or ``v`` is non-zero after the step; without it a neuron counts active on input, spike or bias only."""
     geom, chip, pl = placement.geometry, placement.chip, placement
     pops = {p.name: p for p in geom.populations}
     for name in {c.source for c in geom.connections}:
@@ -331,13 +341,22 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     for k, r in rasters.items():
         if r.shape[:2] != (T, N):
             raise NeurokdError(f"raster of {k!r} covers (T, N) = {r.shape[:2]}, others {(T, N)}")
-    offset = {pop: 0 for pop in pl.layer_cores}
+    offset = {pop: 0 for pop in pl.layer_cores}      # hardware step of a layer's first receiving phase
+    bias = {pop: np.zeros(pops[pop].size, dtype=bool) for pop in pl.layer_cores}
     if network is not None:
         for lay in network.layers:
             name = lay.name if lay.name in pl.layer_cores else f"{lay.name}.out"
             offset[name] = max(int(lay.delay) - 1, 0)
+            if name in bias and lay.neuron.kind != "none":
+                b = (np.asarray(lay.neuron.b_u) != 0) | (np.asarray(lay.neuron.b_v) != 0)
+                bias[name] = np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (pops[name].size,)).copy()
+    shift = 1 if network is not None else 0        # a layer updates one step after it receives (time-step buffer)
     depth = max(offset.values(), default=0)
-    Th = T + depth
+    Th = T + depth + shift
+    if state is not None:
+        for k, r in state.items():
+            if r.shape[:2] != (T, N):
+                raise NeurokdError(f"state raster of {k!r} covers (T, N) = {r.shape[:2]}, rasters {(T, N)}")
     ncores = pl.n_cores
     steps = {q: np.zeros((Th, N, ncores)) for q in QUANTITIES}
     host = {q: np.zeros((Th, N)) for q in ("msgs_sent", "hops_ew", "hops_ns", "chip_crossings")}
@@ -378,26 +397,39 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
         for pop, ids in pl.layer_cores.items():
             p = pops[pop]
             o = offset[pop]
+            on = o + shift                             # the layer's neuron phase: update, spike, send
             syn, mac = _received(geom, part, pop, T, B)
             hit = (syn + mac) > 0
             if p.spiking:
                 spk = part[pop].reshape(T, B, p.size) != 0
                 hit |= spk
+            hit |= bias[pop][None, None, :]
+            st = None if state is None or pop not in state else state[pop][:, sl].reshape(T, B, p.size) != 0
+            if st is not None:                         # state left by the previous step
+                hit[1:] |= st[:-1]
             bounds = [pl.cores[i].lo for i in ids]
             red = lambda a: np.add.reduceat(a, bounds, axis=2)
             cols = np.array(ids)
+            sizes = np.array([pl.cores[i].neurons for i in ids])
             steps["synops"][o:o + T, sl][..., cols] += red(syn)
             steps["macs"][o:o + T, sl][..., cols] += red(mac)
-            act = red(hit.astype(np.int64))
-            steps["updates_active"][o:o + T, sl][..., cols] += act
-            steps["updates_inactive"][o:o + T, sl][..., cols] += np.array([pl.cores[i].neurons for i in ids]) - act
+            # every neuron of a core is serviced in every hardware step; active when it has input, a bias,
+            # state to decay or a spike to send; outside its window only a bias (or leftover state) keeps it active
+            act = np.zeros((Th, B, len(ids)))
+            act[on:on + T] = red(hit.astype(np.int64))
+            idle = bias[pop][None, None, :] if st is None else bias[pop][None, None, :] | st[-1][None]
+            drain = red(np.broadcast_to(idle, (1, B, p.size)).astype(np.int64))
+            act[:on] = red(np.broadcast_to(bias[pop], (1, B, p.size)).astype(np.int64))
+            act[on + T:] = drain
+            steps["updates_active"][:, sl][..., cols] += act
+            steps["updates_inactive"][:, sl][..., cols] += sizes - act
             if p.spiking:
-                steps["spikes"][o:o + T, sl][..., cols] += red(spk.astype(np.int64))
+                steps["spikes"][on:on + T, sl][..., cols] += red(spk.astype(np.int64))
         # messages along every connection
         for conn, reach, dest, per_src, far in links:
             src_pop = conn.source
             ev = (part[src_pop] != 0).reshape(T, B, -1).astype(np.float64)
-            o = offset[src_pop] if src_pop in owner else 0
+            o = offset[src_pop] + shift if src_pop in owner else 0
             for q, vec in per_src.items():
                 flow = ev * vec[None, None, :]
                 if src_pop in owner:
@@ -411,9 +443,11 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             recv = np.asarray((reach.T @ ev.reshape(T * B, -1).T).T).reshape(T, B, -1)
             steps["msgs_received"][o_t:o_t + T, sl][..., dest] += recv
     c = chip
-    core_ns = ((steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["updates_active"] * c["time.update_active_ns"]
-               + steps["updates_inactive"] * c["time.update_inactive_ns"] + steps["msgs_sent"] * c["time.spike_ns"]
-               + steps["spikes"] * c.opt("time.spike_out_ns") + steps["msgs_received"] * c.opt("time.message_in_ns"))
+    receive_ns = (steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["msgs_received"] * c.opt("time.message_in_ns")
+    neuron_ns = (steps["updates_active"] * c["time.update_active_ns"] + steps["updates_inactive"] * c["time.update_inactive_ns"]
+                 + steps["msgs_sent"] * c["time.spike_ns"] + steps["spikes"] * c.opt("time.spike_out_ns"))
+    overlap = c.opt("time.phases_overlap") >= 0.5
+    core_ns = np.maximum(receive_ns, neuron_ns) if overlap else receive_ns + neuron_ns
     # tile bandwidth: messages leaving and entering each tile in a step
     tiles = sorted({(cc.chip, cc.tile) for cc in pl.cores})
     tindex = {t: i for i, t in enumerate(tiles)}
@@ -423,7 +457,10 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     for i in range(len(tiles)):
         tile_msgs[..., i] = traffic[..., tile_of == i].sum(axis=2)
     tile_ns = tile_msgs / c["time.tile_bandwidth_spikes_per_s"] * 1e9
-    bar = barrier_ns(chip, pl.tiles_used)
+    tiles_synced = pl.tiles_used
+    if host["msgs_sent"].any() and (0, *pl.input_xy) not in {(cc.chip, cc.x, cc.y) for cc in pl.cores}:
+        tiles_synced += 1                      # the input enters on a tile of its own, which joins the barrier
+    bar = barrier_ns(chip, tiles_synced)
     step_ns = np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)) + route + bar
     # per-core counts per inference -> the energy tables
     rows = []
@@ -436,14 +473,49 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
                                 active_updates=float(steps["updates_active"][:, :, k].sum() / N)))
     est = energy_mod.energy(Counts(int(N), int(T), tuple(rows)), energy_model(chip))
     notes = [
-        "time per core and step: synaptic ops x synop_ns + active/inactive updates x update_*_ns + messages sent x spike_ns",
+        "time per core and step: receiving (synaptic ops x synop_ns + messages in x message_in_ns) "
+        + ("overlapped with" if overlap else "then") + " the neuron phase (active/inactive updates x update_*_ns + "
+        "spikes x spike_out_ns + messages sent x spike_ns)",
+        "every neuron of a used core is updated in every hardware step; active when it has input, a bias, "
+        + ("or state left by the previous step (the engine's u and v)" if state is not None else
+           "or a spike to send (no state traces given: a neuron whose potential only decays counts inactive)"),
         "a step: the slowest core (or the busiest tile's messages at the tile bandwidth) + the longest route + the barrier",
         "energy: the chip's per-event figures for compute, plus spike_pj per message and hop_*_pj per tile hop",
-        f"each layer works its Lava pipeline delay after the input: {T} steps take {Th} hardware steps per inference",
+        f"each layer receives its Lava pipeline delay after the input and updates one step later: {T} steps take "
+        f"{Th} hardware steps per inference",
     ]
     if c["energy.chip_crossing_pj"] == 0 and steps["chip_crossings"].sum() + host["chip_crossings"].sum() > 0:
         notes.append("chip crossings are counted but not charged (no published figure)")
     return CostReport(pl, int(N), int(T), steps, host, core_ns, tile_ns, route, bar, step_ns, est, notes)
+
+
+def state_from_result(geometry: Geometry, result, network=None) -> dict[str, np.ndarray] | None:
+    """``{population: (T, N, size)}`` bool, True where a neuron keeps state into the next step: ``v != 0``
+    after the step (its reset applied), or a synaptic current ``u`` that does not fully decay. From a fast-model
+    run with ``record_voltage`` and ``record_current`` of the stateful layers; None when the run kept no traces."""
+    volts, currents = getattr(result, "voltages", None) or {}, getattr(result, "currents", None) or {}
+    out = {}
+    for p in geometry.populations:
+        if not p.stateful or not p.spiking:
+            continue
+        if p.name not in volts:
+            return None
+        st = np.asarray(volts[p.name]) != 0
+        if p.name in currents and _current_carries(result, network, p.name):
+            st = st | (np.asarray(currents[p.name]) != 0)
+        out[p.name] = np.swapaxes(st, 0, 1)
+    return out
+
+
+def _current_carries(result, network, name: str) -> bool:
+    """Whether a layer's synaptic current survives into the next step (float ``du < 1``, fixed ``du < 4095``:
+    a current cleared every step, as in every neurokd student, is not state)."""
+    fixed = getattr(result, "fixed", None)
+    if fixed is not None and name in fixed.layers and fixed.layers[name].neuron is not None:
+        return int(fixed.layers[name].neuron.du) < 4095
+    if network is not None and name in network.names:
+        return float(network.layer(name).neuron.du) < 1.0
+    return True
 
 
 def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, chunk: int = 64) -> dict[str, np.ndarray]:
@@ -477,4 +549,4 @@ def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, 
     return out
 
 
-__all__ = ["cost", "CostReport", "QUANTITIES", "energy_model", "barrier_ns", "neuron_load"]
+__all__ = ["cost", "CostReport", "QUANTITIES", "energy_model", "barrier_ns", "neuron_load", "state_from_result"]

@@ -346,8 +346,7 @@ class Placement:
 
 
 def _barrier(chip: Chip, tiles: int) -> float:
-    lo, hi, n = chip["time.barrier_min_ns"], chip["time.barrier_max_ns"], chip["time.barrier_max_tiles"]
-    return lo if n <= 1 else lo + (hi - lo) * (max(tiles, 1) - 1) / (n - 1)
+    return chip.barrier_ns(tiles)
 
 
 def _position(index: int, chip: Chip) -> tuple[int, int, int, int]:

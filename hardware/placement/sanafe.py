@@ -29,27 +29,32 @@ Where SANA-FE's Loihi model differs from Lava's (lava-nc 0.10 ``PyLifModelBitAcc
   ``mant * 2^weight_exp`` exactly: spikes can differ where a sum is not a multiple of ``2^-weight_exp``
   (reported as the measured spike agreement, never assumed);
 * start: neurokd's engines (as Lava with ``LIFReset`` aligned to each layer's delay) start a layer
-  from zero when its first input arrives; SANA-FE integrates a layer's bias from its first step, so
-  a biased layer enters its first input with ``layer.delay`` steps of decayed bias already on its
-  membrane (SANA-FE 2.2.9 takes one constant ``bias`` per neuron; its per-step ``biases`` are not
-  read). Measured on the digits MLP (4 samples x 20 steps of 30 % input spikes): 4 of 877 spikes of
-  the first layer differ, all explained by that offset (an integer replay of Lava's equations with
-  the pre-steps reproduces SANA-FE's spikes); a network without biases gives identical spikes (tested);
+  from zero when its first input arrives; SANA-FE 2.2.9 integrates a neuron's constant ``bias`` from
+  its first step, so a biased layer would enter its first input with ``layer.delay`` steps of decayed
+  bias on its membrane, and keep integrating (and spiking) after its window. :func:`run` therefore
+  (``aligned=True``, the default) sets each biased neuron's bias on the mapped neuron only for SANA-FE
+  steps ``delay .. delay + T - 1`` and forces its update outside them (``force_update``: charged as an
+  update, the potential untouched), stepping SANA-FE one step at a time. Measured on trained students
+  (digits MLP, synth-kws conv1d): every spike identical; ``aligned=False`` (SANA-FE's own behaviour)
+  gives 89-97 % agreement and up to 1,160 spikes per inference outside the window;
 * readouts without neuron are a LIF that never fires (threshold 1e30, no leak): SANA-FE updates them
   every step as neurokd's cost model does;
 * SANA-FE charges every synapse at one figure per synapse type; neurokd's placement uses
   ``loihi_dense_synapse`` for every connection (SANA-FE's conv synapse, 24.0 pJ, would need a
   conv-aware mapping);
-* SANA-FE counts a neuron as *updated* when its potential, input or bias is non-zero (with a bias,
-  every step), neurokd's cost model as *active* only when it received an event or spiked: with
-  biased layers SANA-FE charges more full updates; and SANA-FE updates every neuron in every step it
-  simulates, the pipeline's fill and drain included (``T + depth`` steps), where neurokd charges
-  ``T`` updates per neuron and inference (the counting convention of
-  :mod:`neurokd.hardware.cost.counting`; streamed inferences overlap the pipeline). On the digits
-  MLP at T = 4 this is most of the soma energy difference (neuron updates 1,445 vs 808 per inference);
-* time: SANA-FE's ``detailed`` timing model pipelines message sending, routing and receiving with
-  buffers and adds its ``latency_sync`` table; neurokd sums each core's work and takes the slowest
-  core plus the longest route plus a barrier interpolated linearly in tiles.
+* updates: SANA-FE accesses every neuron of a core in every step it simulates (``energy_access_neuron``)
+  and adds ``energy_update_neuron`` when the neuron is *updated*: a non-zero potential, an input, a
+  bias or a forced update; neurokd's cost model (:mod:`neurokd.hardware.placement.cost`) services every
+  neuron in every hardware step of the inference and counts it active on the same conditions, from the
+  fast model's membrane and current traces (a current cleared each step is not state); SANA-FE's
+  ``neurons_updated`` is compared with neurokd's active updates;
+* time: SANA-FE's ``simple`` and ``detailed`` timing models take, per core and step, the longer of its
+  neuron processing (updates, spikes out, messages sent) and its message receiving (messages in,
+  synaptic ops: the time-step buffer sits before the soma, so a layer updates one step after it
+  receives), plus its ``latency_sync`` table; neurokd's ``loihi1-sanafe`` file says the same
+  (``time.phases_overlap = 1``), and neurokd adds the longest route and a barrier interpolated linearly
+  in tiles (SANA-FE steps through its table: 686 against 1,000 ns at 3 tiles, the -1 to -3 % latency
+  difference on the conv students).
 
 Inputs must be binary spikes (SANA-FE's input neurons send spikes, not graded values).
 """
@@ -107,11 +112,14 @@ def _tile_of(x: int, y: int, tiles_y: int) -> int:
 
 
 def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str = "detailed",
-        extra_steps: int | None = None) -> SanafeRun:
+        extra_steps: int | None = None, aligned: bool = True) -> SanafeRun:
     """Run ``x`` (``(N, T, *input_shape)`` binary) through SANA-FE on ``placement`` (module docstring).
 
     ``fixed``: the quantised network (``result.fixed`` of a fixed-point run on the same ``x``).
     ``extra_steps``: steps after the input for the pipeline to drain (default: the network's depth).
+    ``aligned``: gate each biased layer's bias to its window (SANA-FE steps ``delay .. delay + T - 1``, set
+    on the mapped neurons between steps) and force its update outside it, as Lava's reset-aligned run
+    does; False gives SANA-FE's own behaviour (the bias from the first step on, the layer free-running).
     """
     sanafe = _sanafe()
     chip = placement.chip
@@ -140,6 +148,7 @@ def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str =
     energy = {k: np.zeros(n) for k in ("total", "synapse", "soma", "network")}
     sim_time, syn_events, packets, hops, updated = (np.zeros(n) for _ in range(5))
     spikes = {l.name: np.zeros((n, steps, l.size), dtype=np.uint8) for l in network.layers if l.neuron.spiking}
+    perf = []
     # which placement core holds each neuron
     owner = {}
     for pop, ids in placement.layer_cores.items():
@@ -165,7 +174,7 @@ def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str =
     for k in range(n):
         snn = sanafe.Network()
         cores = arch.cores()
-        groups = {}
+        groups, biased = {}, {}
         inp = snn.create_neuron_group("input", n_in, log_spikes=False)
         groups[network.input_name] = inp
         icore = cores[_tile_of(*_position(input_core, chip)[2:], ty) * per_tile + input_core % per_tile]
@@ -187,8 +196,10 @@ def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str =
                                         default_synapse_hw_name="loihi_dense_synapse", log_spikes=layer.neuron.spiking)
             groups[layer.name] = g
             bias = np.broadcast_to(bias, (layer.size,))
-            for i in np.nonzero(bias)[0]:
-                g.neurons[int(i)].set_attributes(model_attributes={"bias": float(bias[i])})
+            biased[layer.name] = (layer.delay, [(int(i), float(bias[i])) for i in np.nonzero(bias)[0]])
+            for i, b in biased[layer.name][1]:
+                g.neurons[i].set_attributes(model_attributes={"bias": 0.0, "force_update": True} if aligned
+                                            else {"bias": b})
             for c in owner[layer.name]:
                 sc = cores[_tile_of(c.x - c.chip * chip["mesh.tiles_x"], c.y, ty) * per_tile + c.core % per_tile]
                 for i in range(c.lo, c.hi):
@@ -198,23 +209,42 @@ def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str =
                 groups[src].connect_neurons_sparse(groups[dst], {"weight": weights}, pairs)
         sim.reset()
         sim.load(snn)
-        out = sim.sim(steps, timing_model=timing_model, spike_trace=True, perf_trace=True)
-        e = out["energy"]
+        mapped = sim.mapped_neuron_groups if aligned else {}
+        changes = {}                              # SANA-FE step -> [(group, neuron, attributes)]
+        for name, (delay, items) in biased.items():
+            if aligned and items:
+                changes.setdefault(delay, []).extend((name, i, {"bias": b}) for i, b in items)
+                changes.setdefault(delay + T, []).extend((name, i, {"bias": 0.0, "force_update": True})
+                                                         for i, _ in items)
+        outs = []
+        if aligned:
+            for t in range(steps):
+                for name, i, attrs in changes.get(t, ()):
+                    mapped[name][i].set_attributes(model_attributes=attrs)
+                outs.append(sim.sim(1, timing_model=timing_model, spike_trace=True, perf_trace=True))
+        else:
+            outs.append(sim.sim(steps, timing_model=timing_model, spike_trace=True, perf_trace=True))
         for part in energy:
-            energy[part][k] = float(e.get(part, 0.0))
-        sim_time[k] = float(out["sim_time"])
-        syn_events[k] = float(out["spikes"])
-        packets[k] = float(out["packets_sent"])
-        hops[k] = float(np.sum(out["perf_trace"]["hops"]))
-        updated[k] = float(out["neurons_updated"])
-        for t, step in enumerate(out["spike_trace"][:steps]):
+            energy[part][k] = sum(float(o["energy"].get(part, 0.0)) for o in outs)
+        sim_time[k] = sum(float(o["sim_time"]) for o in outs)
+        syn_events[k] = sum(float(o["spikes"]) for o in outs)
+        packets[k] = sum(float(o["packets_sent"]) for o in outs)
+        hops[k] = sum(float(np.sum(o["perf_trace"]["hops"])) for o in outs)
+        perf.append({key: np.concatenate([np.asarray(o["perf_trace"][key], dtype=np.float64) for o in outs])
+                     for key, v in outs[0]["perf_trace"].items() if np.asarray(v).dtype.kind in "fiu"})
+        # SANA-FE counts an input neuron as updated in each step it spikes (at no cost): not a network neuron
+        updated[k] = sum(float(o["neurons_updated"]) for o in outs) - float(flat[k].sum())
+        trace = [step for o in outs for step in o["spike_trace"]]
+        for t, step in enumerate(trace[:steps]):
             for a in step:
                 if a.group_name in spikes:
                     spikes[a.group_name][k, t, a.neuron_offset] = 1
     notes = [f"SANA-FE {getattr(sanafe, '__version__', '')} timing model {timing_model!r}, "
              f"architecture {_arch_path(sanafe).name}, {steps} steps per sample (T = {T} plus the pipeline)"]
-    return SanafeRun(n, steps, energy, sim_time, spikes, syn_events, packets, hops, updated,
-                     time.perf_counter() - t0, input_core, notes)
+    r = SanafeRun(n, steps, energy, sim_time, spikes, syn_events, packets, hops, updated,
+                  time.perf_counter() - t0, input_core, notes)
+    r.perf = perf
+    return r
 
 
 def _arch_path(sanafe):
@@ -282,7 +312,7 @@ def comparison_rows(network, result, run_: SanafeRun, same, cited, replay=None) 
                 "messages": c.per_core("msgs_sent").sum() + c.host_total("msgs_sent"),
                 "hops": c.per_core("hops_ew").sum() + c.per_core("hops_ns").sum() + c.host_total("hops_ew")
                 + c.host_total("hops_ns"),
-                "neuron_updates": c.per_core("updates_active").sum() + c.per_core("updates_inactive").sum()}
+                "neuron_updates": c.per_core("updates_active").sum()}          # SANA-FE's "updated": active
 
     s = {"energy_uj": run_.energy["total"].mean() * 1e6, "synapse_uj": run_.energy["synapse"].mean() * 1e6,
          "soma_uj": run_.energy["soma"].mean() * 1e6, "network_uj": run_.energy["network"].mean() * 1e6,
@@ -315,7 +345,9 @@ def comparison_rows(network, result, run_: SanafeRun, same, cited, replay=None) 
 
 
 def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = "pack",
-                timing_model: str = "detailed", overrides: dict[str, float] | None = None):
+                timing_model: str = "detailed", overrides: dict[str, float] | None = None, aligned: bool = True):
+    # ``result``: a fixed-point run with ``record_steps``; with ``record_voltage``/``record_current`` of the
+    # spiking layers too (the fast model), neuron updates are counted from the state they keep
     """Place ``network`` on ``loihi1-sanafe`` (the limits of ``loihi1``), cost the first ``samples`` of a
     fixed-point ``result`` (run on binary input ``x``) with SANA-FE's figures and with neurokd's cited
     Loihi 1 defaults, run the same samples in SANA-FE. ``overrides`` (e.g. ``{"core.neurons": 8}`` to
@@ -326,7 +358,7 @@ def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = 
     from neurokd.hardware.placement import MapResult
     from neurokd.hardware.placement.chips import load_chip
     from neurokd.hardware.cost.counting import rasters_from_result
-    from neurokd.hardware.placement.cost import cost, neuron_load
+    from neurokd.hardware.placement.cost import cost, neuron_load, state_from_result
     from neurokd.hardware.placement.place import place
 
     if result.spikes is None:
@@ -335,15 +367,17 @@ def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = 
     chip = load_chip("loihi1-sanafe", overrides)
     geometry = geometry_from_ir(network, fixed=result.fixed)
     rasters = {name: r[:, :k] for name, r in rasters_from_result(geometry, result, x).items()}
+    state = state_from_result(geometry, result, network)
+    state = None if state is None else {name: r[:, :k] for name, r in state.items()}
     load = neuron_load(geometry, rasters, chip) if placer == "balance" else None
     pl = place(network, chip, placer=placer, geometry=geometry, load=load)
     pl.input_xy = tuple(_position(pl.n_cores, chip)[2:])
     pl.notes.append(f"for the SANA-FE comparison the input enters at core {pl.n_cores}'s tile {pl.input_xy}, "
                     "where SANA-FE's input neurons sit")
-    run_ = run(pl, network, result.fixed, np.asarray(x)[:k], timing_model=timing_model)
-    same = MapResult(chip, pl, cost(pl, rasters, network=network))
+    run_ = run(pl, network, result.fixed, np.asarray(x)[:k], timing_model=timing_model, aligned=aligned)
+    same = MapResult(chip, pl, cost(pl, rasters, network=network, state=state))
     pl_cited = replace(pl, chip=load_chip("loihi1", overrides))
-    cited = MapResult(pl_cited.chip, pl_cited, cost(pl_cited, rasters, network=network))
+    cited = MapResult(pl_cited.chip, pl_cited, cost(pl_cited, rasters, network=network, state=state))
 
     class _Sub:                                   # the first k samples of the result, for the spike comparison
         timesteps = result.timesteps
