@@ -105,38 +105,58 @@ def _rects(lo: int, hi: int, ho: int, wo: int) -> list[tuple[int, int, int, int,
 
 
 @functools.lru_cache(maxsize=4096)
-def _hits(a: int, b: int, k: int, stride: int, dil: int, pad: int, n: int) -> np.ndarray:
-    """``(k, n)``: 1 where kernel offset ``i`` of an output at ``a..b-1`` (one axis) reads input ``j``."""
+def _hits(a: int, b: int, k: int, stride: int, dil: int, pad: int, n: int) -> tuple[np.ndarray, int]:
+    """``(hit, first)``: ``hit[i, j]`` = 1 where kernel offset ``i`` of an output at ``a..b-1`` (one axis) reads
+    input ``first + j`` (cropped to the inputs read: ``(k, read span)``)."""
     pos = np.arange(a, b)[None, :] * stride - pad + np.arange(k)[:, None] * dil
-    hit = np.zeros((k, n))
     i, t = np.nonzero((pos >= 0) & (pos < n))
-    hit[i, pos[i, t]] = 1.0
+    read = pos[i, t]
+    first = int(read.min()) if read.size else 0
+    hit = np.zeros((k, int(read.max()) + 1 - first if read.size else 0))
+    hit[i, read - first] = 1.0
     hit.flags.writeable = False                     # cached: shared by every range with these rows
-    return hit
+    return hit, first
 
 
-def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: int) -> np.ndarray:
-    """Synapses from each input position of a convolution onto output neurons ``lo..hi-1`` (flat C-order).
+def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synapses from the input positions of a convolution onto output neurons ``lo..hi-1`` (flat C-order), as
+    (flat source indices with synapses, ascending; their counts).
 
     Block by block (:func:`_rects`): the synapses of output channels ``c0..c1-1`` x rows ``R`` x columns ``X``
     onto input ``(ci, y, x)`` are ``sum_ij K[ci, i, j] hit_R[i, y] hit_X[j, x]``, with ``K`` the binarised
     kernels summed over those channels (a difference of ``kernel_cum``, their running sum over output
     channels) and ``hit_R[i, y]`` = 1 where kernel row ``i`` of an output row in ``R`` reads input row
-    ``y`` (likewise columns): the convolution is separable per block, so a range costs a few small
-    products whatever its size.
+    ``y`` (likewise columns): the convolution is separable per block, so a range costs two small
+    matrix products per block whatever its size, on the inputs it reads only.
     """
     mask, (c, h, w), (sh, sw), ((ph0, _), (pw0, _)), (dh, dw), (ho, wo) = parts
     co, cg, kh, kw = mask.shape
     pg = co // groups
-    out = np.zeros((c, h, w))
+    blocks = []
     for c0, c1, r0, r1, x0, x1 in _rects(lo, hi, ho, wo):
-        rows = _hits(r0, r1, kh, sh, dh, ph0, h)             # (kh, h)
-        cols = _hits(x0, x1, kw, sw, dw, pw0, w)             # (kw, w)
+        rows, y0 = _hits(r0, r1, kh, sh, dh, ph0, h)         # (kh, input rows read)
+        cols, z0 = _hits(x0, x1, kw, sw, dw, pw0, w)         # (kw, input columns read)
         g0, g1 = c0 // pg, -(-c1 // pg)                      # the groups of channels c0..c1-1
-        gs = np.arange(g0, g1)
-        k = kernel_cum[np.minimum(c1, (gs + 1) * pg)] - kernel_cum[np.maximum(c0, gs * pg)]
-        out[g0 * cg:g1 * cg] += rows.T @ (k.reshape((g1 - g0) * cg, kh, kw) @ cols)
-    return out.astype(np.int64).reshape(-1)         # whole numbers: float64 products of small counts are exact
+        if g1 - g0 == 1:
+            k = kernel_cum[min(c1, g1 * pg)] - kernel_cum[max(c0, g0 * pg)]
+        else:
+            gs = np.arange(g0, g1)
+            k = kernel_cum[np.minimum(c1, (gs + 1) * pg)] - kernel_cum[np.maximum(c0, gs * pg)]
+        n, ny, nx = (g1 - g0) * cg, rows.shape[1], cols.shape[1]
+        t = (k.reshape(n * kh, kw) @ cols).reshape(n, kh, nx).transpose(1, 0, 2).reshape(kh, n * nx)
+        blocks.append((g0 * cg, y0, z0, (rows.T @ t).reshape(ny, n, nx).transpose(1, 0, 2)))
+    if len(blocks) == 1:
+        a0, y0, z0, out = blocks[0]
+        a1, y1, z1 = a0 + out.shape[0], y0 + out.shape[1], z0 + out.shape[2]
+    else:                                                    # the blocks' bounding box of inputs
+        a0, y0, z0 = (min(bl[d] for bl in blocks) for d in range(3))
+        a1, y1, z1 = (max(bl[d] + bl[3].shape[d] for bl in blocks) for d in range(3))
+        out = np.zeros((a1 - a0, y1 - y0, z1 - z0))
+        for b0, v0, u0, blk in blocks:
+            out[b0 - a0:b0 - a0 + blk.shape[0], v0 - y0:v0 - y0 + blk.shape[1], u0 - z0:u0 - z0 + blk.shape[2]] += blk
+    hit = out != 0
+    index = (np.arange(a0, a1)[:, None, None] * h + np.arange(y0, y1)[None, :, None]) * w + np.arange(z0, z1)
+    return index[hit], out[hit].astype(np.int64)   # whole numbers: float64 sums of products of small counts are exact
 
 
 @dataclass
@@ -159,17 +179,21 @@ class _Incoming:
 
     def per_source(self, lo: int, hi: int) -> np.ndarray:
         """Non-zero synapses from each source neuron onto targets ``lo..hi-1`` (int64, flat source order)."""
-        if self.conn.kind == "dense":
-            return np.count_nonzero(self.mask[lo:hi], axis=0).astype(np.int64)
-        return _conv_per_source(self.parts, self.kernel_cum, self.conn.conv_groups, lo, hi)
+        nz, per = self.sparse(lo, hi)
+        out = np.zeros(math.prod(self.conn.input_shape), dtype=np.int64)
+        out[nz] = per
+        return out
 
     def sparse(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`per_source` as (source indices with synapses, their synapse counts), cached per range."""
+        """(source indices with synapses onto targets ``lo..hi-1``, their synapse counts), cached per range."""
         key = (lo, hi)
         if key not in self._sparse:
-            per = self.per_source(lo, hi)
-            nz = np.nonzero(per)[0]
-            self._sparse[key] = (nz, per[nz])
+            if self.conn.kind == "dense":
+                per = np.count_nonzero(self.mask[lo:hi], axis=0)
+                nz = np.flatnonzero(per != 0)
+                self._sparse[key] = (nz, per[nz].astype(np.int64))
+            else:
+                self._sparse[key] = _conv_per_source(self.parts, self.kernel_cum, self.conn.conv_groups, lo, hi)
         return self._sparse[key]
 
     def dense_span(self, lo: int, hi: int) -> np.ndarray | None:
@@ -410,9 +434,17 @@ class _LayerSplitter:
         )
 
     def split(self, cap=None) -> list[tuple[int, int]]:
-        """Ranges covering the layer; ``cap(lo, hi) -> bool`` is an extra bound (the balance placer's load)."""
+        """Ranges covering the layer; ``cap(lo, hi) -> bool`` is an extra bound (the balance placer's load).
+
+        Each range is the largest fitting candidate end of the coarsest level at which one unit fits. Limits
+        (and ``cap``) are monotone in ``hi``, so the search may start anywhere: it starts at the size of the
+        previous core cut at that level (cores of a layer are mostly alike: two checks when it, or one unit
+        less, is again the answer), steps down by 1, 2, 4, ... while that does not fit, then gallops up
+        (1, 2, 4, ...) and bisects, so evaluations stay near the final core's size (their cost grows with
+        the range)."""
         ranges = []
         lo = 0
+        last: dict[int, int] = {}                         # level -> candidate index the previous core took
         while lo < self.size:
             hi = None
             for g in self.levels:
@@ -422,33 +454,51 @@ class _LayerSplitter:
                 def cand(j: int, first=first, g=g) -> int:
                     return min(first + j * g, self.size)
 
-                if self.check(lo, cand(0))[1] is not None:
-                    continue                       # not even one unit of this size fits
+                def fits(j: int) -> bool:
+                    return self.check(lo, cand(j))[1] is None
 
                 def ok(j: int) -> bool:
-                    return self.check(lo, cand(j))[1] is None and (cap is None or cap(lo, cand(j)))
+                    return fits(j) and (cap is None or cap(lo, cand(j)))
 
-                good, step, j = 0, 1, 1                # gallop (1, 2, 4, ...) then bisect: evaluations stay
-                while j < count and ok(j):             # near the final core's size (cost grows with the range)
-                    good, step = j, step * 2
-                    j = good + step
-                a, b = good + 1, min(j, count) - 1
-                while a <= b:                          # largest fitting candidate (limits are monotone in hi)
-                    mid = (a + b) // 2
-                    if ok(mid):
-                        good, a = mid, mid + 1
-                    else:
-                        b = mid - 1
-                good = cand(good)
-                if cap is not None and not cap(lo, good) and g != 1:
-                    continue                       # one unit is over the load bound: cut finer
-                hi = good
+                guess = min(last.get(g, 0), count - 1)
+                good, bad = 0, count                       # ok(good) holds (or good == 0), ok(bad) does not
+                j, step = guess, 1
+                while j >= 1:                              # the previous core's size, then down by 1, 2, 4, ...
+                    if ok(j):
+                        good = j                           # (so one unit fits too)
+                        break
+                    bad, j, step = j, guess - step, step * 2
+                if not good and not fits(0):
+                    continue                               # not even one unit of this size fits
+                good = _largest(ok, good, bad)
+                end = cand(good)
+                if cap is not None and not cap(lo, end) and g != 1:
+                    continue                               # one unit is over the load bound: cut finer
+                last[g] = good
+                hi = end
                 break
             if hi is None:
                 self.refuse_single(lo)
             ranges.append((lo, hi))
             lo = hi
         return ranges
+
+
+def _largest(ok, good: int, bad: int) -> int:
+    """The largest ``j`` in ``good..bad-1`` with ``ok(j)``, for a monotone ``ok`` that holds at ``good`` (or
+    ``good`` itself): gallop up from ``good`` (+1, +2, +4, ...), then bisect."""
+    step, j = 1, good + 1
+    while j < bad and ok(j):
+        good, step = j, step * 2
+        j = good + step
+    a, b = good + 1, min(j, bad) - 1
+    while a <= b:
+        mid = (a + b) // 2
+        if ok(mid):
+            good, a = mid, mid + 1
+        else:
+            b = mid - 1
+    return good
 
 
 def _splitters(geometry: Geometry, network: Network | None, chip: Chip) -> list[_LayerSplitter]:
