@@ -60,6 +60,8 @@ from neurokd.errors import CheckFailed, NeurokdError
 #: Above this many (samples x steps x neurons), per-step spike trains are not kept and spike
 #: agreement is measured on per-sample spike counts instead (said so in agreement.json).
 MAX_STEP_RECORD = 50_000_000
+#: per-step membrane and current values (float64, two per neuron and step) kept for the placement's cost
+MAX_TRACE_RECORD = 12_500_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,16 +186,22 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
 
     n = int(result.samples)
     note = ""
-    if not result.spikes:
+    if not result.spikes or not getattr(result, "voltages", None):
         from neurokd.hardware.engines.fastsim import run_fast
 
-        k = cost_samples or n
+        neurons = sum(layer.size for layer in network.layers if layer.neuron.spiking)
+        steps = int(result.timesteps)
+        k = min(n if result.spikes else (cost_samples or n), max(1, MAX_TRACE_RECORD // max(steps * neurons, 1)))
         x = x[:k]
+        # the fast engine (bit-exact with Lava) again, with the membrane and current traces the cost model
+        # reads to tell which neurons keep state from one step to the next
         result = run_fast(network, x, precision=result.precision, timesteps=timesteps, fixed=result.fixed,
-                          record_steps=True)
-        note = (f"Costed on the first {k} of the run's {n} samples: keeping every sample's per-step spikes is over "
-                f"MAX_STEP_RECORD, so these were re-run in the fast engine (bit-exact with Lava) with per-step spikes.")
-        echo(f"neurokd: {note}")
+                          record_steps=True, **_state_traces(network))
+        if k < n:
+            note = (f"Costed on the first {k} of the run's {n} samples: keeping every sample's per-step spikes and "
+                    f"membranes is over MAX_STEP_RECORD / MAX_TRACE_RECORD, so these were re-run in the fast engine "
+                    f"(bit-exact with Lava) with per-step spikes and state.")
+            echo(f"neurokd: {note}")
     mapped = place_and_cost(network, chip, result=result, inputs=x, placer=placer, max_chips=chips or 1,
                             geometry=geometry)
     if note:
@@ -796,7 +804,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         from neurokd.hardware.engines.fastsim import run_fast
 
         result = run_fast(network, x, precision=precision, timesteps=timesteps if x.ndim == len(network.input_shape) + 1
-                          else None, record_steps=True)
+                          else None, record_steps=True, **_state_traces(network))
         inputs = x
     elif placer == "balance":
         raise NeurokdError("--placer balance needs spikes: map a run folder, or give --input / --random-input")
@@ -808,6 +816,12 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped
+
+
+def _state_traces(network) -> dict:
+    """run_fast options recording the spiking layers' ``v`` and ``u``: the placement cost's state rule."""
+    names = [layer.name for layer in network.layers if layer.neuron.spiking]
+    return {"record_voltage": names, "record_current": names}
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:
@@ -826,7 +840,7 @@ def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, ech
         x = (np.random.default_rng(seed).random(x.shape) < p).astype(np.float64)
         echo("neurokd: SANA-FE's inputs are spikes: the graded input is sent as Bernoulli spikes (p = |x| / max|x|) "
              "to both neurokd and SANA-FE")
-    res = run_fast(network, x, precision="fixed", record_steps=True)
+    res = run_fast(network, x, precision="fixed", record_steps=True, **_state_traces(network))
     run_, same, cited, rows = cross_check(network, res, x, samples=samples)
     path = out / "sanafe_comparison.csv"
     fileio.write_csv(path, COMPARISON_COLUMNS, rows)

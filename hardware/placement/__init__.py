@@ -33,7 +33,7 @@ from neurokd.errors import NeurokdError
 from neurokd.hardware.cost.counting import Geometry, geometry_from_ir
 from neurokd.hardware.placement.chips import Chip, load_chip
 from neurokd.hardware.cost.counting import rasters_from_result
-from neurokd.hardware.placement.cost import CostReport, cost, neuron_load
+from neurokd.hardware.placement.cost import CostReport, cost, neuron_load, state_from_result
 from neurokd.hardware.placement.place import MAPPING_COLUMNS, PLACERS, Placement, place
 
 COST_COLUMNS = ("scope", "name", "chip", "tile", "x", "y", "layer", "neuron_range", "cores", "neurons", "synapses",
@@ -67,13 +67,15 @@ class MapResult:
 
 def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=None, inputs=None, placer: str = "pack",
                    max_chips: int = 1, overrides: dict[str, float] | None = None, geometry: Geometry | None = None,
-                   rasters: dict[str, np.ndarray] | None = None) -> MapResult:
+                   rasters: dict[str, np.ndarray] | None = None, state: dict[str, np.ndarray] | None = None) -> MapResult:
     """Place ``network`` (an :class:`~neurokd.hardware.network.ir.Network`) on ``hardware`` and cost it.
 
     Spikes come either as ``result`` (a Lava or fast-model result run with ``record_steps=True``) with
     its ``inputs``, or as ``rasters`` (``{population: (T, N, *shape)}``) with a matching ``geometry``.
     Without spikes only the placement is made (``placer="balance"`` needs them). A fixed-point
-    result's integer weights define the synapses (a weight rounded to zero is none).
+    result's integer weights define the synapses (a weight rounded to zero is none). A fast-model result
+    run with ``record_voltage``/``record_current`` of its spiking layers (or ``state``) also tells which
+    neurons keep state from one step to the next, so their updates count active (:mod:`.cost`).
     """
     chip = load_chip(hardware, overrides)
     if placer not in PLACERS:
@@ -84,6 +86,8 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
         if inputs is None:
             raise NeurokdError("place_and_cost: give the inputs the result was run on")
         rasters = rasters_from_result(geometry, result, inputs)
+    if state is None and result is not None:
+        state = state_from_result(geometry, result, network)
     seconds = {}
     t0 = time.perf_counter()
     load = neuron_load(geometry, rasters, chip) if placer == "balance" and rasters is not None else None
@@ -94,7 +98,7 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
     report = None
     if rasters is not None:
         t0 = time.perf_counter()
-        report = cost(placement, rasters, network=network)
+        report = cost(placement, rasters, network=network, state=state)
         seconds["cost"] = time.perf_counter() - t0
     return MapResult(chip, placement, report, seconds)
 
