@@ -447,7 +447,10 @@ def test_sanafe_sees_the_same_spikes_events_messages_and_hops():
                (12,))
     net = ir.from_nir(g)
     x = spikes_in(2, 10, net.input_shape, rate=0.4, seed=8)
-    res = run_fast(net, x, precision="fixed", record_steps=True)
+    with pytest.raises(NeurokdError, match="membrane and current traces"):
+        cross_check(net, run_fast(net, x, precision="fixed", record_steps=True), x, samples=2)
+    res = run_fast(net, x, precision="fixed", record_steps=True, record_voltage=["lif1", "lif2"],
+                   record_current=["lif1", "lif2"])
     run_, same, cited, rows = cross_check(net, res, x, samples=2, overrides={"core.neurons": 3})
     by = {r["metric"]: r for r in rows}
     assert same.placement.tiles_used > 1                              # messages cross the mesh

@@ -368,6 +368,10 @@ def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = 
     geometry = geometry_from_ir(network, fixed=result.fixed)
     rasters = {name: r[:, :k] for name, r in rasters_from_result(geometry, result, x).items()}
     state = state_from_result(geometry, result, network)
+    if state is None:
+        raise NeurokdError("the SANA-FE cross-check needs the fast model's membrane and current traces: run it with "
+                           "record_voltage and record_current of the spiking layers (SANA-FE updates a neuron while "
+                           "its potential is non-zero)")
     state = None if state is None else {name: r[:, :k] for name, r in state.items()}
     load = neuron_load(geometry, rasters, chip) if placer == "balance" else None
     pl = place(network, chip, placer=placer, geometry=geometry, load=load)
