@@ -490,3 +490,21 @@ def test_sanafe_with_biases_gives_the_same_spikes_energy_and_nearly_the_same_lat
     # SANA-FE's own behaviour (the bias from its first step on) is what the alignment removes
     free, *_ = cross_check(net, res, x, samples=2, overrides={"core.neurons": 8}, aligned=False)
     assert any(not np.array_equal(free.spikes[l], run_.spikes[l]) for l in names)
+
+
+def test_sanafe_refuses_a_residual_shortcut_in_one_line():
+    pytest.importorskip("sanafe")
+    import torch
+
+    from neurokd.exporters.to_nir import student_to_nir
+    from neurokd.hardware.placement.sanafe import cross_check
+    from neurokd.models import build_student
+
+    torch.manual_seed(0)
+    net = ir.from_nir(student_to_nir(build_student("resnet1d", (4, 12), 3, timesteps=2).eval(), dt=1e-4))
+    x = spikes_in(1, 2, net.input_shape, rate=0.3, seed=1)
+    names = [l.name for l in net.layers if l.neuron.spiking]
+    res = run_fast(net, x, precision="fixed", record_steps=True, record_voltage=names, record_current=names)
+    with pytest.raises(NeurokdError) as err:
+        cross_check(net, res, x, samples=1)
+    assert "waits 1 step(s)" in str(err.value) and "\n" not in str(err.value)

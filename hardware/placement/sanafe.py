@@ -143,6 +143,12 @@ def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str =
         raise NeurokdError("the SANA-FE cross-check maps one chip (SANA-FE's Loihi architecture is one chip)")
     for layer in network.layers:
         fl = fixed.layers[layer.name]
+        for syn in layer.synapses:
+            if syn.delay > 1 or (syn.delays is not None and np.any(syn.delays)):
+                raise NeurokdError(f"layer {layer.name!r}: synapse {syn.name!r} from {syn.source!r} waits "
+                                   f"{syn.delay - 1 + (0 if syn.delays is None else int(np.max(syn.delays)))} step(s) (a residual "
+                                   "shortcut or the graph's own delays); the SANA-FE cross-check maps no synaptic delays: "
+                                   "compare a network whose paths are equally deep")
         if fl.bias_synapse is not None:
             raise NeurokdError(f"layer {layer.name!r}: a current bias through a synapse has no SANA-FE form here")
     energy = {k: np.zeros(n) for k in ("total", "synapse", "soma", "network")}
