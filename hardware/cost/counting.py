@@ -318,6 +318,61 @@ def fanout(conn: Connection, structural: bool = False) -> np.ndarray:
     )
 
 
+#: what one scattered synaptic event costs in synapses of a BLAS product (im2col conv, dense), measured:
+#: the break-even lies at 60-300 for convolutions, 400-500 for dense layers
+_SCATTER_COST = (150, 400)
+
+
+def _propagate_scattered(conn: Connection, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`propagate_events` for whole-number events ``x`` ``(N, *input_shape)``, event by event: each
+    non-zero source adds its value to every target of a non-zero synapse (dense: a row of ``mask.T``; conv/pool:
+    per kernel offset, the output position it lands on, if on the stride grid and inside the output, for the
+    output channels of its group whose tap is non-zero). Exact integer counts, the same as the matrix products."""
+    n = x.shape[0]
+    out_shape = tuple(conn.output_shape)
+    n_out = int(np.prod(out_shape))
+    flat = x.reshape(n, -1)
+    rows, cols = np.nonzero(flat)
+    vals = flat[rows, cols]
+    if conn.kind == "dense":
+        src, dst = np.nonzero(mask.T)                       # synapses in source order
+        start = np.searchsorted(src, np.arange(mask.shape[1] + 1))
+        k = start[cols + 1] - start[cols]                  # fan-out of each event's source
+        ev = np.repeat(np.arange(cols.size), k)
+        first = np.repeat(start[cols] - np.cumsum(k) + k, k) + np.arange(ev.size)
+        target = rows[ev] * n_out + dst[first]
+        weight = None if np.all(vals == 1) else vals[ev].astype(np.float64)
+    else:
+        nd = len(conn.spatial)
+        stride, pads, groups = conn.strides(), conn.pads(), conn.conv_groups
+        dil = _tuple(conn.dilation, nd)
+        c_out, cin_g = mask.shape[0], mask.shape[1]
+        cout_g = c_out // groups
+        where = np.unravel_index(cols, tuple(conn.input_shape))
+        ci, pos = where[0], where[1:]
+        grp, cil = ci // cin_g, ci % cin_g
+        taps = mask.reshape(groups, cout_g, cin_g, -1)      # (G, Cout/G, Cin/G, offsets)
+        targets, weights = [], []
+        for k, off in enumerate(np.ndindex(*mask.shape[2:])):
+            ok = np.ones(cols.size, dtype=bool)
+            at = np.zeros(cols.size, dtype=np.int64)
+            for d in range(nd):                             # output position along each spatial axis
+                o = pos[d] + pads[d][0] - off[d] * dil[d]
+                ok &= (o >= 0) & (o % stride[d] == 0) & (o // stride[d] < out_shape[1 + d])
+                at = at * out_shape[1 + d] + o // stride[d]
+            e = np.flatnonzero(ok)
+            hit_e, hit_c = np.nonzero(taps[grp[e], :, cil[e], k])   # (event, output channel in its group)
+            e = e[hit_e]
+            targets.append((rows[e] * c_out + grp[e] * cout_g + hit_c) * (n_out // c_out) + at[e])
+            weights.append(vals[e])
+        target = np.concatenate(targets)
+        vals_all = np.concatenate(weights)
+        weight = None if np.all(vals_all == 1) else vals_all.astype(np.float64)
+    counts = np.bincount(target, weights=weight, minlength=n * n_out)
+    return np.rint(counts).astype(np.int64).reshape(n, *out_shape) if weight is not None \
+        else counts.reshape(n, *out_shape)
+
+
 def propagate_events(conn: Connection, events: np.ndarray) -> np.ndarray:
     """Number of synaptic events each target neuron receives: ``(N, *input_shape) -> (N, *output_shape)``.
 
@@ -327,11 +382,18 @@ def propagate_events(conn: Connection, events: np.ndarray) -> np.ndarray:
     """
     # Event counts are small integers, at most a target's fan-in per step: float32 holds them exactly below
     # 2^24 (float64 beyond) and takes BLAS's matrix products, which integer arrays do not (numpy multiplies
-    # int64 without BLAS, ~10x slower here).
+    # int64 without BLAS, ~10x slower here). Whole-number events that are sparse (spikes mostly are) go
+    # event by event instead: the work is then the synaptic events themselves, not every synapse at every step.
     x = np.asarray(events)
     n = x.shape[0]
     mask = conn.kernel_mask()
     fan_in = int(np.prod(mask.shape[1:])) if conn.kind != "dense" else int(mask.shape[1])
+    if x.dtype == bool or np.issubdtype(x.dtype, np.integer):
+        n_in, n_out = int(np.prod(conn.input_shape)), int(np.prod(conn.output_shape))
+        synapses = int(np.count_nonzero(mask)) * (n_out // int(mask.shape[0]) if conn.kind != "dense" else 1)
+        # scattered: ~ the synaptic events (events x mean fan-out); BLAS: every sample x target x fan-in
+        if np.count_nonzero(x) * synapses * _SCATTER_COST[conn.kind == "dense"] < n * n_out * fan_in * n_in:
+            return _propagate_scattered(conn, x.reshape(n, *conn.input_shape), mask)
     dtype = np.float32 if fan_in < 2 ** 24 else np.float64
     x = x.reshape(n, *conn.input_shape).astype(dtype)
     mask = mask.astype(dtype)
