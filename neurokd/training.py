@@ -33,6 +33,7 @@ import copy
 import os
 import random
 import time
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -49,6 +50,11 @@ from neurokd.errors import NeurokdError
 from neurokd.losses import method_terms, soft_targets, total_loss
 
 RUN_FILES = ("config.toml", "teacher.pt", "student.pt", "checkpoint.pt", "metrics.json", "history.csv")
+# what exports write into a run folder: describes the student it was made from, so --overwrite removes it too
+EXPORT_FILES = ("model.nir", "model.norse.nir", "model.net", "quantization_netx.json", "agreement.json",
+                "agreement_fixed.json", "agreement_netx.json", "energy_report.csv", "energy_report.md",
+                "energy_subset.csv", "MODEL.md", "teacher.onnx", "student_step.onnx", "onnx_check.json")
+EXPORT_DIRS = ("lava", "map", "map.stale")
 # seconds: the whole epoch (training pass + validation); train_pass_seconds: the training pass alone
 HISTORY_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "val_activity", "lr", "seconds", "train_activity",
                    "train_pass_seconds"]
@@ -501,8 +507,11 @@ def _prepare_out(cfg: TrainConfig, overwrite: bool, resume: bool) -> Path:
         raise NeurokdError(f"{out} already holds {state}; use --resume to continue it, --overwrite to replace it, "
                            "or another --out")
     if overwrite:
-        for name in RUN_FILES + ("teacher_metrics.json",):
+        for name in RUN_FILES + ("teacher_metrics.json",) + EXPORT_FILES:
             (out / name).unlink(missing_ok=True)
+        for name in EXPORT_DIRS:            # an older student's Lava run and placement: report would show them
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
     out.mkdir(parents=True, exist_ok=True)
     return out
 

@@ -184,3 +184,19 @@ def test_study_trains_methods_side_by_side_and_skips_finished_runs(capsys, tmp_p
     code, stdout, _ = _cli(args, capsys)
     assert code == 0 and "finished" in stdout
     assert (out / "kd-lr-s0/student.pt").stat().st_mtime_ns == before
+
+
+def test_overwrite_removes_what_exports_made_of_the_old_student(tmp_path, digits):
+    cfg = _cfg(tmp_path, "run", epochs=1)
+    train(cfg, progress=False, splits=digits)
+    out = tmp_path / "run"
+    for name in ("model.nir", "energy_report.md", "MODEL.md", "agreement_fixed.json"):
+        (out / name).write_text("old student\n")
+    for name in ("lava", "map", "map.stale"):
+        (out / name).mkdir()
+        (out / name / "placement.json").write_text("{}")
+    (out / "notes.txt").write_text("the user's own file\n")
+    train(cfg, overwrite=True, progress=False, splits=digits)
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"model.nir", "energy_report.md", "MODEL.md", "agreement_fixed.json", "lava", "map", "map.stale"}
+    assert {"notes.txt", "student.pt", "metrics.json"} <= left
