@@ -85,7 +85,7 @@ def _settings(kw: dict) -> dict:
 @click.option("--seed", type=int, default=None)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder (default runs/<dataset>-<method>-s<seed>).")
-@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out, with what exports made of it (lava/, map/, model.nir, energy report, MODEL.md).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @_knobs
 def train(overwrite: bool, resume: bool, quiet: bool, config_file: str | None, **kw) -> None:
