@@ -47,6 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse
 
 from neurokd.errors import NeurokdError
 from neurokd.hardware.cost import energy as energy_mod
@@ -365,12 +366,12 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     cy = np.array([c.y for c in pl.cores] + [pl.input_xy[1]])
     cchip = np.array([c.chip for c in pl.cores] + [0])
     host_idx = ncores
-    owner = {}
+    owner, nth = {}, {}              # per neuron: its core, and that core's place among its layer's cores
     for pop, ids in pl.layer_cores.items():
-        o = np.empty(pops[pop].size, dtype=np.int64)
-        for i in ids:
-            o[pl.cores[i].lo:pl.cores[i].hi] = i
-        owner[pop] = o
+        o, k = np.empty(pops[pop].size, dtype=np.int64), np.empty(pops[pop].size, dtype=np.int64)
+        for j, i in enumerate(ids):
+            o[pl.cores[i].lo:pl.cores[i].hi], k[pl.cores[i].lo:pl.cores[i].hi] = i, j
+        owner[pop], nth[pop] = o, k
     hop_ew_ns, hop_ns_ns = chip["time.hop_ew_ns"], chip["time.hop_ns_ns"]
     links = []                       # per connection: what each source neuron's spike sends where
     for conn in geom.connections:
@@ -408,7 +409,7 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             if st is not None:                         # state left by the previous step
                 hit[1:] |= st[:-1]
             bounds = [pl.cores[i].lo for i in ids]
-            red = lambda a: np.add.reduceat(a, bounds, axis=2)
+            red = lambda a: np.add.reduceat(a, bounds, axis=2, dtype=np.int64)   # per core (bools counted)
             cols = np.array(ids)
             sizes = np.array([pl.cores[i].neurons for i in ids])
             steps["synops"][o:o + T, sl][..., cols] += red(syn)
@@ -416,32 +417,37 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             # every neuron of a core is serviced in every hardware step; active when it has input, a bias,
             # state to decay or a spike to send; outside its window only a bias (or leftover state) keeps it active
             act = np.zeros((Th, B, len(ids)))
-            act[on:on + T] = red(hit.astype(np.int64))
+            act[on:on + T] = red(hit)
             idle = bias[pop][None, None, :] if st is None else bias[pop][None, None, :] | st[-1][None]
-            drain = red(np.broadcast_to(idle, (1, B, p.size)).astype(np.int64))
-            act[:on] = red(np.broadcast_to(bias[pop], (1, B, p.size)).astype(np.int64))
+            drain = red(np.broadcast_to(idle, (1, B, p.size)))
+            act[:on] = red(np.broadcast_to(bias[pop], (1, B, p.size)))
             act[on + T:] = drain
             steps["updates_active"][:, sl][..., cols] += act
             steps["updates_inactive"][:, sl][..., cols] += sizes - act
             if p.spiking:
-                steps["spikes"][on:on + T, sl][..., cols] += red(spk.astype(np.int64))
-        # messages along every connection
+                steps["spikes"][on:on + T, sl][..., cols] += red(spk)
+        # messages along every connection, event by event: (step x sample, source neuron) of each spike
         for conn, reach, dest, per_src, far in links:
             src_pop = conn.source
-            ev = (part[src_pop] != 0).reshape(T, B, -1).astype(np.float64)
+            rows, srcs = np.nonzero((part[src_pop] != 0).reshape(T * B, -1))
             o = offset[src_pop] + shift if src_pop in owner else 0
-            for q, vec in per_src.items():
-                flow = ev * vec[None, None, :]
-                if src_pop in owner:
-                    ids = pl.layer_cores[src_pop]
-                    bounds = [pl.cores[i].lo for i in ids]
-                    steps[q][o:o + T, sl][..., np.array(ids)] += np.add.reduceat(flow, bounds, axis=2)
-                else:
-                    host[q][o:o + T, sl] += flow.sum(axis=2)
-            route[o:o + T, sl] = np.maximum(route[o:o + T, sl], (ev * far[None, None, :]).max(axis=2, initial=0.0))
+            if src_pop in owner:                       # summed per sending core
+                ids = np.array(pl.layer_cores[src_pop])
+                at = rows * ids.size + nth[src_pop][srcs]
+                for q, vec in per_src.items():
+                    steps[q][o:o + T, sl][..., ids] += np.bincount(at, vec[srcs], T * B * ids.size).reshape(T, B, -1)
+            else:
+                for q, vec in per_src.items():
+                    host[q][o:o + T, sl] += np.bincount(rows, vec[srcs], T * B).reshape(T, B)
+            if rows.size:                              # the farthest destination of a step's spikes
+                first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                longest = np.zeros(T * B)
+                longest[rows[first]] = np.maximum.reduceat(far[srcs], first)
+                route[o:o + T, sl] = np.maximum(route[o:o + T, sl], longest.reshape(T, B))
             o_t = offset[conn.target]
-            recv = np.asarray((reach.T @ ev.reshape(T * B, -1).T).T).reshape(T, B, -1)
-            steps["msgs_received"][o_t:o_t + T, sl][..., dest] += recv
+            events = scipy.sparse.csr_matrix((np.ones(rows.size), srcs, np.searchsorted(rows, np.arange(T * B + 1))),
+                                             shape=(T * B, reach.shape[0]))
+            steps["msgs_received"][o_t:o_t + T, sl][..., dest] += (events @ reach).toarray().reshape(T, B, -1)
     c = chip
     receive_ns = (steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["msgs_received"] * c.opt("time.message_in_ns")
     neuron_ns = (steps["updates_active"] * c["time.update_active_ns"] + steps["updates_inactive"] * c["time.update_inactive_ns"]
@@ -453,9 +459,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     tindex = {t: i for i, t in enumerate(tiles)}
     tile_of = np.array([tindex[(cc.chip, cc.tile)] for cc in pl.cores])
     traffic = steps["msgs_sent"] + steps["msgs_received"]
-    tile_msgs = np.zeros((Th, N, len(tiles)))
-    for i in range(len(tiles)):
-        tile_msgs[..., i] = traffic[..., tile_of == i].sum(axis=2)
+    by_tile = np.argsort(tile_of, kind="stable")     # cores grouped by tile, then summed per group
+    tile_msgs = np.add.reduceat(traffic[..., by_tile], np.searchsorted(tile_of[by_tile], np.arange(len(tiles))), axis=2)
     tile_ns = tile_msgs / c["time.tile_bandwidth_spikes_per_s"] * 1e9
     tiles_synced = pl.tiles_used
     if host["msgs_sent"].any() and (0, *pl.input_xy) not in {(cc.chip, cc.x, cc.y) for cc in pl.cores}:
@@ -463,14 +468,15 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     bar = barrier_ns(chip, tiles_synced)
     step_ns = np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)) + route + bar
     # per-core counts per inference -> the energy tables
+    total = {q: steps[q].sum(axis=(0, 1)) for q in ("spikes", "synops", "macs", "updates_active", "updates_inactive")}
     rows = []
     for cc in pl.cores:
         k = cc.core
         rows.append(LayerCounts(layer=f"core {k}", kind=cc.layer, neurons=cc.neurons,
-                                spikes=float(steps["spikes"][:, :, k].sum() / N),
-                                synops=float(steps["synops"][:, :, k].sum() / N), macs=float(steps["macs"][:, :, k].sum() / N),
-                                neuron_updates=float((steps["updates_active"][:, :, k] + steps["updates_inactive"][:, :, k]).sum() / N),
-                                active_updates=float(steps["updates_active"][:, :, k].sum() / N)))
+                                spikes=float(total["spikes"][k] / N), synops=float(total["synops"][k] / N),
+                                macs=float(total["macs"][k] / N),
+                                neuron_updates=float((total["updates_active"][k] + total["updates_inactive"][k]) / N),
+                                active_updates=float(total["updates_active"][k] / N)))
     est = energy_mod.energy(Counts(int(N), int(T), tuple(rows)), energy_model(chip))
     notes = [
         "time per core and step: receiving (synaptic ops x synop_ns + messages in x message_in_ns) "
