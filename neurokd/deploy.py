@@ -814,6 +814,9 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
                        graph_path.name, echo)
     if sanafe:
         paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
+    elif (Path(out) / "sanafe_comparison.csv").is_file():   # an earlier placement's: not this one's
+        (Path(out) / "sanafe_comparison.csv").unlink()
+        echo(f"neurokd: removed {Path(out) / 'sanafe_comparison.csv'}, an earlier placement's SANA-FE comparison")
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped
 

@@ -222,3 +222,12 @@ def test_a_placement_rewritten_into_a_folder_leaves_no_earlier_files_read_as_its
     assert "holds sanafe_comparison.csv" in capsys.readouterr().out
     assert (run / "map.stale" / "sanafe_comparison.csv").is_file() and not (run / "map" / "sanafe_comparison.csv").exists()
     assert (run / "map" / "cost_report.csv").is_file()
+
+
+def test_map_into_a_folder_removes_an_earlier_sanafe_comparison(trained, tmp_path, capsys):
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "sanafe_comparison.csv").write_text("metric,sanafe\n")
+    assert cli(["map", str(trained), "--out", str(out), "--no-cost"]) == 0
+    assert not (out / "sanafe_comparison.csv").exists()
+    assert "removed" in capsys.readouterr().out
