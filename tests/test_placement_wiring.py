@@ -224,10 +224,11 @@ def test_a_placement_rewritten_into_a_folder_leaves_no_earlier_files_read_as_its
     assert (run / "map" / "cost_report.csv").is_file()
 
 
-def test_map_into_a_folder_removes_an_earlier_sanafe_comparison(trained, tmp_path, capsys):
+def test_map_into_a_folder_removes_an_earlier_sanafe_comparison(tmp_path, capsys):
+    graph = _graph(tmp_path / "g.nir", 4, 3, 0.5)
     out = tmp_path / "m"
     out.mkdir()
     (out / "sanafe_comparison.csv").write_text("metric,sanafe\n")
-    assert cli(["map", str(trained), "--out", str(out), "--no-cost"]) == 0
+    assert cli(["map", str(graph), "--out", str(out), "--no-cost"]) == 0
     assert not (out / "sanafe_comparison.csv").exists()
     assert "removed" in capsys.readouterr().out
