@@ -457,8 +457,8 @@ class _LayerSplitter:
                 def fits(j: int) -> bool:
                     return self.check(lo, cand(j))[1] is None
 
-                def ok(j: int) -> bool:
-                    return fits(j) and (cap is None or cap(lo, cand(j)))
+                def ok(j: int) -> bool:                    # the load bound first: it costs no range check
+                    return (cap is None or cap(lo, cand(j))) and fits(j)
 
                 guess = min(last.get(g, 0), count - 1)
                 good, bad = 0, count                       # ok(good) holds (or good == 0), ok(bad) does not
