@@ -18,7 +18,8 @@ import pytest
 
 from neurokd.cli import main
 from neurokd.errors import NeurokdError
-from neurokd.hardware.cost.counting import activity_from_lava, count, geometry_from_ir
+from neurokd.hardware.cost.counting import (Connection, _propagate_scattered, activity_from_lava, count,
+                                            geometry_from_ir, propagate_events)
 from neurokd.hardware.cost.energy import ENERGY_MODELS
 from neurokd.hardware.engines.fastsim import run_fast
 from neurokd.hardware.network import ir
@@ -26,7 +27,7 @@ from neurokd.hardware.placement import MAPPING_COLUMNS, place_and_cost, write_ou
 from neurokd.hardware.placement.chips import load_chip
 from neurokd.hardware.cost.counting import rasters_from_result
 from neurokd.hardware.placement.cost import cost, neuron_load, state_from_result
-from neurokd.hardware.placement.place import place
+from neurokd.hardware.placement.place import _Incoming, _splitters, place
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,6 +219,91 @@ def test_conv_layers_split_by_channel_then_by_rows_and_synapses_are_exact():
     # with room for two channels per core: cut at channel boundaries only
     pl2 = place(net, load_chip("loihi1", {"core.neurons": 80}))
     assert [(c.lo, c.hi) for c in pl2.cores_of("lif1")] == [(0, 72), (72, 108)]
+
+
+def _conv_cases():
+    """Small convolutions and pools: stride, dilation, groups, asymmetric 'same' padding, 1-D."""
+    rng = np.random.default_rng(11)
+
+    def kernel(*shape):
+        w = rng.normal(size=shape)
+        w[rng.random(shape) < 0.35] = 0.0
+        return w
+
+    return [Connection("a", "conv", "x", "y", (4, 5, 7), weight=kernel(6, 2, 3, 2), stride=(2, 1), padding=(1, 2),
+                       dilation=(1, 2), groups=2),
+            Connection("b", "conv", "x", "y", (2, 6, 6), weight=kernel(4, 2, 2, 2), padding="same"),
+            Connection("c", "conv", "x", "y", (3, 8, 8), weight=kernel(4, 3, 6, 6), stride=2, padding=2),
+            Connection("d", "pool", "x", "y", (3, 6, 6), kernel_size=(2, 2)),
+            Connection("e", "conv", "x", "y", (4, 20), weight=kernel(6, 2, 5), stride=3, padding=2, dilation=2, groups=2)]
+
+
+def test_every_range_of_a_convolution_has_the_synapses_of_the_dense_matrix():
+    """The splitter's per-range synapse counts (block by block, separable) equal the convolution multiplied
+    out as a dense (source, target) matrix, summed over the range's targets (every short range, every 7th end
+    beyond)."""
+    for conn in _conv_cases():
+        n_src, n_out = math.prod(conn.input_shape), math.prod(conn.output_shape)
+        dense = propagate_events(conn, np.eye(n_src).reshape(n_src, *conn.input_shape)).reshape(n_src, n_out)
+        cum = np.concatenate([np.zeros((n_src, 1), dtype=np.int64), np.cumsum(dense, axis=1)], axis=1)
+        inc = _Incoming(conn, n_src, n_out, False)
+        for lo in range(n_out):
+            for hi in (*range(lo + 1, min(lo + 14, n_out + 1)), *range(lo + 14, n_out + 1, 7), n_out):
+                expect = cum[:, hi] - cum[:, lo]
+                nz, per = inc.sparse(lo, hi)
+                assert np.array_equal(nz, np.flatnonzero(expect)) and np.array_equal(per, expect[nz]), (conn.name, lo, hi)
+
+
+def test_sparse_spikes_reach_the_targets_of_the_matrix_product():
+    """Events taken one by one (the path for sparse spikes) count what the BLAS product counts."""
+    rng = np.random.default_rng(12)
+    conns = _conv_cases() + [Connection("f", "dense", "x", "y", (30,), weight=rng.normal(size=(20, 30)) * (rng.random((20, 30)) < 0.5))]
+    for conn in conns:
+        for density in (0.0, 0.05, 0.5, 1.0):
+            events = rng.random((5, *conn.input_shape)) < density
+            by_product = propagate_events(conn, events.astype(np.float64))
+            assert np.array_equal(_propagate_scattered(conn, events, conn.kernel_mask()), by_product)
+            counts = events * rng.integers(1, 4, size=events.shape)         # whole numbers, not only 0/1
+            assert np.array_equal(_propagate_scattered(conn, counts, conn.kernel_mask()),
+                                  propagate_events(conn, counts.astype(np.float64)))
+
+
+def _largest_by_scan(sp, cap=None) -> list[tuple[int, int]]:
+    """The splitter's rule by a linear scan: per core, the coarsest level at which one unit fits, and the last
+    candidate end before the first that does not fit (or is over ``cap``)."""
+    ranges, lo = [], 0
+    while lo < sp.size:
+        for g in sp.levels:
+            ends = list(range((lo // g + 1) * g, sp.size, g)) + [sp.size]
+            if sp.check(lo, ends[0])[1] is not None:
+                continue
+            hi = ends[0]
+            for e in ends[1:]:
+                if sp.check(lo, e)[1] is not None or (cap is not None and not cap(lo, e)):
+                    break
+                hi = e
+            if cap is not None and not cap(lo, hi) and g != 1:
+                continue
+            break
+        ranges.append((lo, hi))
+        lo = hi
+    return ranges
+
+
+def test_the_splitter_takes_the_largest_fitting_range_like_a_linear_scan():
+    """The search (from the previous core's size, down, then galloping up) cuts the same ranges as scanning
+    every candidate end, under the chip's limits alone and under load bounds (the balance placer's)."""
+    rng = np.random.default_rng(13)
+    for net, overrides in ((conv_net(), {"core.neurons": 20}), (conv_net(), {"core.neurons": 8}),
+                           (mlp_net(), {"core.synaptic_memory_bytes": 200}), (mlp_net(), {"core.neurons": 5})):
+        chip = load_chip("loihi1", overrides)
+        geom = geometry_from_ir(net)
+        for sp in _splitters(geom, net, chip):
+            assert sp.split() == _largest_by_scan(sp)
+            p = np.concatenate([[0.0], np.cumsum(rng.random(sp.size))])
+            for tau in (0.5, 2.0, 7.0):
+                cap = lambda lo, hi: p[hi] - p[lo] <= tau
+                assert sp.split(cap) == _largest_by_scan(sp, cap)
 
 
 def test_fan_out_counts_destination_cores():
