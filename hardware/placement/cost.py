@@ -85,19 +85,27 @@ def barrier_ns(chip: Chip, tiles: int) -> float:
 
 
 def _received(geometry: Geometry, rasters: dict[str, np.ndarray], pop: str, T: int, B: int):
-    """Per target neuron and step: synaptic events from spiking sources, from graded sources, and hit (bool)."""
+    """Per target neuron and step ``(T, B, size)`` int64: synaptic events from spiking sources, from graded
+    sources (``None`` where no such source feeds the population), and both together."""
     p = geometry.population(pop)
-    syn = np.zeros((T, B, p.size), dtype=np.int64)
-    mac = np.zeros((T, B, p.size), dtype=np.int64)
     pops = {q.name: q for q in geometry.populations}
+    got = {True: None, False: None}                      # spiking source? -> events received from such sources
     for conn in geometry.incoming(pop):
         for c in _delay_parts(conn):
             if c.delay >= T:
                 continue
             src = (rasters[c.source] != 0)[: T - c.delay].reshape((T - c.delay) * B, *c.input_shape)
             recv = propagate_events(c, src).reshape(T - c.delay, B, -1)
-            (syn if pops[c.source].spiking else mac)[c.delay:] += recv
-    return syn, mac
+            kind = bool(pops[c.source].spiking)
+            if got[kind] is None and c.delay == 0:
+                got[kind] = recv                           # a fresh array: taken as it is, no copy
+                continue
+            if got[kind] is None:
+                got[kind] = np.zeros((T, B, p.size), dtype=np.int64)
+            got[kind][c.delay:] += recv
+    syn, mac = got[True], got[False]
+    both = syn + mac if syn is not None and mac is not None else syn if syn is not None else mac
+    return syn, mac, both if both is not None else np.zeros((T, B, p.size), dtype=np.int64)
 
 
 @dataclass
@@ -327,6 +335,15 @@ class CostReport:
         return "\n".join(lines) + "\n"
 
 
+def _columns(ids) -> "slice | np.ndarray":
+    """Core ids as a slice where they are consecutive (as a layer's are): adding into a slice of the per-core
+    arrays is in place, adding into a list of columns gathers and scatters a copy."""
+    ids = np.asarray(ids)
+    if ids.size and np.array_equal(ids, np.arange(ids[0], ids[0] + ids.size)):
+        return slice(int(ids[0]), int(ids[0]) + ids.size)
+    return ids
+
+
 def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chunk: int = 64,
          state: dict[str, np.ndarray] | None = None) -> CostReport:
     """Per-core, per-step cost of ``placement`` under ``rasters`` (module docstring). ``network`` (the IR)
@@ -390,7 +407,7 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
                    "chip_crossings": np.bincount(reach.row, weights=dc, minlength=n_src)}
         far = np.zeros(n_src)
         np.maximum.at(far, reach.row, dx * hop_ew_ns + dy * hop_ns_ns)
-        links.append((conn, reach.tocsr().astype(np.float64), dest, per_src, far))
+        links.append((conn, reach.tocsr().astype(np.float64), _columns(dest), per_src, far))
     for s0 in range(0, N, chunk):
         sl = slice(s0, min(N, s0 + chunk))
         B = sl.stop - sl.start
@@ -399,8 +416,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             p = pops[pop]
             o = offset[pop]
             on = o + shift                             # the layer's neuron phase: update, spike, send
-            syn, mac = _received(geom, part, pop, T, B)
-            hit = (syn + mac) > 0
+            syn, mac, both = _received(geom, part, pop, T, B)
+            hit = both > 0
             if p.spiking:
                 spk = part[pop].reshape(T, B, p.size) != 0
                 hit |= spk
@@ -410,10 +427,12 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
                 hit[1:] |= st[:-1]
             bounds = [pl.cores[i].lo for i in ids]
             red = lambda a: np.add.reduceat(a, bounds, axis=2, dtype=np.int64)   # per core (bools counted)
-            cols = np.array(ids)
+            cols = _columns(ids)
             sizes = np.array([pl.cores[i].neurons for i in ids])
-            steps["synops"][o:o + T, sl][..., cols] += red(syn)
-            steps["macs"][o:o + T, sl][..., cols] += red(mac)
+            if syn is not None:
+                steps["synops"][o:o + T, sl][..., cols] += red(syn)
+            if mac is not None:
+                steps["macs"][o:o + T, sl][..., cols] += red(mac)
             # every neuron of a core is serviced in every hardware step; active when it has input, a bias,
             # state to decay or a spike to send; outside its window only a bias (or leftover state) keeps it active
             act = np.zeros((Th, B, len(ids)))
@@ -426,28 +445,43 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             steps["updates_inactive"][:, sl][..., cols] += sizes - act
             if p.spiking:
                 steps["spikes"][on:on + T, sl][..., cols] += red(spk)
-        # messages along every connection, event by event: (step x sample, source neuron) of each spike
+        # messages along every connection: (step x sample, source neuron) of each spike; sparse events one by
+        # one, dense ones (a graded input) as matrix products (whole numbers either way: the same sums)
         for conn, reach, dest, per_src, far in links:
             src_pop = conn.source
-            rows, srcs = np.nonzero((part[src_pop] != 0).reshape(T * B, -1))
+            ev = (part[src_pop] != 0).reshape(T * B, -1)
             o = offset[src_pop] + shift if src_pop in owner else 0
-            if src_pop in owner:                       # summed per sending core
-                ids = np.array(pl.layer_cores[src_pop])
-                at = rows * ids.size + nth[src_pop][srcs]
-                for q, vec in per_src.items():
-                    steps[q][o:o + T, sl][..., ids] += np.bincount(at, vec[srcs], T * B * ids.size).reshape(T, B, -1)
-            else:
-                for q, vec in per_src.items():
-                    host[q][o:o + T, sl] += np.bincount(rows, vec[srcs], T * B).reshape(T, B)
-            if rows.size:                              # the farthest destination of a step's spikes
-                first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-                longest = np.zeros(T * B)
-                longest[rows[first]] = np.maximum.reduceat(far[srcs], first)
-                route[o:o + T, sl] = np.maximum(route[o:o + T, sl], longest.reshape(T, B))
             o_t = offset[conn.target]
-            events = scipy.sparse.csr_matrix((np.ones(rows.size), srcs, np.searchsorted(rows, np.arange(T * B + 1))),
-                                             shape=(T * B, reach.shape[0]))
-            steps["msgs_received"][o_t:o_t + T, sl][..., dest] += (events @ reach).toarray().reshape(T, B, -1)
+            if 8 * np.count_nonzero(ev) > ev.size:
+                evf = ev.astype(np.float64)
+                for q, vec in per_src.items():
+                    if src_pop in owner:
+                        bounds = [pl.cores[i].lo for i in pl.layer_cores[src_pop]]
+                        flow = np.add.reduceat(evf * vec, bounds, axis=1)
+                        steps[q][o:o + T, sl][..., _columns(pl.layer_cores[src_pop])] += flow.reshape(T, B, -1)
+                    else:
+                        host[q][o:o + T, sl] += (evf @ vec).reshape(T, B)
+                route[o:o + T, sl] = np.maximum(route[o:o + T, sl], (evf * far).max(axis=1, initial=0.0).reshape(T, B))
+                recv = np.asarray((reach.T @ evf.T).T)
+            else:
+                rows, srcs = np.nonzero(ev)
+                if src_pop in owner:                       # summed per sending core
+                    ids = pl.layer_cores[src_pop]
+                    at, k = rows * len(ids) + nth[src_pop][srcs], _columns(ids)
+                    for q, vec in per_src.items():
+                        steps[q][o:o + T, sl][..., k] += np.bincount(at, vec[srcs], T * B * len(ids)).reshape(T, B, -1)
+                else:
+                    for q, vec in per_src.items():
+                        host[q][o:o + T, sl] += np.bincount(rows, vec[srcs], T * B).reshape(T, B)
+                if rows.size:                              # the farthest destination of a step's spikes
+                    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                    longest = np.zeros(T * B)
+                    longest[rows[first]] = np.maximum.reduceat(far[srcs], first)
+                    route[o:o + T, sl] = np.maximum(route[o:o + T, sl], longest.reshape(T, B))
+                events = scipy.sparse.csr_matrix((np.ones(rows.size), srcs, np.searchsorted(rows, np.arange(T * B + 1))),
+                                                 shape=(T * B, reach.shape[0]))
+                recv = (events @ reach).toarray()
+            steps["msgs_received"][o_t:o_t + T, sl][..., dest] += recv.reshape(T, B, -1)
     c = chip
     receive_ns = (steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["msgs_received"] * c.opt("time.message_in_ns")
     neuron_ns = (steps["updates_active"] * c["time.update_active_ns"] + steps["updates_inactive"] * c["time.update_inactive_ns"]
@@ -541,16 +575,16 @@ def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, 
             sl = slice(s0, min(N, s0 + chunk))
             part = {k: v[:, sl] for k, v in rasters.items()}
             B = sl.stop - sl.start
-            syn, mac = _received(geometry, part, p.name, T, B)
-            hit = (syn + mac) > 0
+            _, _, both = _received(geometry, part, p.name, T, B)
+            hit = both > 0
             spk = np.zeros_like(hit)
             if p.spiking and p.name in part:
                 spk = part[p.name].reshape(T, B, p.size) != 0
                 hit |= spk
-            total += ((syn + mac) * chip["time.synop_ns"]).sum(axis=(0, 1))
+            total += (both * chip["time.synop_ns"]).sum(axis=(0, 1))
             total += np.where(hit, chip["time.update_active_ns"], chip["time.update_inactive_ns"]).sum(axis=(0, 1))
             total += spk.sum(axis=(0, 1)) * (fan_conns.get(p.name, 0) * chip["time.spike_ns"] + chip.opt("time.spike_out_ns"))
-            total += (syn + mac > 0).sum(axis=(0, 1)) * chip.opt("time.message_in_ns")   # about one message per event
+            total += (both > 0).sum(axis=(0, 1)) * chip.opt("time.message_in_ns")   # about one message per event
         out[p.name] = total / (T * N)
     return out
 
