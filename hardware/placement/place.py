@@ -118,6 +118,14 @@ def _hits(a: int, b: int, k: int, stride: int, dil: int, pad: int, n: int) -> tu
     return hit, first
 
 
+@functools.lru_cache(maxsize=64)
+def _flat_index(c: int, h: int, w: int) -> np.ndarray:
+    """``(c, h, w)``: the flat index of each input position (cached, read-only)."""
+    index = np.arange(c * h * w).reshape(c, h, w)
+    index.flags.writeable = False
+    return index
+
+
 def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Synapses from the input positions of a convolution onto output neurons ``lo..hi-1`` (flat C-order), as
     (flat source indices with synapses, ascending; their counts).
@@ -143,8 +151,7 @@ def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: in
             gs = np.arange(g0, g1)
             k = kernel_cum[np.minimum(c1, (gs + 1) * pg)] - kernel_cum[np.maximum(c0, gs * pg)]
         n, ny, nx = (g1 - g0) * cg, rows.shape[1], cols.shape[1]
-        t = (k.reshape(n * kh, kw) @ cols).reshape(n, kh, nx).transpose(1, 0, 2).reshape(kh, n * nx)
-        blocks.append((g0 * cg, y0, z0, (rows.T @ t).reshape(ny, n, nx).transpose(1, 0, 2)))
+        blocks.append((g0 * cg, y0, z0, np.matmul(rows.T, (k.reshape(n * kh, kw) @ cols).reshape(n, kh, nx))))
     if len(blocks) == 1:
         a0, y0, z0, out = blocks[0]
         a1, y1, z1 = a0 + out.shape[0], y0 + out.shape[1], z0 + out.shape[2]
@@ -155,7 +162,7 @@ def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: in
         for b0, v0, u0, blk in blocks:
             out[b0 - a0:b0 - a0 + blk.shape[0], v0 - y0:v0 - y0 + blk.shape[1], u0 - z0:u0 - z0 + blk.shape[2]] += blk
     hit = out != 0
-    index = (np.arange(a0, a1)[:, None, None] * h + np.arange(y0, y1)[None, :, None]) * w + np.arange(z0, z1)
+    index = _flat_index(c, h, w)[a0:a1, y0:y1, z0:z1]      # the box's flat source indices
     return index[hit], out[hit].astype(np.int64)   # whole numbers: float64 sums of products of small counts are exact
 
 
