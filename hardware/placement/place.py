@@ -560,15 +560,11 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
         src_core[pop] = owner
     for sp in splitters:
         for inc in sp.incoming:
-            rows, cols, vals = [], [], []
-            for k, i in enumerate(layer_cores[sp.population]):
-                nz, per = inc.sparse(cores[i].lo, cores[i].hi)
-                rows.append(nz)
-                cols.append(np.full(nz.size, k))
-                vals.append(per)
-            table = scipy.sparse.csr_matrix(
-                (np.concatenate(vals).astype(np.int32), (np.concatenate(rows), np.concatenate(cols))),
-                shape=(inc.n_src, len(layer_cores[sp.population])))
+            column = [inc.sparse(cores[i].lo, cores[i].hi) for i in layer_cores[sp.population]]
+            table = scipy.sparse.csc_matrix(                # each core's column of sources, as it was counted
+                (np.concatenate([per for _, per in column]).astype(np.int32), np.concatenate([nz for nz, _ in column]),
+                 np.concatenate([[0], np.cumsum([nz.size for nz, _ in column])])),
+                shape=(inc.n_src, len(column))).tocsr()
             routes[inc.conn.name] = table
             if inc.conn.source in src_core:            # fan-out of the source's cores (the host has no limit)
                 dests = np.diff(table.indptr)
