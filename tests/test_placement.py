@@ -238,11 +238,13 @@ def _conv_cases():
             Connection("e", "conv", "x", "y", (4, 20), weight=kernel(6, 2, 5), stride=3, padding=2, dilation=2, groups=2)]
 
 
-def test_every_range_of_a_convolution_has_the_synapses_of_the_dense_matrix():
-    """The splitter's per-range synapse counts (block by block, separable) equal the convolution multiplied
-    out as a dense (source, target) matrix, summed over the range's targets (every short range, every 7th end
+def test_every_range_of_a_connection_has_the_synapses_of_the_dense_matrix():
+    """The splitter's per-range synapse counts (convolutions block by block, separable; dense layers from running
+    sums) equal the connection multiplied out as a dense (source, target) matrix, summed over the range's targets (every short range, every 7th end
     beyond)."""
-    for conn in _conv_cases():
+    rng = np.random.default_rng(14)
+    dense_w = rng.normal(size=(25, 12)) * (rng.random((25, 12)) < 0.3)
+    for conn in _conv_cases() + [Connection("f", "dense", "x", "y", (12,), weight=dense_w)]:
         n_src, n_out = math.prod(conn.input_shape), math.prod(conn.output_shape)
         dense = propagate_events(conn, np.eye(n_src).reshape(n_src, *conn.input_shape)).reshape(n_src, n_out)
         cum = np.concatenate([np.zeros((n_src, 1), dtype=np.int64), np.cumsum(dense, axis=1)], axis=1)
@@ -252,6 +254,10 @@ def test_every_range_of_a_convolution_has_the_synapses_of_the_dense_matrix():
                 expect = cum[:, hi] - cum[:, lo]
                 nz, per = inc.sparse(lo, hi)
                 assert np.array_equal(nz, np.flatnonzero(expect)) and np.array_equal(per, expect[nz]), (conn.name, lo, hi)
+                if conn.kind == "dense":                   # first to last target of each source in the range
+                    block = dense_w[lo:hi] != 0
+                    span = [np.flatnonzero(col)[-1] - np.flatnonzero(col)[0] + 1 if col.any() else 0 for col in block.T]
+                    assert list(inc.dense_span(lo, hi)) == span
 
 
 def test_sparse_spikes_reach_the_targets_of_the_matrix_product():

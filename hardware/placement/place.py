@@ -166,6 +166,9 @@ def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: in
     return index[hit], out[hit].astype(np.int64)   # whole numbers: float64 sums of products of small counts are exact
 
 
+_DENSE_TABLES_MAX = 1 << 22     # dense masks up to this many synapses get per-row running tables (3 x int32)
+
+
 @dataclass
 class _Incoming:
     """Per-range synapse counts of one connection into a layer (cached helpers)."""
@@ -179,6 +182,14 @@ class _Incoming:
         self._sparse: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         if self.conn.kind == "dense":
             self.mask = np.asarray(self.conn.kernel_mask())          # (n_out, n_in) bool
+            self.tables = None
+            if self.mask.size <= _DENSE_TABLES_MAX:                   # per target row r and source:
+                rows = np.arange(self.mask.shape[0], dtype=np.int32)[:, None]
+                none = np.full((1, self.mask.shape[1]), self.mask.shape[0], dtype=np.int32)
+                self.tables = (
+                    np.concatenate([none * 0, np.cumsum(self.mask, axis=0, dtype=np.int32)]),   # synapses before r
+                    np.concatenate([np.minimum.accumulate(np.where(self.mask, rows, none)[::-1])[::-1], none]),
+                    np.maximum.accumulate(np.where(self.mask, rows, -1)))      # first target >= r, last <= r
         else:
             self.parts = _conv_parts(self.conn)
             mask = self.parts[0]
@@ -196,7 +207,8 @@ class _Incoming:
         key = (lo, hi)
         if key not in self._sparse:
             if self.conn.kind == "dense":
-                per = np.count_nonzero(self.mask[lo:hi], axis=0)
+                per = (self.tables[0][hi] - self.tables[0][lo] if self.tables is not None
+                       else np.count_nonzero(self.mask[lo:hi], axis=0))
                 nz = np.flatnonzero(per != 0)
                 self._sparse[key] = (nz, per[nz].astype(np.int64))
             else:
@@ -207,6 +219,9 @@ class _Incoming:
         """Dense connections: per source, targets from its first to its last non-zero synapse in ``lo..hi-1``."""
         if self.conn.kind != "dense":
             return None
+        if self.tables is not None:
+            first, last = self.tables[1][lo], self.tables[2][hi - 1]
+            return np.where(first < hi, last - first + 1, 0)
         m = self.mask[lo:hi]
         any_ = m.any(axis=0)
         first = np.argmax(m, axis=0)
