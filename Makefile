@@ -34,7 +34,7 @@ espeak:
 
 demo: $(STAMP)
 	$(VENV)/bin/neurokd train --out $(DEMO) --overwrite
-	$(VENV)/bin/neurokd export $(DEMO) --target lava --precision both --no-progress
+	$(VENV)/bin/neurokd export $(DEMO) --target lava --precision both --no-progress --hardware loihi1
 
 test: $(STAMP)
 	$(PY) -m pytest -q
