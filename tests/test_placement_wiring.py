@@ -232,3 +232,16 @@ def test_map_into_a_folder_removes_an_earlier_sanafe_comparison(tmp_path, capsys
     assert cli(["map", str(graph), "--out", str(out), "--no-cost"]) == 0
     assert not (out / "sanafe_comparison.csv").exists()
     assert "removed" in capsys.readouterr().out
+
+
+def test_map_sanafe_writes_the_comparison_with_the_same_figures_agreeing(tmp_path, capsys):
+    pytest.importorskip("sanafe")
+    graph = _graph(tmp_path / "g.nir", 6, 4, 0.5)
+    out = tmp_path / "m"
+    assert cli(["map", str(graph), "--out", str(out), "--random-input", "--steps", "6", "--samples", "2",
+                "--rate", "0.4", "--sanafe", "2"]) == 0
+    rows = {r["metric"]: r for r in read_csv(out / "sanafe_comparison.csv")}
+    assert float(rows["spikes lif"]["sanafe"]) > 0 and float(rows["spikes lif"]["diff_cited_pct"]) == 0.0
+    assert abs(float(rows["energy_uj"]["diff_same_pct"])) < 1e-6
+    assert abs(float(rows["latency_us"]["diff_same_pct"])) < 5
+    assert "SANA-FE" in capsys.readouterr().out
