@@ -265,10 +265,12 @@ def test_sparse_spikes_reach_the_targets_of_the_matrix_product():
     rng = np.random.default_rng(12)
     conns = _conv_cases() + [Connection("f", "dense", "x", "y", (30,), weight=rng.normal(size=(20, 30)) * (rng.random((20, 30)) < 0.5))]
     for conn in conns:
-        for density in (0.0, 0.05, 0.5, 1.0):
+        for density in (0.0, 0.05, 0.5, 0.9, 1.0):
             events = rng.random((5, *conn.input_shape)) < density
             by_product = propagate_events(conn, events.astype(np.float64))
             assert np.array_equal(_propagate_scattered(conn, events, conn.kernel_mask()), by_product)
+            # mostly-events input (a graded input's non-zero values): all positions less the few without one
+            assert np.array_equal(propagate_events(conn, events), by_product)
             counts = events * rng.integers(1, 4, size=events.shape)         # whole numbers, not only 0/1
             assert np.array_equal(_propagate_scattered(conn, counts, conn.kernel_mask()),
                                   propagate_events(conn, counts.astype(np.float64)))

@@ -386,6 +386,11 @@ def propagate_events(conn: Connection, events: np.ndarray) -> np.ndarray:
     # event by event instead: the work is then the synaptic events themselves, not every synapse at every step.
     x = np.asarray(events)
     n = x.shape[0]
+    if x.dtype == bool and x.size and np.count_nonzero(x) * 2 > x.size:
+        # mostly events (a graded input: every non-zero value is one): what every position would receive,
+        # less what the few positions without an event do not send, the same whole numbers
+        full = propagate_events(conn, np.ones((1, *x.shape[1:]), dtype=np.float32))   # float: the product path
+        return full - propagate_events(conn, ~x)
     mask = conn.kernel_mask()
     fan_in = int(np.prod(mask.shape[1:])) if conn.kind != "dense" else int(mask.shape[1])
     if x.dtype == bool or np.issubdtype(x.dtype, np.integer):

@@ -90,7 +90,8 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
         state = state_from_result(geometry, result, network)
     seconds = {}
     t0 = time.perf_counter()
-    load = neuron_load(geometry, rasters, chip) if placer == "balance" and rasters is not None else None
+    received = {} if placer == "balance" else None        # the load's received events, reused by the cost
+    load = neuron_load(geometry, rasters, chip, cache=received) if placer == "balance" and rasters is not None else None
     if placer == "balance" and load is None:
         raise NeurokdError("the balance placer needs measured activity: give a result (or rasters) to place_and_cost")
     placement = place(network, chip, placer=placer, geometry=geometry, max_chips=max_chips, load=load)
@@ -98,7 +99,7 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
     report = None
     if rasters is not None:
         t0 = time.perf_counter()
-        report = cost(placement, rasters, network=network, state=state)
+        report = cost(placement, rasters, network=network, state=state, received=received)
         seconds["cost"] = time.perf_counter() - t0
     return MapResult(chip, placement, report, seconds)
 

@@ -344,12 +344,26 @@ def _columns(ids) -> "slice | np.ndarray":
     return ids
 
 
-def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chunk: int = 64,
-         state: dict[str, np.ndarray] | None = None) -> CostReport:
+def _chunk(geometry: Geometry, T: int, chunk: int | None) -> int:
+    """Samples per pass: ``chunk``, or as many as keep one population's ``(T, B, size)`` array within
+    :data:`CHUNK_VALUES` (a small network in one pass: the per-pass overhead is most of its cost)."""
+    if chunk:
+        return int(chunk)
+    widest = max((p.size for p in geometry.populations), default=1)
+    return max(1, CHUNK_VALUES // max(T * widest, 1))
+
+
+#: values of one population's per-step array per pass (int64: 16 MiB)
+CHUNK_VALUES = 2 ** 21
+
+
+def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chunk: int | None = None,
+         state: dict[str, np.ndarray] | None = None, received: dict | None = None) -> CostReport:
     """Per-core, per-step cost of ``placement`` under ``rasters`` (module docstring). ``network`` (the IR)
     gives each layer's pipeline delay and biases; without it every layer works in the same step.
     ``state`` (:func:`state_from_result`): per population ``(T, N, *shape)``, non-zero where a neuron's
-    ``u`` or ``v`` is non-zero after the step; without it a neuron counts active on input, spike or bias only."""
+    ``u`` or ``v`` is non-zero after the step; without it a neuron counts active on input, spike or bias only.
+    ``received``: the cache a :func:`neuron_load` of the same rasters filled (the events are not counted twice)."""
     geom, chip, pl = placement.geometry, placement.chip, placement
     pops = {p.name: p for p in geom.populations}
     for name in {c.source for c in geom.connections}:
@@ -408,6 +422,7 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
         far = np.zeros(n_src)
         np.maximum.at(far, reach.row, dx * hop_ew_ns + dy * hop_ns_ns)
         links.append((conn, reach.tocsr().astype(np.float64), _columns(dest), per_src, far))
+    chunk = _chunk(geom, T, chunk)
     for s0 in range(0, N, chunk):
         sl = slice(s0, min(N, s0 + chunk))
         B = sl.stop - sl.start
@@ -416,7 +431,7 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             p = pops[pop]
             o = offset[pop]
             on = o + shift                             # the layer's neuron phase: update, spike, send
-            syn, mac, both = _received(geom, part, pop, T, B)
+            syn, mac, both = _received_cached(received, geom, part, pop, T, B, s0)
             hit = both > 0
             if p.spiking:
                 spk = part[pop].reshape(T, B, p.size) != 0
@@ -558,10 +573,32 @@ def _current_carries(result, network, name: str) -> bool:
     return True
 
 
-def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, chunk: int = 64) -> dict[str, np.ndarray]:
+#: received events kept between :func:`neuron_load` and :func:`cost` (int64 values, all populations and chunks)
+RECEIVED_CACHE_VALUES = 16_000_000
+
+
+def _received_cached(cache: dict | None, geometry: Geometry, rasters, pop: str, T: int, B: int, s0: int):
+    """:func:`_received` of samples ``s0 .. s0 + B`` (``rasters`` already sliced to them), from ``cache`` when an
+    earlier pass over the same chunks stored it; stores it while the cache holds fewer than
+    :data:`RECEIVED_CACHE_VALUES` values."""
+    key = (pop, s0, B)
+    if cache is not None and key in cache:
+        return cache[key]
+    got = _received(geometry, rasters, pop, T, B)
+    if cache is not None:
+        size = sum(a.size for a in {id(a): a for a in got if a is not None}.values())
+        if cache.get("_values", 0) + size <= RECEIVED_CACHE_VALUES:
+            cache[key] = got
+            cache["_values"] = cache.get("_values", 0) + size
+    return got
+
+
+def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, chunk: int | None = None,
+                cache: dict | None = None) -> dict[str, np.ndarray]:
     """Mean ns of core time per neuron and step, per stateful population (the balance placer's input):
     received synaptic events x synop_ns + its update (active or inactive) + its spikes x outgoing
-    connections x spike_ns (one message per connection: the destination cores are not known yet)."""
+    connections x spike_ns (one message per connection: the destination cores are not known yet).
+    ``cache`` (a dict) keeps the received events for a :func:`cost` of the same rasters and chunk."""
     T, N = next(iter(rasters.values())).shape[:2]
     out = {}
     fan_conns = {}
@@ -571,11 +608,11 @@ def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, 
         if not p.stateful:
             continue
         total = np.zeros(p.size)
-        for s0 in range(0, N, chunk):
-            sl = slice(s0, min(N, s0 + chunk))
+        for s0 in range(0, N, _chunk(geometry, T, chunk)):
+            sl = slice(s0, min(N, s0 + _chunk(geometry, T, chunk)))
             part = {k: v[:, sl] for k, v in rasters.items()}
             B = sl.stop - sl.start
-            _, _, both = _received(geometry, part, p.name, T, B)
+            _, _, both = _received_cached(cache, geometry, part, p.name, T, B, s0)
             hit = both > 0
             spk = np.zeros_like(hit)
             if p.spiking and p.name in part:
