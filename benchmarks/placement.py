@@ -130,8 +130,7 @@ def _sanafe_seconds(net, x, t, samples: int, n_split: int) -> str:
     if not np.all((xs == 0) | (xs == 1)):
         p = np.clip(np.abs(xs) / max(float(np.abs(xs).max()), 1e-12), 0, 1)
         xs = (np.random.default_rng(0).random(xs.shape) < p).astype(np.float64)
-    names = [layer.name for layer in net.layers if layer.neuron.spiking]   # v and u: the cost's state rule
-    res = run_fast(net, xs, precision="fixed", record_steps=True, record_voltage=names, record_current=names)
+    res = run_fast(net, xs, precision="fixed", record_steps=True, record_state=True)
     try:
         run_, same, _, rows = sanafe.cross_check(net, res, xs, samples=samples)
     except Exception as exc:  # a refusal is a result too

@@ -3,7 +3,7 @@
 For each run folder (default: the digits demo run and the synth-kws conv1d references of the tune
 benchmark, where they exist), encodes the first ``--samples`` test samples as Bernoulli spikes (SANA-FE's
 inputs send spikes; the rate is the graded value over the split's largest), runs the fixed-point fast
-model with per-step spikes, membranes and currents, places the student on ``loihi1-sanafe`` and runs
+model with per-step spikes, per-step state (record_state), places the student on ``loihi1-sanafe`` and runs
 the same samples through SANA-FE (``sanafe`` 2.2.x, optional, GPL-3.0). Prints per network: energy and
 latency per inference of SANA-FE, of neurokd with SANA-FE's figures and of neurokd with its cited
 Loihi 1 defaults, the differences, the spike agreement per layer and SANA-FE's spikes outside
@@ -67,8 +67,7 @@ def main() -> int:
         T = int(load_config(run / "config.toml").timesteps)
         net = ir.from_nir(read_nir(run / "model.nir"))
         xs = _inputs(run, args.samples, T)
-        names = [l.name for l in net.layers if l.neuron.spiking]
-        res = run_fast(net, xs, precision="fixed", record_steps=True, record_voltage=names, record_current=names)
+        res = run_fast(net, xs, precision="fixed", record_steps=True, record_state=True)
         t0 = time.perf_counter()
         try:
             run_, same, cited, rows = sanafe.cross_check(net, res, xs, samples=args.samples)

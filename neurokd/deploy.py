@@ -60,8 +60,6 @@ from neurokd.errors import CheckFailed, NeurokdError
 #: Above this many (samples x steps x neurons), per-step spike trains are not kept and spike
 #: agreement is measured on per-sample spike counts instead (said so in agreement.json).
 MAX_STEP_RECORD = 50_000_000
-#: per-step membrane and current values (float64, two per neuron and step) kept for the placement's cost
-MAX_TRACE_RECORD = 12_500_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,21 +184,18 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
 
     n = int(result.samples)
     note = ""
-    if not result.spikes or not getattr(result, "voltages", None):
+    if not result.spikes or not getattr(result, "states", None):
         from neurokd.hardware.engines.fastsim import run_fast
 
-        neurons = sum(layer.size for layer in network.layers if layer.neuron.spiking)
-        steps = int(result.timesteps)
-        k = min(n if result.spikes else (cost_samples or n), max(1, MAX_TRACE_RECORD // max(steps * neurons, 1)))
+        k = n if result.spikes else (cost_samples or n)
         x = x[:k]
-        # the fast engine (bit-exact with Lava) again, with the membrane and current traces the cost model
-        # reads to tell which neurons keep state from one step to the next
+        # the fast engine (bit-exact with Lava) again, keeping which neurons carry state from one step to the
+        # next (the cost model's active rule; Lava's results keep no such trace)
         result = run_fast(network, x, precision=result.precision, timesteps=timesteps, fixed=result.fixed,
                           record_steps=True, **_state_traces(network))
         if k < n:
-            note = (f"Costed on the first {k} of the run's {n} samples: keeping every sample's per-step spikes and "
-                    f"membranes is over MAX_STEP_RECORD / MAX_TRACE_RECORD, so these were re-run in the fast engine "
-                    f"(bit-exact with Lava) with per-step spikes and state.")
+            note = (f"Costed on the first {k} of the run's {n} samples: keeping every sample's per-step spikes is over "
+                    f"MAX_STEP_RECORD, so these were re-run in the fast engine (bit-exact with Lava) with per-step spikes.")
             echo(f"neurokd: {note}")
     mapped = place_and_cost(network, chip, result=result, inputs=x, placer=placer, max_chips=chips or 1,
                             geometry=geometry)
@@ -822,9 +817,8 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
 
 
 def _state_traces(network) -> dict:
-    """run_fast options recording the spiking layers' ``v`` and ``u``: the placement cost's state rule."""
-    names = [layer.name for layer in network.layers if layer.neuron.spiking]
-    return {"record_voltage": names, "record_current": names}
+    """run_fast options keeping the spiking layers' per-step state (bool): the placement cost's active rule."""
+    return {"record_state": True}
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:

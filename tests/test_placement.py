@@ -422,6 +422,8 @@ def test_a_step_receives_then_updates_and_idle_steps_still_service_every_neuron(
     assert act[:, 1].tolist() == [0, 0, 0, 0]                     # lif1 did not spike: lif2 has nothing to do
     # with the engine's state: lif1's potential (below threshold) survives into step 1 of the sample
     state = state_from_result(geom, res, net)
+    kept = run_fast(net, x, precision="float", record_steps=True, record_state=True)   # the same rule, as bool
+    assert all(np.array_equal(state_from_result(geom, kept, net)[k], state[k]) for k in state)
     assert state["lif1"][0, 0].all() and not res.spikes["lif1"].any()
     traced = cost(pl, rasters, network=net, state=state)
     assert traced.steps["updates_active"][:, 0, 0].tolist() == [0, 4, 4, 4]   # window step 1, then the drain
@@ -541,7 +543,7 @@ def test_sanafe_sees_the_same_spikes_events_messages_and_hops():
                (12,))
     net = ir.from_nir(g)
     x = spikes_in(2, 10, net.input_shape, rate=0.4, seed=8)
-    with pytest.raises(NeurokdError, match="membrane and current traces"):
+    with pytest.raises(NeurokdError, match="per-step state"):
         cross_check(net, run_fast(net, x, precision="fixed", record_steps=True), x, samples=2)
     res = run_fast(net, x, precision="fixed", record_steps=True, record_voltage=["lif1", "lif2"],
                    record_current=["lif1", "lif2"])

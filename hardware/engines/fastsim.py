@@ -423,6 +423,7 @@ def run_fast(
     record_steps: bool | list[str] = False,
     record_voltage: tuple[str, ...] | list[str] = (),
     record_current: tuple[str, ...] | list[str] = (),
+    record_state: bool | list[str] = False,
     batch_size: int | None = None,
     progress: bool = False,
     chunk_samples: int | None = None,
@@ -434,7 +435,9 @@ def run_fast(
     ``precision``: ``float`` (Lava ``floating_pt``) or ``fixed`` (``fixed_pt``; ``fixed`` defaults to
     ``quantize(network, input_sample=x, input_bits)``, exactly what ``run_lava`` builds). ``record_steps``:
     True or layer names whose per-step spikes to keep; ``record_voltage`` / ``record_current``: layers whose
-    membrane ``v`` / current ``u`` (after the step, ``v`` after reset) to keep.
+    membrane ``v`` / current ``u`` (after the step, ``v`` after reset) to keep; ``record_state``: True or spiking
+    layers whose per-step "state kept into the next step" (``v != 0``, or a ``u`` that does not fully decay)
+    to keep as bool, what the placement's cost reads (:func:`neurokd.hardware.placement.cost.state_from_result`).
     ``batch_size``: samples per chunk (default: as many as fit in ``CHUNK_VALUES`` values; ``run_lava``'s
     ``chunk_samples`` is accepted and ignored, chunks here are sized by memory). ``on_chunk(done_samples)``
     is called after each chunk, as ``run_lava`` does.
@@ -445,7 +448,8 @@ def run_fast(
         raise NeurokdError(f"run_fast needs an ir.Network, got {type(network).__name__}")
     frames, steps = _frames(network, x, timesteps)
     unknown = [v for v in list(record_voltage) + list(record_current)
-               + (list(record_steps) if isinstance(record_steps, (list, tuple)) else []) if v not in network.names]
+               + (list(record_steps) if isinstance(record_steps, (list, tuple)) else [])
+               + (list(record_state) if isinstance(record_state, (list, tuple)) else []) if v not in network.names]
     if unknown:
         raise NeurokdError(f"cannot record unknown layer(s) {unknown}; layers: {', '.join(network.names)}")
     t0 = time.perf_counter()
@@ -468,6 +472,8 @@ def run_fast(
     spikes = {l.name: np.zeros((samples, steps, l.size), dtype=np.uint8) for l in network.layers
               if l.neuron.spiking and _wanted(record_steps, l.name)}
     voltages = {name: np.zeros((samples, steps, network.layer(name).size)) for name in record_voltage}
+    states = {l.name: np.zeros((samples, steps, l.size), dtype=bool) for l in network.layers
+              if l.neuron.spiking and _wanted(record_state, l.name)}
     currents = {name: np.zeros((samples, steps, network.layer(name).size)) for name in record_current}
     readout = {l.name: np.zeros((samples, steps, l.size)) for l in network.layers if not l.neuron.spiking}
     out_spikes = {l.name: np.zeros((samples, steps, l.size), dtype=np.uint8) for l in network.layers
@@ -480,7 +486,7 @@ def run_fast(
             for start in range(0, samples, chunk):
                 stop = min(samples, start + chunk)
                 _run_chunk(plan, data[start:stop], steps, start, counts, spikes, out_spikes, voltages, currents,
-                           readout)
+                           readout, states)
                 bar.update(stop - start)
                 if on_chunk is not None:
                     on_chunk(stop)
@@ -490,6 +496,7 @@ def run_fast(
     result = _result(network, fixed, precision, samples, steps, counts, spikes, out_spikes, voltages, readout,
                      build_seconds, run_seconds)
     result.currents = currents or None
+    result.states = states or None
     return result
 
 
@@ -499,8 +506,17 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, disable=not enabled, desc="fast model", unit="sample", leave=False)
 
 
+def _current_carries(plan: _Compiled, layer) -> bool:
+    """Whether a layer's synaptic current survives into the next step (fixed ``du < 4095``, float ``du < 1``):
+    a current cleared every step, as in every neurokd student, is no state."""
+    if plan.is_fixed:
+        neuron = plan.fixed.layers[layer.name].neuron
+        return neuron is not None and int(neuron.du) < 4095
+    return float(layer.neuron.du) < 1.0
+
+
 def _run_chunk(plan: _Compiled, data: np.ndarray, steps: int, offset: int, counts, spikes, out_spikes, voltages,
-               currents, readout) -> None:
+               currents, readout, states=None) -> None:
     """One chunk of samples through every layer: ``data (B, T_in, *input_shape)``."""
     net, fixed = plan.net, plan.is_fixed
     b = data.shape[0]
@@ -511,17 +527,25 @@ def _run_chunk(plan: _Compiled, data: np.ndarray, steps: int, offset: int, count
         layer = unit.layer
         a_ff = _feedforward(unit, values, steps, b, fixed)          # (T or 1, B, n) or None
         if unit.kind == "spiking":
-            s, v_rec, u_rec = _scan(plan, unit, a_ff, values, steps, b, voltages_wanted=layer.name in voltages,
-                                    currents_wanted=layer.name in currents)
+            want_state = states is not None and layer.name in states
+            carries = want_state and _current_carries(plan, layer)
+            s, v_rec, u_rec = _scan(plan, unit, a_ff, values, steps, b,
+                                    voltages_wanted=layer.name in voltages or want_state,
+                                    currents_wanted=layer.name in currents or carries)
             values[layer.name] = s
             counts[layer.name][sl] = s.sum(dim=0, dtype=torch.int32).numpy()
             keep = spikes if layer.name in spikes else (out_spikes if layer.name in out_spikes else None)
             if keep is not None:
                 keep[layer.name][sl] = s.numpy().swapaxes(0, 1)            # bool -> uint8 on assignment
-            if v_rec is not None:
+            if v_rec is not None and layer.name in voltages:
                 voltages[layer.name][sl] = v_rec.numpy().swapaxes(0, 1)
-            if u_rec is not None:
+            if u_rec is not None and layer.name in currents:
                 currents[layer.name][sl] = u_rec.numpy().swapaxes(0, 1)
+            if want_state:                                             # state carried into the next step
+                kept = v_rec != 0
+                if carries:
+                    kept |= u_rec != 0
+                states[layer.name][sl] = kept.numpy().swapaxes(0, 1)
         else:
             a = _readout_input(unit, a_ff, values, steps, b, fixed)
             a_np = a.numpy().swapaxes(0, 1)                           # (B, T, n)

@@ -27,6 +27,7 @@ class HardwareResult:
     ``logits``: ``(N, C)`` mean over time of the first output; ``predictions``: its argmax.
     ``voltages[layer]``: ``(N, T, size)`` membrane after reset, float units (``record_voltage``);
     ``currents[layer]``: synaptic current ``u`` likewise (fast model, ``record_current``).
+    ``states[layer]``: ``(N, T, size)`` bool, state kept into the next step (fast model, ``record_state``).
     ``lava_steps``: Lava time steps run (0 for the fast model). ``fixed``: the quantised network of a
     fixed-point run.
     """
@@ -47,6 +48,7 @@ class HardwareResult:
     run_seconds: float = 0.0
     fixed: FixedNetwork | None = None
     currents: dict[str, np.ndarray] | None = None
+    states: dict[str, np.ndarray] | None = None
     engine: str = "lava"
 
     @property

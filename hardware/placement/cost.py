@@ -547,11 +547,16 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
 def state_from_result(geometry: Geometry, result, network=None) -> dict[str, np.ndarray] | None:
     """``{population: (T, N, size)}`` bool, True where a neuron keeps state into the next step: ``v != 0``
     after the step (its reset applied), or a synaptic current ``u`` that does not fully decay. From a fast-model
-    run with ``record_voltage`` and ``record_current`` of the stateful layers; None when the run kept no traces."""
+    run with ``record_state`` (or ``record_voltage`` and ``record_current``) of the spiking layers; None when the
+    run kept neither."""
+    kept = getattr(result, "states", None) or {}
     volts, currents = getattr(result, "voltages", None) or {}, getattr(result, "currents", None) or {}
     out = {}
     for p in geometry.populations:
         if not p.stateful or not p.spiking:
+            continue
+        if p.name in kept:                    # the fast model's record_state: the same rule, kept as bool
+            out[p.name] = np.swapaxes(np.asarray(kept[p.name]), 0, 1)
             continue
         if p.name not in volts:
             return None

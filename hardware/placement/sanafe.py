@@ -46,7 +46,7 @@ Where SANA-FE's Loihi model differs from Lava's (lava-nc 0.10 ``PyLifModelBitAcc
   and adds ``energy_update_neuron`` when the neuron is *updated*: a non-zero potential, an input, a
   bias or a forced update; neurokd's cost model (:mod:`neurokd.hardware.placement.cost`) services every
   neuron in every hardware step of the inference and counts it active on the same conditions, from the
-  fast model's membrane and current traces (a current cleared each step is not state); SANA-FE's
+  fast model's per-step state (``record_state``; a current cleared each step is not state); SANA-FE's
   ``neurons_updated`` is compared with neurokd's active updates;
 * time: SANA-FE's ``simple`` and ``detailed`` timing models take, per core and step, the longer of its
   neuron processing (updates, spikes out, messages sent) and its message receiving (messages in,
@@ -352,8 +352,8 @@ def comparison_rows(network, result, run_: SanafeRun, same, cited, replay=None) 
 
 def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = "pack",
                 timing_model: str = "detailed", overrides: dict[str, float] | None = None, aligned: bool = True):
-    # ``result``: a fixed-point run with ``record_steps``; with ``record_voltage``/``record_current`` of the
-    # spiking layers too (the fast model), neuron updates are counted from the state they keep
+    # ``result``: a fast-model fixed-point run with ``record_steps`` and ``record_state`` (or ``record_voltage`` and
+    # ``record_current`` of the spiking layers): neuron updates are counted from the state they keep
     """Place ``network`` on ``loihi1-sanafe`` (the limits of ``loihi1``), cost the first ``samples`` of a
     fixed-point ``result`` (run on binary input ``x``) with SANA-FE's figures and with neurokd's cited
     Loihi 1 defaults, run the same samples in SANA-FE. ``overrides`` (e.g. ``{"core.neurons": 8}`` to
@@ -375,9 +375,8 @@ def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = 
     rasters = {name: r[:, :k] for name, r in rasters_from_result(geometry, result, x).items()}
     state = state_from_result(geometry, result, network)
     if state is None:
-        raise NeurokdError("the SANA-FE cross-check needs the fast model's membrane and current traces: run it with "
-                           "record_voltage and record_current of the spiking layers (SANA-FE updates a neuron while "
-                           "its potential is non-zero)")
+        raise NeurokdError("the SANA-FE cross-check needs the fast model's per-step state (run it with record_state=True; "
+                           "SANA-FE updates a neuron while its potential is non-zero)")
     state = None if state is None else {name: r[:, :k] for name, r in state.items()}
     load = neuron_load(geometry, rasters, chip) if placer == "balance" else None
     pl = place(network, chip, placer=placer, geometry=geometry, load=load)
