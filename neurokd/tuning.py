@@ -317,6 +317,10 @@ def _heartbeat_journal_class():
     return HeartbeatJournalStorage
 
 
+#: what a database says when two workers create one study's schema at the same moment (retried)
+_SCHEMA_RACE = ("already exists", "UNIQUE constraint failed", "database is locked", "duplicate key")
+
+
 def open_storage(url: str | None, out: Path, heartbeat: int = 30, grace: int | None = None, max_retry: int = 3):
     """The study's storage: ``None`` (``out/study.journal``), a journal file path (or ``journal:PATH``),
     or an SQLAlchemy database URL (``sqlite:///x.db``, ``postgresql://...``). Unreachable: NeurokdError."""
@@ -351,7 +355,9 @@ def open_storage(url: str | None, out: Path, heartbeat: int = 30, grace: int | N
                                    f"(pip install it), or use a journal file / sqlite:///PATH.db") from None
             except Exception as exc:  # noqa: BLE001  (SQLAlchemy raises many kinds: all mean "cannot reach it")
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                if "already exists" in reason and attempt < 4:   # workers starting together both create the tables
+                # workers starting together both create the tables and stamp the schema version (SQLite:
+                # "already exists", "UNIQUE constraint failed: alembic_version", "database is locked")
+                if attempt < 4 and any(m in reason for m in _SCHEMA_RACE):
                     time.sleep(0.5 * (attempt + 1))
                     continue
                 raise NeurokdError(f"--storage {_safe_url(url)}: cannot open the study storage ({reason[:200]})") from None

@@ -359,3 +359,15 @@ def test_the_tune_command_only_parses_options_and_calls_the_api():
     assert "neurokd" in imported and not any(m.startswith(("neurokd.tuning", "neurokd.training", "neurokd.hardware"))
                                               for m in imported if m)
     assert "api.tune(" in path.read_text()
+
+
+def test_workers_opening_a_new_sqlite_study_at_once_all_get_it(tmp_path):
+    # several workers creating one SQLite schema at the same moment race on its tables and version stamp
+    code = ("from pathlib import Path\nfrom neurokd.tuning import open_storage\n"
+            f"open_storage('sqlite:///{tmp_path / 's.db'}', Path({str(tmp_path)!r}))")
+    for _ in range(3):
+        (tmp_path / "s.db").unlink(missing_ok=True)
+        procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=ENV)
+                 for _ in range(6)]
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        assert all(rc == 0 for rc, _ in results), [err[-300:] for rc, err in results if rc]
