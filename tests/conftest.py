@@ -1,5 +1,6 @@
 """Shared pytest fixtures: tiny datasets written in the real on-disk layouts (Speech Commands, CIFAR-10),
-and the recorded third-party graphs of ``shared/interop`` where that folder exists."""
+the recorded third-party graphs of ``shared/interop`` where that folder exists, and ``cli`` (the
+command line in-process, returning its exit code)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ import pytest
 # repository in shared/interop; a clone without it skips the tests that read them.
 # NEUROKD_INTEROP points elsewhere (a missing path makes those tests skip).
 INTEROP_DIR = Path(os.environ.get("NEUROKD_INTEROP") or Path(__file__).resolve().parents[2] / "shared" / "interop")
+
+
+def cli(argv: list[str]) -> int:
+    """``neurokd ARGV`` in this process; its exit code (0 when it returns)."""
+    from neurokd.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from neurokd import fileio
-from neurokd.cli import main
+from conftest import cli
 from neurokd.config import TrainConfig
 from neurokd.training import build_models
 
@@ -24,14 +24,6 @@ AGREEMENT_KEYS = {"precision", "samples", "spike_agreement", "prediction_agreeme
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-def cli(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,11 @@ import numpy as np
 import pytest
 
 import neurokd
-from neurokd.cli import main
+from conftest import cli
 
 pytestmark = pytest.mark.lava
 
 TINY = dict(model_options={"hidden": [16]}, epochs=2, teacher_epochs=2, batch_size=128, device="cpu")
-
-
-def cli(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def read_csv(path: Path) -> list[dict]:
