@@ -192,7 +192,7 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
         # the fast engine (bit-exact with Lava) again, keeping which neurons carry state from one step to the
         # next (the cost model's active rule; Lava's results keep no such trace)
         result = run_fast(network, x, precision=result.precision, timesteps=timesteps, fixed=result.fixed,
-                          record_steps=True, **_state_traces(network))
+                          record_steps=True, record_state=True)
         if k < n:
             note = (f"Costed on the first {k} of the run's {n} samples: keeping every sample's per-step spikes is over "
                     f"MAX_STEP_RECORD, so these were re-run in the fast engine (bit-exact with Lava) with per-step spikes.")
@@ -799,7 +799,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         from neurokd.hardware.engines.fastsim import run_fast
 
         result = run_fast(network, x, precision=precision, timesteps=timesteps if x.ndim == len(network.input_shape) + 1
-                          else None, record_steps=True, **_state_traces(network))
+                          else None, record_steps=True, record_state=True)
         inputs = x
     elif placer == "balance":
         raise NeurokdError("--placer balance needs spikes: map a run folder, or give --input / --random-input")
@@ -814,11 +814,6 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         echo(f"neurokd: removed {Path(out) / 'sanafe_comparison.csv'}, an earlier placement's SANA-FE comparison")
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped
-
-
-def _state_traces(network) -> dict:
-    """run_fast options keeping the spiking layers' per-step state (bool): the placement cost's active rule."""
-    return {"record_state": True}
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:
@@ -837,7 +832,7 @@ def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, ech
         x = (np.random.default_rng(seed).random(x.shape) < p).astype(np.float64)
         echo("neurokd: SANA-FE's inputs are spikes: the graded input is sent as Bernoulli spikes (p = |x| / max|x|) "
              "to both neurokd and SANA-FE")
-    res = run_fast(network, x, precision="fixed", record_steps=True, **_state_traces(network))
+    res = run_fast(network, x, precision="fixed", record_steps=True, record_state=True)
     run_, same, cited, rows = cross_check(network, res, x, samples=samples)
     path = out / "sanafe_comparison.csv"
     fileio.write_csv(path, COMPARISON_COLUMNS, rows)

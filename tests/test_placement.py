@@ -406,8 +406,7 @@ def test_a_step_receives_then_updates_and_idle_steps_still_service_every_neuron(
                 "fc2": nir.Affine(weight=np.full((2, 4), 0.6), bias=np.zeros(2)), "lif2": _lif(2, thr=5.0)}, (3,))
     net = ir.from_nir(g)
     x = np.array([[[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])            # one sample: 2 input events in step 0 only
-    res = run_fast(net, x, precision="float", record_steps=True, record_voltage=["lif1", "lif2"],
-                   record_current=["lif1", "lif2"])
+    res = run_fast(net, x, precision="float", record_steps=True, record_state=True)
     chip = load_chip("loihi1")
     pl = place(net, chip)
     geom = pl.geometry
@@ -421,9 +420,9 @@ def test_a_step_receives_then_updates_and_idle_steps_still_service_every_neuron(
     assert act[:, 0].tolist() == [0, 4, 0, 0]                     # updated the step after it received
     assert act[:, 1].tolist() == [0, 0, 0, 0]                     # lif1 did not spike: lif2 has nothing to do
     # with the engine's state: lif1's potential (below threshold) survives into step 1 of the sample
-    state = state_from_result(geom, res, net)
-    kept = run_fast(net, x, precision="float", record_steps=True, record_state=True)   # the same rule, as bool
-    assert all(np.array_equal(state_from_result(geom, kept, net)[k], state[k]) for k in state)
+    state = state_from_result(geom, res)
+    traces = run_fast(net, x, precision="float", record_voltage=["lif1", "lif2"])   # the rule: v kept (u is cleared)
+    assert all(np.array_equal(state[k], np.swapaxes(traces.voltages[k] != 0, 0, 1)) for k in state)
     assert state["lif1"][0, 0].all() and not res.spikes["lif1"].any()
     traced = cost(pl, rasters, network=net, state=state)
     assert traced.steps["updates_active"][:, 0, 0].tolist() == [0, 4, 4, 4]   # window step 1, then the drain
@@ -545,8 +544,7 @@ def test_sanafe_sees_the_same_spikes_events_messages_and_hops():
     x = spikes_in(2, 10, net.input_shape, rate=0.4, seed=8)
     with pytest.raises(NeurokdError, match="per-step state"):
         cross_check(net, run_fast(net, x, precision="fixed", record_steps=True), x, samples=2)
-    res = run_fast(net, x, precision="fixed", record_steps=True, record_voltage=["lif1", "lif2"],
-                   record_current=["lif1", "lif2"])
+    res = run_fast(net, x, precision="fixed", record_steps=True, record_state=True)
     run_, same, cited, rows = cross_check(net, res, x, samples=2, overrides={"core.neurons": 3})
     by = {r["metric"]: r for r in rows}
     assert same.placement.tiles_used > 1                              # messages cross the mesh
@@ -574,7 +572,7 @@ def test_sanafe_with_biases_gives_the_same_spikes_energy_and_nearly_the_same_lat
     net = ir.from_nir(g)
     x = spikes_in(2, 8, net.input_shape, rate=0.4, seed=9)
     names = ["lif1", "lif2"]
-    res = run_fast(net, x, precision="fixed", record_steps=True, record_voltage=names, record_current=names)
+    res = run_fast(net, x, precision="fixed", record_steps=True, record_state=True)
     run_, same, cited, rows = cross_check(net, res, x, samples=2, overrides={"core.neurons": 8})
     by = {r["metric"]: r for r in rows}
     for layer in names:
@@ -599,8 +597,7 @@ def test_sanafe_refuses_a_residual_shortcut_in_one_line():
     torch.manual_seed(0)
     net = ir.from_nir(student_to_nir(build_student("resnet1d", (4, 12), 3, timesteps=2).eval(), dt=1e-4))
     x = spikes_in(1, 2, net.input_shape, rate=0.3, seed=1)
-    names = [l.name for l in net.layers if l.neuron.spiking]
-    res = run_fast(net, x, precision="fixed", record_steps=True, record_voltage=names, record_current=names)
+    res = run_fast(net, x, precision="fixed", record_steps=True, record_state=True)
     with pytest.raises(NeurokdError) as err:
         cross_check(net, res, x, samples=1)
     assert "waits 1 step(s)" in str(err.value) and "\n" not in str(err.value)

@@ -74,8 +74,8 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
     its ``inputs``, or as ``rasters`` (``{population: (T, N, *shape)}``) with a matching ``geometry``.
     Without spikes only the placement is made (``placer="balance"`` needs them). A fixed-point
     result's integer weights define the synapses (a weight rounded to zero is none). A fast-model result
-    run with ``record_voltage``/``record_current`` of its spiking layers (or ``state``) also tells which
-    neurons keep state from one step to the next, so their updates count active (:mod:`.cost`).
+    run with ``record_state`` (or ``state``) also tells which neurons keep state from one step to the next,
+    so their updates count active (:mod:`.cost`).
     """
     chip = load_chip(hardware, overrides)
     if placer not in PLACERS:
@@ -87,7 +87,7 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
             raise NeurokdError("place_and_cost: give the inputs the result was run on")
         rasters = rasters_from_result(geometry, result, inputs)
     if state is None and result is not None:
-        state = state_from_result(geometry, result, network)
+        state = state_from_result(geometry, result)
     seconds = {}
     t0 = time.perf_counter()
     received = {} if placer == "balance" else None        # the load's received events, reused by the cost

@@ -79,11 +79,6 @@ def energy_model(chip: Chip) -> "energy_mod.EnergyModel":
     )
 
 
-def barrier_ns(chip: Chip, tiles: int) -> float:
-    """Barrier time for ``tiles`` tiles (:meth:`~neurokd.hardware.placement.chips.Chip.barrier_ns`)."""
-    return chip.barrier_ns(tiles)
-
-
 def _received(geometry: Geometry, rasters: dict[str, np.ndarray], pop: str, T: int, B: int):
     """Per target neuron and step ``(T, B, size)`` int64: synaptic events from spiking sources, from graded
     sources (``None`` where no such source feeds the population), and both together."""
@@ -514,7 +509,7 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     tiles_synced = pl.tiles_used
     if host["msgs_sent"].any() and (0, *pl.input_xy) not in {(cc.chip, cc.x, cc.y) for cc in pl.cores}:
         tiles_synced += 1                      # the input enters on a tile of its own, which joins the barrier
-    bar = barrier_ns(chip, tiles_synced)
+    bar = chip.barrier_ns(tiles_synced)
     step_ns = np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)) + route + bar
     # per-core counts per inference -> the energy tables
     total = {q: steps[q].sum(axis=(0, 1)) for q in ("spikes", "synops", "macs", "updates_active", "updates_inactive")}
@@ -532,8 +527,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
         + ("overlapped with" if overlap else "then") + " the neuron phase (active/inactive updates x update_*_ns + "
         "spikes x spike_out_ns + messages sent x spike_ns)",
         "every neuron of a used core is updated in every hardware step; active when it has input, a bias, "
-        + ("or state left by the previous step (the engine's u and v)" if state is not None else
-           "or a spike to send (no state traces given: a neuron whose potential only decays counts inactive)"),
+        + ("or state left by the previous step (the engine's record_state)" if state is not None else
+           "or a spike to send (no state recorded: a neuron whose potential only decays counts inactive)"),
         "a step: the slowest core (or the busiest tile's messages at the tile bandwidth) + the longest route + the barrier",
         "energy: the chip's per-event figures for compute, plus spike_pj per message and hop_*_pj per tile hop",
         f"each layer receives its Lava pipeline delay after the input and updates one step later: {T} steps take "
@@ -544,38 +539,18 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     return CostReport(pl, int(N), int(T), steps, host, core_ns, tile_ns, route, bar, step_ns, est, notes)
 
 
-def state_from_result(geometry: Geometry, result, network=None) -> dict[str, np.ndarray] | None:
-    """``{population: (T, N, size)}`` bool, True where a neuron keeps state into the next step: ``v != 0``
-    after the step (its reset applied), or a synaptic current ``u`` that does not fully decay. From a fast-model
-    run with ``record_state`` (or ``record_voltage`` and ``record_current``) of the spiking layers; None when the
-    run kept neither."""
+def state_from_result(geometry: Geometry, result) -> dict[str, np.ndarray] | None:
+    """``{population: (T, N, size)}`` bool, True where a neuron keeps state into the next step (``v != 0`` after
+    the step, or a synaptic current that does not fully decay): the fast model's ``record_state`` of the spiking
+    layers, in the rasters' time-major order; None when the run kept none."""
     kept = getattr(result, "states", None) or {}
-    volts, currents = getattr(result, "voltages", None) or {}, getattr(result, "currents", None) or {}
     out = {}
     for p in geometry.populations:
-        if not p.stateful or not p.spiking:
-            continue
-        if p.name in kept:                    # the fast model's record_state: the same rule, kept as bool
+        if p.stateful and p.spiking:
+            if p.name not in kept:
+                return None
             out[p.name] = np.swapaxes(np.asarray(kept[p.name]), 0, 1)
-            continue
-        if p.name not in volts:
-            return None
-        st = np.asarray(volts[p.name]) != 0
-        if p.name in currents and _current_carries(result, network, p.name):
-            st = st | (np.asarray(currents[p.name]) != 0)
-        out[p.name] = np.swapaxes(st, 0, 1)
     return out
-
-
-def _current_carries(result, network, name: str) -> bool:
-    """Whether a layer's synaptic current survives into the next step (float ``du < 1``, fixed ``du < 4095``:
-    a current cleared every step, as in every neurokd student, is not state)."""
-    fixed = getattr(result, "fixed", None)
-    if fixed is not None and name in fixed.layers and fixed.layers[name].neuron is not None:
-        return int(fixed.layers[name].neuron.du) < 4095
-    if network is not None and name in network.names:
-        return float(network.layer(name).neuron.du) < 1.0
-    return True
 
 
 #: received events kept between :func:`neuron_load` and :func:`cost` (int64 values, all populations and chunks)
@@ -631,4 +606,4 @@ def neuron_load(geometry: Geometry, rasters: dict[str, np.ndarray], chip: Chip, 
     return out
 
 
-__all__ = ["cost", "CostReport", "QUANTITIES", "energy_model", "barrier_ns", "neuron_load", "state_from_result"]
+__all__ = ["cost", "CostReport", "QUANTITIES", "energy_model", "neuron_load", "state_from_result"]

@@ -91,7 +91,8 @@ def _sanafe():
 @dataclass
 class SanafeRun:
     """SANA-FE's results per sample: ``energy[part]`` (J, parts total/synapse/soma/network),
-    ``sim_time`` (s), ``spikes[layer]`` ``(N, steps, size)`` uint8 in SANA-FE's time, and counters."""
+    ``sim_time`` (s), ``spikes[layer]`` ``(N, steps, size)`` uint8 in SANA-FE's time, counters, and its
+    per-step perf trace."""
 
     samples: int
     steps: int
@@ -105,6 +106,7 @@ class SanafeRun:
     seconds: float
     input_core: int
     notes: list[str] = field(default_factory=list)
+    perf: list[dict[str, np.ndarray]] = field(default_factory=list)   # SANA-FE's perf trace per sample
 
 
 def _tile_of(x: int, y: int, tiles_y: int) -> int:
@@ -247,10 +249,8 @@ def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str =
                     spikes[a.group_name][k, t, a.neuron_offset] = 1
     notes = [f"SANA-FE {getattr(sanafe, '__version__', '')} timing model {timing_model!r}, "
              f"architecture {_arch_path(sanafe).name}, {steps} steps per sample (T = {T} plus the pipeline)"]
-    r = SanafeRun(n, steps, energy, sim_time, spikes, syn_events, packets, hops, updated,
-                  time.perf_counter() - t0, input_core, notes)
-    r.perf = perf
-    return r
+    return SanafeRun(n, steps, energy, sim_time, spikes, syn_events, packets, hops, updated,
+                     time.perf_counter() - t0, input_core, notes, perf)
 
 
 def _arch_path(sanafe):
@@ -352,8 +352,8 @@ def comparison_rows(network, result, run_: SanafeRun, same, cited, replay=None) 
 
 def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = "pack",
                 timing_model: str = "detailed", overrides: dict[str, float] | None = None, aligned: bool = True):
-    # ``result``: a fast-model fixed-point run with ``record_steps`` and ``record_state`` (or ``record_voltage`` and
-    # ``record_current`` of the spiking layers): neuron updates are counted from the state they keep
+    # ``result``: a fast-model fixed-point run with ``record_steps`` and ``record_state``: neuron updates are
+    # counted from the state the neurons keep
     """Place ``network`` on ``loihi1-sanafe`` (the limits of ``loihi1``), cost the first ``samples`` of a
     fixed-point ``result`` (run on binary input ``x``) with SANA-FE's figures and with neurokd's cited
     Loihi 1 defaults, run the same samples in SANA-FE. ``overrides`` (e.g. ``{"core.neurons": 8}`` to
@@ -373,7 +373,7 @@ def cross_check(network, result, x: np.ndarray, samples: int = 8, placer: str = 
     chip = load_chip("loihi1-sanafe", overrides)
     geometry = geometry_from_ir(network, fixed=result.fixed)
     rasters = {name: r[:, :k] for name, r in rasters_from_result(geometry, result, x).items()}
-    state = state_from_result(geometry, result, network)
+    state = state_from_result(geometry, result)
     if state is None:
         raise NeurokdError("the SANA-FE cross-check needs the fast model's per-step state (run it with record_state=True; "
                            "SANA-FE updates a neuron while its potential is non-zero)")
