@@ -391,10 +391,6 @@ class Placement:
         }
 
 
-def _barrier(chip: Chip, tiles: int) -> float:
-    return chip.barrier_ns(tiles)
-
-
 def _position(index: int, chip: Chip) -> tuple[int, int, int, int]:
     """Global core index -> (chip, tile within chip, mesh x, mesh y); tiles in snake order."""
     per_chip, per_tile, tx = chip.cores_per_chip, chip["mesh.cores_per_tile"], chip["mesh.tiles_x"]
@@ -700,7 +696,7 @@ def place(network: Network | None, chip: "Chip | str", placer: str = "pack", geo
     def step_estimate(ranges) -> float:          # the busiest core's mean load + the barrier of the tiles used
         busiest = max(prefix[pop][r[1]] - prefix[pop][r[0]] for pop, rs in ranges.items() for r in rs)
         tiles = math.ceil(sum(len(rs) for rs in ranges.values()) / per_tile)
-        return busiest + _barrier(chip, tiles)
+        return busiest + chip.barrier_ns(tiles)
 
     best, best_est, best_tau = packed, step_estimate(packed), hi_tau
     if hi_tau > lo_tau > 0:
