@@ -106,7 +106,8 @@ def test_loihi1_figures_are_davies_and_match_the_energy_tables():
 
 def test_loihi2_marks_every_unpublished_figure_and_user_overrides_take_effect():
     chip = load_chip("loihi2")
-    assert chip.cores_per_chip == 128 and chip["core.neurons"] == 1_000_000 // 128
+    assert chip.cores_per_chip == 128 and chip["core.neurons"] == 4095
+    assert chip.fig("core.neurons").status == "inferred" and "core.neurons" in {f.key for f in chip.stand_ins()}
     assert chip.fig("energy.synop_pj").status == "unknown"
     assert chip.fig("core.synaptic_memory_bytes").status == "unknown"
     tuned = load_chip("loihi2", {"energy.synop_pj": 35.5})
@@ -214,8 +215,13 @@ def test_conv_layers_split_by_channel_then_by_rows_and_synapses_are_exact():
     for c in conv_cores:
         block = dense[c.lo:c.hi]
         assert c.synapses == int(block.sum())
-        assert c.fan_in_axons == int(block.any(axis=0).sum())
+        # Loihi 1 takes a convolution through population axons (nengo-loihi): one axon per input position,
+        # whatever its channels
+        assert c.fan_in_axons == int(block.any(axis=0).reshape(syn.in_shape).any(axis=0).sum())
     assert sum(c.synapses for c in conv_cores) == syn.synapse_count
+    # stored per connection (the SANA-FE cross-check's chip): one axon per source neuron with a synapse
+    per_conn = place(net, load_chip("loihi1", {"core.neurons": 20, "synapse.conv_storage": 0})).cores_of("lif1")
+    assert [c.fan_in_axons for c in per_conn] == [int(dense[c.lo:c.hi].any(axis=0).sum()) for c in per_conn]
     # with room for two channels per core: cut at channel boundaries only
     pl2 = place(net, load_chip("loihi1", {"core.neurons": 80}))
     assert [(c.lo, c.hi) for c in pl2.cores_of("lif1")] == [(0, 72), (72, 108)]
@@ -494,7 +500,7 @@ def test_written_files(tmp_path):
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0]) == MAPPING_COLUMNS and len(rows) == mapped.placement.n_cores
     info = json.loads((tmp_path / "placement.json").read_text())
-    assert info["limits"]["core.neurons"]["value"] == 7812 and info["limits"]["core.neurons"]["status"] == "derived"
+    assert info["limits"]["core.neurons"]["value"] == 4095 and info["limits"]["core.neurons"]["status"] == "inferred"
     assert "energy.synop_pj" in info["stand_in_figures"]
     with open(tmp_path / "cost_report.csv") as fh:
         cost_rows = list(csv.DictReader(fh))

@@ -7,6 +7,7 @@ header) or starts with ``base = "loihi1"`` and changes only the tables it names.
 
 * ``published``: printed in the source; ``derived``: arithmetic on published figures (the note shows it);
 * ``secondary``: a tool or thread that mirrors the vendor's software (e.g. nengo-loihi's limits);
+* ``inferred``: a rule reconstructed from what a vendor's compiler printed (the note names the rows it reproduces);
 * ``assumed``: a modelling choice of neurokd; ``unknown``: not published, the value stands in;
 * ``user``: set by ``overrides`` (the chip's ``figures`` keep the replaced figure's note).
 
@@ -33,7 +34,7 @@ except ImportError:  # Python 3.10
         tomllib = None  # type: ignore[assignment]
 
 CHIP_DIR = Path(__file__).with_name("chips")
-STATUSES = ("published", "derived", "secondary", "assumed", "unknown", "user")
+STATUSES = ("published", "derived", "secondary", "inferred", "assumed", "unknown", "user")
 
 #: section -> figures every chip file must give. Optional (:data:`OPTIONAL`, 0 when absent):
 #: ``core.synapses`` (a count limit), ``energy.spike_out_pj`` / ``time.spike_out_ns`` (a neuron emitting
@@ -50,12 +51,27 @@ REQUIRED = {
     "time": ("synop_ns", "update_active_ns", "update_inactive_ns", "spike_ns", "hop_ew_ns", "hop_ns_ns",
              "barrier_min_ns", "barrier_max_ns", "barrier_max_tiles", "tile_bandwidth_spikes_per_s"),
 }
-OPTIONAL = {"core": ("synapses",), "energy": ("spike_out_pj",),
+#: The compiler rules (optional; absent = neurokd's generic placement, the SANA-FE cross-check's):
+#: ``core.synmem_units`` (a per-core synaptic memory budget in the vendor compiler's units, which then replaces
+#: ``synaptic_memory_bytes`` as the bound), ``synapse.dense_per_unit`` (dense synapses per such unit),
+#: ``synapse.kernel_unit_bits`` (bits of shared kernel weights per unit), ``synapse.conv_storage`` (0 per connection,
+#: 1 one shared kernel per core, 2 population axons as nengo-loihi builds a convolution), ``core.delay_slots``
+#: (neurons x delay slots per core when synapses carry delays), ``core.conv_cut_w`` (1: a conv layer is cut along
+#: W into power-of-two column tiles, all channels and rows of a column on one core), ``core.ratio_split`` (1: a
+#: dense layer is cut into ceil(use / budget) equal parts, parts still over cut again by their own ratio),
+#: ``core.fan_out_per_core`` (1 or absent: one output axon per neuron and destination core; 0: per neuron and
+#: outgoing connection).
+OPTIONAL = {"core": ("synapses", "synmem_units", "delay_slots", "conv_cut_w", "ratio_split", "fan_out_per_core"),
+            "synapse": ("dense_per_unit", "kernel_unit_bits", "conv_storage"),
+            "energy": ("spike_out_pj",),
             "time": ("spike_out_ns", "message_in_ns", "phases_overlap")}
 INTEGER = {"mesh.cores_per_chip", "mesh.cores_per_tile", "mesh.tiles_x", "mesh.tiles_y", "core.neurons",
            "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses",
            "synapse.weight_bits", "synapse.index_bits_min", "synapse.index_bits_max", "synapse.list_header_bits",
-           "synapse.list_max_entries", "synapse.word_bits", "synapse.delay_bits", "time.barrier_max_tiles"}
+           "synapse.list_max_entries", "synapse.word_bits", "synapse.delay_bits", "time.barrier_max_tiles",
+           "core.synmem_units", "core.delay_slots", "core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core",
+           "synapse.dense_per_unit", "synapse.kernel_unit_bits", "synapse.conv_storage"}
+ZERO_OK = {"core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core"}   # switches: 0 is a value
 
 
 @dataclass(frozen=True)
@@ -128,8 +144,8 @@ class Chip:
         return f"{self.name}'s {self[key]:,} {what} per core ({f.status}, {f.source})"
 
     def stand_ins(self) -> list[Figure]:
-        """Figures that are not published for this chip (status unknown or assumed)."""
-        return [f for f in self.figures.values() if f.status in ("unknown", "assumed")]
+        """Figures that are not published for this chip (status unknown, assumed or inferred)."""
+        return [f for f in self.figures.values() if f.status in ("unknown", "assumed", "inferred")]
 
     def to_dict(self) -> dict:
         return {
@@ -202,7 +218,7 @@ def _figure(where: str, key: str, entry, sources: dict) -> Figure:
         raise NeurokdError(f"{where}: {key}.value must be >= 0, got {value}")
     if key in INTEGER and value != int(value):
         raise NeurokdError(f"{where}: {key}.value must be a whole number, got {value}")
-    if key.split(".")[0] in ("mesh", "core") and value < 1:
+    if key.split(".")[0] in ("mesh", "core") and value < 1 and key not in ZERO_OK:
         raise NeurokdError(f"{where}: {key}.value must be >= 1, got {value}")
     src = entry.get("source")
     if src not in sources:

@@ -126,7 +126,8 @@ def _flat_index(c: int, h: int, w: int) -> np.ndarray:
     return index
 
 
-def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: int,
+                     rects: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Synapses from the input positions of a convolution onto output neurons ``lo..hi-1`` (flat C-order), as
     (flat source indices with synapses, ascending; their counts).
 
@@ -141,7 +142,7 @@ def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: in
     co, cg, kh, kw = mask.shape
     pg = co // groups
     blocks = []
-    for c0, c1, r0, r1, x0, x1 in _rects(lo, hi, ho, wo):
+    for c0, c1, r0, r1, x0, x1 in (rects if rects is not None else _rects(lo, hi, ho, wo)):
         rows, y0 = _hits(r0, r1, kh, sh, dh, ph0, h)         # (kh, input rows read)
         cols, z0 = _hits(x0, x1, kw, sw, dw, pw0, w)         # (kw, input columns read)
         g0, g1 = c0 // pg, -(-c1 // pg)                      # the groups of channels c0..c1-1
@@ -177,9 +178,12 @@ class _Incoming:
     n_src: int
     n_out: int
     delayed: bool
+    storage: str = "connection"     # "connection", "shared" (one kernel per core), "population", "bias" (module docstring)
+    max_delay: int = 0
 
     def __post_init__(self):
         self._sparse: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._classes: int | None = None
         if self.conn.kind == "dense":
             self.mask = np.asarray(self.conn.kernel_mask())          # (n_out, n_in) bool
             self.tables = None
@@ -194,6 +198,26 @@ class _Incoming:
             self.parts = _conv_parts(self.conn)
             mask = self.parts[0]
             self.kernel_cum = np.concatenate([np.zeros((1, *mask.shape[1:])), np.cumsum(mask, axis=0)])
+
+    def kernel_weight_bits(self, chip: Chip) -> int:
+        """Bits of one shared kernel weight: the kernel's signed width where its weights are whole numbers (netx
+        and fixed-point kernels), else the chip's ``synapse.weight_bits``."""
+        w = np.asarray(self.conn.weight if self.conn.weight is not None else 1.0, dtype=np.float64)
+        top = int(np.abs(w).max(initial=0)) if np.all(w == np.round(w)) else None
+        wbits = chip["synapse.weight_bits"]
+        return wbits if top is None else int(min(wbits, max(1, top.bit_length()) + 1))
+
+    def border_classes(self) -> int:
+        """Distinct (row, column) kernel-tap patterns over the input positions: the weight sets nengo-loihi's
+        ``conv2d_loihi_weights`` builds for a population-axon convolution (its 256-compartment offset split
+        aside)."""
+        if self._classes is None:
+            _, (c, h, w), (sh, sw), ((ph0, _), (pw0, _)), (dh, dw), (ho, wo) = self.parts
+            kh, kw = self.parts[0].shape[2:]
+            rows, _ = _hits(0, ho, kh, sh, dh, ph0, h)
+            cols, _ = _hits(0, wo, kw, sw, dw, pw0, w)
+            self._classes = len({r.tobytes() for r in rows.T}) * len({k.tobytes() for k in cols.T})
+        return self._classes
 
     def per_source(self, lo: int, hi: int) -> np.ndarray:
         """Non-zero synapses from each source neuron onto targets ``lo..hi-1`` (int64, flat source order)."""
@@ -260,35 +284,81 @@ def index_bits(neurons: int, chip: Chip) -> int:
 
 @dataclass(frozen=True)
 class CoreUse:
-    """What a range of one layer needs on one core."""
+    """What a range of one layer needs on one core (``units``: synaptic memory in the compiler's units, where the
+    chip gives ``core.synmem_units``; ``delay_use``: neurons x delay slots, where its synapses carry delays)."""
 
     neurons: int
     synapses: int
     fan_in_axons: int
     memory_bytes: int
+    units: int = 0
+    delay_use: int = 0
 
 
-def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip) -> tuple[CoreUse, list[np.ndarray]]:
+def _delay_slots(max_delay: int) -> int:
+    """Delay slots of a ring buffer holding delays 0..max_delay: the next power of two."""
+    return 1 << max(0, math.ceil(math.log2(max_delay + 1)))
+
+
+def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
+             tile: tuple[int, int, int, int] | None = None) -> tuple[CoreUse, list[np.ndarray] | None]:
     """Neurons, synapses, fan-in axons and synaptic memory of targets ``lo..hi-1``, and per connection
     ``(source neurons with synapses onto the range, their synapse counts)`` (the core's column of the
-    routing table)."""
-    n = hi - lo
+    routing table). ``tile=(C, H, x0, x1)``: instead, every channel and row of output columns ``x0..x1-1`` of a
+    (C, H, W) layer (a W-cut core; no columns returned)."""
     wbits = chip["synapse.weight_bits"]
-    ibits = index_bits(n, chip)
-    syn = axons = bits = 0
-    columns = []
+    dpu = chip.get("synapse.dense_per_unit")
+    ubits = chip.get("synapse.kernel_unit_bits", chip["synapse.word_bits"])
+    syn = axons = bits = units = 0
+    max_delay = -1
+    columns = [] if tile is None else None
+    n = hi - lo if tile is None else tile[0] * tile[1] * (tile[3] - tile[2])
     for inc in incoming:
-        nz, per = inc.sparse(lo, hi)
-        columns.append((nz, per))
+        if tile is not None:
+            if inc.conn.kind == "dense":
+                raise NeurokdError(f"connection {inc.conn.name!r}: a dense connection into a W-cut layer")
+            nz, per = _conv_per_source(inc.parts, inc.kernel_cum, inc.conn.conv_groups, 0, 0,
+                                       [(0, tile[0], 0, tile[1], tile[2], tile[3])])
+            out_channels = tile[0]
+        else:
+            nz, per = inc.sparse(lo, hi)
+            columns.append((nz, per))
+            if inc.conn.kind != "dense":
+                plane = math.prod(inc.parts[-1])
+                out_channels = (hi - 1) // plane - lo // plane + 1
+            else:
+                out_channels = n
+        if inc.storage == "bias":                  # input taken as bias: no synapse, axon or memory
+            continue
         dbits = chip["synapse.delay_bits"] if inc.delayed else 0
+        if inc.delayed:
+            max_delay = max(max_delay, inc.max_delay)
+        syn += int(per.sum())
+        if inc.storage in ("shared", "population"):
+            in_c, in_h, in_w = inc.parts[1]
+            axons += int(np.unique(nz % (in_h * in_w)).size)      # one axon per input position (all channels)
+            mask = inc.parts[0]
+            taps = mask.shape[1] * mask.shape[2] * mask.shape[3]  # (C_in / groups) x kh x kw
+            if inc.storage == "shared":
+                kbits = inc.kernel_weight_bits(chip)
+                words = -(-(out_channels * kbits) // ubits)
+                bits += taps * words * ubits
+                units += taps * words
+            else:
+                entries = np.array([taps * out_channels])
+                bits += inc.border_classes() * int(_list_bits(entries, wbits + index_bits(n, chip) + dbits, chip)[0])
+            continue
+        ibits = index_bits(n, chip)
         cost = _list_bits(per, wbits + ibits + dbits, chip)
-        span = inc.dense_span(lo, hi)
+        span = inc.dense_span(lo, hi) if tile is None else None
         if span is not None:
             cost = np.minimum(cost, _list_bits(span[nz], wbits + dbits, chip))
-        syn += int(per.sum())
+        if dpu:                                    # every neuron of the core, per axon with a synapse onto it
+            units += int(nz.size) * -(-n // dpu)
         axons += int(nz.size)
         bits += int(cost.sum())
-    return CoreUse(n, syn, axons, -(-bits // 8)), columns
+    delay_use = n * _delay_slots(max_delay) if max_delay >= 0 else 0
+    return CoreUse(n, syn, axons, -(-bits // 8), units, delay_use), columns
 
 
 # --------------------------------------------------------------------------------------------------
@@ -367,7 +437,8 @@ class Placement:
         return [c.row() for c in self.cores]
 
     def to_dict(self) -> dict:
-        lim = ("core.neurons", "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses")
+        lim = ("core.neurons", "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses",
+               "core.synmem_units", "core.delay_slots")
         busiest = {k: max(self.cores, key=lambda c: getattr(c, a)).core if self.cores else None
                    for k, a in (("neurons", "neurons"), ("synaptic_memory_bytes", "memory_bytes"),
                                 ("fan_in_axons", "fan_in_axons"), ("fan_out_axons", "fan_out_axons"))}
@@ -417,35 +488,85 @@ class _LayerSplitter:
     """Cuts one population into core-sized ranges (module docstring: Splitting)."""
 
     LIMITS = (("core.neurons", "neurons"), ("core.fan_in_axons", "fan_in_axons"),
-              ("core.synaptic_memory_bytes", "memory_bytes"), ("core.synapses", "synapses"))
+              ("core.synaptic_memory_bytes", "memory_bytes"), ("core.synapses", "synapses"),
+              ("core.synmem_units", "units"), ("core.delay_slots", "delay_use"))
 
     def __init__(self, layer: str, population: str, shape: tuple[int, ...], incoming: list[_Incoming], chip: Chip):
         self.layer, self.population, self.shape, self.incoming, self.chip = layer, population, shape, incoming, chip
         self.size = math.prod(shape)
         self.levels = _granularities(shape)
         self._cache: dict[tuple[int, int], tuple[CoreUse, str | None]] = {}
+        # the compiler's unit budget, where the chip gives one, bounds synaptic memory instead of bytes
+        skip = {"core.synaptic_memory_bytes"} if "core.synmem_units" in chip.figures else set()
+        self.limits = tuple((lim, attr, chip[lim]) for lim, attr in self.LIMITS if lim in chip.figures and lim not in skip)
+        self.cut_w = bool(chip.opt("core.conv_cut_w")) and len(shape) == 3 and \
+            all(inc.conn.kind != "dense" for inc in incoming)
+        self.ratio_split = bool(chip.opt("core.ratio_split")) and len(shape) == 1
+
+    def _judge(self, use: CoreUse) -> str | None:
+        for lim, attr, value in self.limits:
+            if getattr(use, attr) > value:
+                return lim
+        return None
+
+    def ratio(self, lo: int, hi: int) -> float:
+        """The largest ``use / budget`` of the chip's limits on targets ``lo..hi-1``."""
+        use = self.check(lo, hi)[0]
+        return max(getattr(use, attr) / value for _, attr, value in self.limits)
 
     def check(self, lo: int, hi: int) -> tuple[CoreUse, str | None]:
         """``(use, first limit key exceeded or None)``."""
         key = (lo, hi)
         if key not in self._cache:
             use, _ = core_use(self.incoming, lo, hi, self.chip)
-            bad = None
-            for lim, attr in self.LIMITS:
-                if lim in self.chip.figures and getattr(use, attr) > self.chip[lim]:
-                    bad = lim
-                    break
-            self._cache[key] = (use, bad)
+            self._cache[key] = (use, self._judge(use))
         return self._cache[key]
+
+    def split_w(self) -> list[tuple[int, int]]:
+        """The W-cut (``core.conv_cut_w``): the widest power-of-two tile of output columns (not above W) whose every
+        channel and row fit a core; one core per tile. Each core is kept as the contiguous range of the tile's size in
+        neurokd's flat (C, H, W) order (the routing's approximation), its use as the tile's."""
+        c, h, w = self.shape
+        t = 1 << (w.bit_length() - 1)                 # the widest power of two not above W
+        while t >= 1:
+            use, _ = core_use(self.incoming, 0, 0, self.chip, tile=(c, h, 0, min(t, w)))
+            if self._judge(use) is None:
+                break
+            t //= 2
+        if t < 1:
+            return []                                  # one column does not fit: the generic cut
+        ranges = []
+        for x0 in range(0, w, t):
+            use, _ = core_use(self.incoming, 0, 0, self.chip, tile=(c, h, x0, min(x0 + t, w)))
+            lo = c * h * x0
+            ranges.append((lo, min(lo + use.neurons, self.size)))
+            self._cache[ranges[-1]] = (use, self._judge(use))
+        return ranges
+
+    def split_ratio(self) -> list[tuple[int, int]]:
+        """The ratio cut (``core.ratio_split``): ``k = ceil(use / budget)`` equal parts of the whole layer; while a
+        part is over a budget, ``k`` times that part's own ``ceil(ratio)``."""
+        k = max(1, math.ceil(self.ratio(0, self.size)))
+        while True:
+            k = min(k, self.size)
+            edges = np.linspace(0, self.size, k + 1).round().astype(int)
+            ranges = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+            worst = max(self.ratio(a, b) for a, b in ranges)
+            if worst <= 1:
+                return ranges
+            if k == self.size:
+                self.refuse_single(next(a for a, b in ranges if self.check(a, b)[1] is not None))
+            k *= math.ceil(worst)
 
     def refuse_single(self, lo: int) -> None:
         use, bad = self.check(lo, lo + 1)
         attr = dict(self.LIMITS)[bad]
         value = getattr(use, attr)
         what = {"core.neurons": "neurons", "core.fan_in_axons": "fan-in of", "core.synaptic_memory_bytes":
-                "synaptic memory of", "core.synapses": "synapses of"}[bad]
+                "synaptic memory of", "core.synapses": "synapses of", "core.synmem_units": "synaptic memory of",
+                "core.delay_slots": "delay buffer of"}[bad]
         unit = {"core.fan_in_axons": "axons", "core.synaptic_memory_bytes": "bytes", "core.synapses": "synapses",
-                "core.neurons": ""}[bad]
+                "core.neurons": "", "core.synmem_units": "units", "core.delay_slots": "neuron x delay slots"}[bad]
         raise NeurokdError(
             f"layer {self.layer!r}: neuron {lo} alone does not fit a core: its {what} {value:,} {unit} is above "
             f"{self.chip.limit_text(bad)} by {value - self.chip[bad]:,}".replace("  ", " ")
@@ -459,7 +580,14 @@ class _LayerSplitter:
         previous core cut at that level (cores of a layer are mostly alike: two checks when it, or one unit
         less, is again the answer), steps down by 1, 2, 4, ... while that does not fit, then gallops up
         (1, 2, 4, ...) and bisects, so evaluations stay near the final core's size (their cost grows with
-        the range)."""
+        the range). Chips with the compiler's cuts (``core.conv_cut_w``, ``core.ratio_split``) are cut that way
+        under ``pack`` (no ``cap``)."""
+        if cap is None and self.cut_w:
+            ranges = self.split_w()
+            if ranges:
+                return ranges
+        if cap is None and self.ratio_split:
+            return self.split_ratio()
         ranges = []
         lo = 0
         last: dict[int, int] = {}                         # level -> candidate index the previous core took
@@ -519,6 +647,31 @@ def _largest(ok, good: int, bad: int) -> int:
     return good
 
 
+CONV_STORAGE = {0: "connection", 1: "shared", 2: "population"}
+
+
+def is_identity(conn: Connection) -> bool:
+    """A connection that hands each source value to one target unchanged: a 1x1 depthwise convolution of ones
+    (stride 1, no padding) or a dense identity matrix (how a netx input layer with a neuron is fed)."""
+    w = None if conn.weight is None else np.asarray(conn.weight)
+    if w is None:
+        return False
+    if conn.kind == "dense":
+        return w.shape[0] == w.shape[1] and np.array_equal(w, np.eye(w.shape[0]))
+    c = conn.input_shape[0]
+    return (conn.conv_groups == c and w.shape[:2] == (c, 1) and all(k == 1 for k in w.shape[2:]) and np.all(w == 1)
+            and all(s == 1 for s in conn.strides()) and all(p == (0, 0) for p in conn.pads()))
+
+
+def _storage(conn: Connection, source, chip: Chip) -> str:
+    """How ``conn``'s synapses are stored on ``chip`` (module docstring: Synaptic memory)."""
+    if not source.stateful and is_identity(conn):
+        return "bias"                   # the host writes each value into its neuron: no synapse on chip
+    if conn.kind == "dense":
+        return "connection"
+    return CONV_STORAGE.get(int(chip.opt("synapse.conv_storage")), "connection")
+
+
 def _splitters(geometry: Geometry, network: Network | None, chip: Chip) -> list[_LayerSplitter]:
     pops = {p.name: p for p in geometry.populations}
     layer_of = {}
@@ -529,7 +682,9 @@ def _splitters(geometry: Geometry, network: Network | None, chip: Chip) -> list[
     for p in geometry.populations:
         if not p.stateful:
             continue                                # the input comes from the host
-        incoming = [_Incoming(c, pops[c.source].size, p.size, c.delays is not None and bool(np.any(c.delays)))
+        incoming = [_Incoming(c, pops[c.source].size, p.size, c.delays is not None and bool(np.any(c.delays)),
+                              _storage(c, pops[c.source], chip),
+                              int(np.max(c.delays)) if c.delays is not None and np.size(c.delays) else 0)
                     for c in geometry.incoming(p.name)]
         out.append(_LayerSplitter(layer_of.get(p.name, p.name), p.name, p.shape, incoming, chip))
     return out
@@ -579,6 +734,8 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
             routes[inc.conn.name] = table
             if inc.conn.source in src_core:            # fan-out of the source's cores (the host has no limit)
                 dests = np.diff(table.indptr)
+                if not chip.get("core.fan_out_per_core", 1):
+                    dests = np.minimum(dests, 1)        # one output axon per neuron and connection (multicast)
                 fan = np.bincount(src_core[inc.conn.source], weights=dests, minlength=len(cores))
                 for i in np.nonzero(fan)[0]:
                     cores[i].fan_out_axons += int(fan[i])
@@ -598,12 +755,19 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
 def _fanout_per_neuron(sp: "_LayerSplitter", splitters, ranges: dict[str, list[tuple[int, int]]]) -> np.ndarray:
     """Per neuron of ``sp``: (outgoing connection, destination core) pairs holding one of its non-zero targets."""
     f = np.zeros(sp.size, dtype=np.int64)
+    per_core = bool(sp.chip.get("core.fan_out_per_core", 1))
     for tg in splitters:
         for inc in tg.incoming:
             if inc.conn.source != sp.population:
                 continue
-            for lo, hi in ranges[tg.population]:
-                f[inc.sparse(lo, hi)[0]] += 1
+            if per_core:
+                for lo, hi in ranges[tg.population]:
+                    f[inc.sparse(lo, hi)[0]] += 1
+            else:                                       # one per neuron and connection, whatever the cores
+                hit = np.zeros(sp.size, dtype=bool)
+                for lo, hi in ranges[tg.population]:
+                    hit[inc.sparse(lo, hi)[0]] = True
+                f += hit
     return f
 
 
