@@ -1,0 +1,149 @@
+"""The chips' compiler rules (storage, budgets, cuts) on small hand-checked layers, and Intel's allocations of
+public networks (../shared/research/SILICON.md) that they reproduce.
+
+Networks are built with the netx builder (integer weights, as netx files hold them). Unit and bit counts are
+worked out in the comments from the rules each chip file states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurokd.errors import NeurokdError
+from neurokd.hardware.formats.netx_reader import NetxBuilder, gts_folder, read_netx
+from neurokd.hardware.placement.chips import load_chip
+from neurokd.hardware.placement.place import core_use, place
+
+LIF = {"type": "CUBA", "iDecay": 1024, "vDecay": 128, "vThMant": 80}
+
+
+def dense_layer(n_in: int, n_out: int, weight: int = 3, delay=None, zero_inputs: int = 0):
+    b = NetxBuilder((n_in,), 0, "dense")
+    w = np.full((n_out, n_in), weight)
+    w[:, :zero_inputs] = 0
+    b.dense("d", w, LIF, delay=delay, optimize=False)
+    return b.build().network
+
+
+def conv_layer(c_in: int, h: int, w: int, c_out: int, weight: int, stride=1, padding=0):
+    b = NetxBuilder((c_in, h, w), 0, "conv")
+    k = np.full((c_out, c_in, 3, 3), weight)
+    oh, ow = (h + 2 * padding - 3) // stride + 1, (w + 2 * padding - 3) // stride + 1
+    b.conv("c", k, LIF, (c_out, oh, ow), (stride, stride), (padding, padding))
+    return b.build().network
+
+
+def test_loihi2_stores_dense_at_four_synapses_per_unit_per_axon_with_a_synapse():
+    # 10 axons -> 50 neurons, every weight non-zero: ceil(50 / 4) = 13 units per axon, 130 in all (Intel's
+    # compiler printed 1,300 for PilotNet's 100 -> 50 layer); 3 axons without any synapse take nothing: 7 x 13
+    pl = place(dense_layer(10, 50), "loihi2")
+    use, _ = core_use(_incoming(pl), 0, 50, pl.chip)
+    assert (use.units, use.fan_in_axons, use.synapses) == (130, 10, 500)
+    pl = place(dense_layer(10, 50, zero_inputs=3), "loihi2")
+    assert core_use(_incoming(pl), 0, 50, pl.chip)[0].units == 91
+
+
+def test_loihi2_shares_a_conv_kernel_per_core():
+    # 2 -> 8 channels, 3x3, weights 7 (signed width 4 bits): per (input channel, kernel row, column) one list of
+    # 8 x 4 = 32 bits -> ceil(32 / 64) = 1 unit: 2 x 9 = 18 units, whatever the positions the core holds.
+    # With weights 20 (6 bits): 8 x 6 = 48 -> 1 unit; 24 output channels at 6 bits -> 144 bits -> 3 units:
+    # 27 x 3 = 81, the SynMem Intel's compiler printed for PilotNet's first conv (3 -> 24 channels, |w| <= 20).
+    for c_in, c_out, weight, expect in ((2, 8, 7, 18), (2, 8, 20, 18), (3, 24, 20, 81)):
+        pl = place(conv_layer(c_in, 6, 10, c_out, weight), "loihi2")
+        for core in pl.cores:
+            assert core.memory_bytes * 8 == expect * 64               # units of 64 bits
+
+
+def test_loihi1_takes_a_convolution_through_population_axons():
+    # input (2, 4, 4), 2 output channels 3x3, padding 1: one input axon per input position (16, not one per
+    # source neuron: 32). Weight sets: input row 0 is read by kernel rows {0, 1}, rows 1-2 by {0, 1, 2}, row 3
+    # by {1, 2}: 3 row patterns x 3 column patterns = 9 sets, each (2 x 3 x 3 taps) x 2 channels = 36 sparse
+    # entries of 8 weight bits + 6 index bits (32 neurons: 5 bits, at least 6): 36 x 14 + 10 = 514 -> 576
+    # bits; 9 x 576 = 5,184 bits = 648 bytes. Synapses: per input and output channel 4 corners x 4 taps +
+    # 8 edges x 6 + 4 inside x 9 = 100, so 2 x 2 x 100.
+    net = conv_layer(2, 4, 4, 2, 5, padding=1)
+    (core,) = place(net, "loihi1").cores
+    assert (core.neurons, core.fan_in_axons, core.memory_bytes, core.synapses) == (32, 16, 648, 400)
+    # stored per connection (the SANA-FE cross-check's chip): one axon per source neuron with a synapse
+    assert place(net, "loihi1-sanafe").cores[0].fan_in_axons == 32
+
+
+def test_loihi1_bounds_neurons_times_delay_slots():
+    # 4 axons -> 300 neurons with delays up to 62 steps: 64 delay slots, 8,192 / 64 = 128 neurons per core
+    # (NxSDK's N-TIDIGITS allocation); delays up to 5 -> 8 slots -> 1,024 per core, the compartment bound
+    pl = place(dense_layer(4, 300, delay=np.arange(300) % 63), "loihi1")
+    assert [c.neurons for c in pl.cores] == [128, 128, 44]
+    pl = place(dense_layer(4, 300, delay=np.arange(300) % 6), "loihi1")
+    assert [c.neurons for c in pl.cores] == [300]
+
+
+def test_a_layer_fed_by_the_host_through_an_identity_takes_it_as_bias():
+    # netx's input layer with a neuron: no synapse, no axon, no memory on chip; cut by neurons only
+    b = NetxBuilder((3, 8, 8), 0, "in")
+    b.input("inp", LIF)
+    net = b.build().network
+    # loihi1 cuts by channel (64 neurons each); loihi2 along W: 8 columns (192) and 4 (96) are over 64, 2 fit
+    for chip, cut in (("loihi1", [64, 64, 64]), ("loihi2", [48] * 4)):
+        pl = place(net, load_chip(chip, {"core.neurons": 64}))
+        assert [c.neurons for c in pl.cores] == cut
+        assert all((c.synapses, c.fan_in_axons, c.memory_bytes) == (0, 0, 0) for c in pl.cores)
+
+
+def test_loihi2_cuts_conv_layers_along_w_in_power_of_two_tiles():
+    # output (4, 3, 20), at most 60 neurons per core: one column is 12 neurons; tiles of 16 (192) and 8 (96)
+    # columns do not fit, 4 (48) do: ceil(20 / 4) = 5 cores of 48 neurons (5 columns, 60, would fit but is
+    # not a power of two, as Intel's compiler never cuts)
+    net = conv_layer(2, 5, 22, 4, 1)
+    pl = place(net, load_chip("loihi2", {"core.neurons": 60}))
+    assert [c.neurons for c in pl.cores] == [48] * 5
+    # a layer narrower than a power of two: W = 20 takes 16-column tiles (2 cores) even where all 20 fit
+    pl = place(net, load_chip("loihi2", {"core.neurons": 1000}))
+    assert [c.neurons for c in pl.cores] == [4 * 3 * 16, 4 * 3 * 4]
+
+
+def test_loihi2_divides_a_dense_layer_by_the_compilers_ratio():
+    # 100 axons -> 40 neurons, a 250-unit budget: the whole layer takes 100 x ceil(40 / 4) = 1,000 units, ratio
+    # 4 -> 4 parts of 10 neurons, each 100 x 3 = 300 > 250 (ratio 1.2) -> 8 parts of 5 neurons (100 x 2 = 200).
+    # Filling cores to the budget would give 5 cores (8 neurons: 200 units).
+    pl = place(dense_layer(100, 40), load_chip("loihi2", {"core.synmem_units": 250}))
+    assert [c.neurons for c in pl.cores] == [5] * 8
+    with pytest.raises(NeurokdError, match="synaptic memory of .* units"):
+        place(dense_layer(100, 40), load_chip("loihi2", {"core.synmem_units": 50}))
+
+
+needs_gts = pytest.mark.skipif(gts_folder() is None, reason="lava-dl's wheel (its gts networks) is not installed")
+
+
+@needs_gts
+def test_pilotnet_lif_on_loihi2_meets_intels_allocation():
+    # SILICON.md section 1: Intel's compiler, per layer (input first) and 74 in all
+    intel = {"0": 13, "1": 25, "2": 13, "3": 3, "4": 3, "5": 2, "7": 12, "8": 1, "9": 1, "10": 1}
+    net = read_netx(gts_folder() / "pilotnet_lif" / "network.net")
+    pl = place(net.network, "loihi2", max_chips=32)
+    ours = {layer: len(ids) for layer, ids in pl.layer_cores.items()}
+    assert set(ours) == set(intel)
+    for layer, theirs in intel.items():
+        assert abs(ours[layer] - theirs) <= max(1, 0.25 * theirs), (layer, ours[layer], theirs)
+    assert 0.8 <= pl.n_cores / 74 <= 1.25
+    # the W-cut: every conv/input core holds whole columns (all channels and rows) of a power-of-two tile
+    tiles = {"0": 16, "1": 4, "2": 4, "3": 8, "4": 8, "5": 16}
+    for layer, t in tiles.items():
+        c, h, _ = net.network.layer(layer).shape
+        assert max(core.neurons for core in pl.cores_of(layer)) == c * h * t
+
+
+@needs_gts
+def test_ntidigits_dense_layers_on_loihi1_as_nxsdk():
+    net = read_netx(gts_folder() / "ntidigits" / "ntidigits.net", num_layers=5)
+    pl = place(net.network, "loihi1")
+    assert {layer: [c.neurons for c in pl.cores_of(layer)] for layer in pl.layer_cores} == {
+        "2": [128, 128], "3": [128, 128], "4": [242]}
+
+
+def _incoming(pl):
+    from neurokd.hardware.placement.place import _splitters
+
+    (sp,) = _splitters(pl.geometry, None, pl.chip)
+    return sp.incoming
+
