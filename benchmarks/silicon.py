@@ -3,10 +3,10 @@
 For every anchor of ``../shared/research/SILICON.md`` with a printed core allocation, prints the cores per
 layer, the vendor's and neurokd's (``place`` with the ``pack`` placer on the chip Intel compiled for), their
 ratio and whether the goal is met: the network's total within 0.8-1.25 of the vendor's, every layer within
-one core or 25 %. Writes the table as markdown (``--out``, default ``docs/silicon_table.md``; docs/silicon.md
-carries it with the reading).
+one core or 25 %. Writes the table as markdown into ``--out`` (default ``docs/silicon.md``, between its
+``<!-- silicon-table -->`` and ``<!-- /silicon-table -->`` lines; a file without them gets the table alone).
 
-    .venv/bin/python benchmarks/silicon.py [--out docs/silicon_table.md] [--no-cifar]
+    .venv/bin/python benchmarks/silicon.py [--out docs/silicon.md] [--no-cifar]
 
 The anchors:
 
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurokd import fileio
 from neurokd.hardware.formats.netx_reader import NetxBuilder, gts_folder, read_netx
 from neurokd.hardware.placement import load_chip, place
 
@@ -206,7 +207,7 @@ def markdown(results: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "silicon_table.md"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "silicon.md"))
     ap.add_argument("--no-cifar", action="store_true", help="leave out the NxTF CIFAR pseudo-MobileNet")
     args = ap.parse_args(argv)
     if gts_folder() is None:
@@ -215,8 +216,15 @@ def main(argv=None) -> int:
     results = [evaluate(make()) for make in anchors]
     table = markdown(results)
     print(table)
-    Path(args.out).write_text(table)
-    print(f"wrote {args.out}")
+    out = Path(args.out)
+    text = out.read_text() if out.is_file() else ""
+    begin, end = "<!-- silicon-table -->\n", "<!-- /silicon-table -->"
+    if begin in text and end in text:
+        text = text[:text.index(begin) + len(begin)] + table + text[text.index(end):]
+    else:
+        text = table
+    fileio.write_text(out, text)
+    print(f"wrote {out}")
     return 0
 
 
