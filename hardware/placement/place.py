@@ -16,10 +16,23 @@ as every limit of the chip allows:
   summed over the layer's incoming connections (one input axon per source neuron and connection);
 * ``core.synaptic_memory_bytes``: the synapse lists of those axons (below);
 * ``core.synapses`` (where the chip states it): non-zero synapses onto the core;
+* ``core.synmem_units`` (where the chip gives the vendor compiler's budget; it then replaces the byte
+  budget): dense connections ``ceil(n / synapse.dense_per_unit)`` units per axon with a synapse onto the
+  ``n`` neurons of the core, shared kernels below;
+* ``core.delay_slots`` (where given): neurons x delay slots (the power of two above the largest delay of
+  the layer's incoming synapses) for a layer whose synapses carry delays;
 * ``core.fan_out_axons`` (once every layer is cut): for each neuron of the core and each connection
-  leaving its layer, the number of destination cores holding one of its targets. A core over it is
+  leaving its layer, the number of destination cores holding one of its targets (one, whatever the cores,
+  where ``core.fan_out_per_core`` is 0). A core over it is
   cut again into neuron ranges that fit (layers visited from the last to the first, since a layer's
   fan-out depends on how the layers it feeds were cut).
+
+**The vendor compiler's cuts** (chip switches): ``core.conv_cut_w`` cuts a (C, H, W) layer fed by
+convolutions along W into tiles of a power of two columns (not above W), the widest whose every channel
+and row fit a core, one core per tile; the core is kept as the contiguous range of the tile's size (its use,
+the tile's). ``core.ratio_split`` cuts a 1-D layer into ``ceil(use / budget)`` equal parts (the largest
+ratio over the limits) and multiplies the parts by a part's own ``ceil(ratio)`` while one is over. Both
+apply to the ``pack`` placer; ``balance`` cuts by the generic rule above.
 
 **Synaptic memory** counts the real non-zero synapses of each axon into the core (the geometry's
 weights: the fixed-point mantissas when the geometry was built with ``fixed``, so a weight
@@ -31,6 +44,12 @@ the axon's first to its last target, or that plus a compartment index of
 ``ceil(log2(neurons on the core))`` bits (clamped to ``index_bits_min..max``) in the sparse format,
 which stores only the non-zero synapses. Each axon of a dense connection takes the cheaper
 format; convolutions are stored sparse (an axon's targets in a core lie a channel apart).
+``synapse.conv_storage`` changes how convolutions are stored: 1 (``shared``, Loihi 2's compiler) one kernel
+per core, ``(C_in / groups) x kh x kw`` lists of ``ceil(C_out on the core x w / synapse.kernel_unit_bits)``
+units (``w``: the kernel's signed width); 2 (``population``, nengo-loihi's Loihi 1 build) one input axon per
+input position (all channels), and per distinct border pattern one weight set of ``(C_in / groups) x kh x
+kw x C_out`` sparse entries. A connection from the host that hands each value to one neuron unchanged
+(:func:`is_identity`, netx's input layer with a neuron) is input taken as bias: no synapse, axon or memory.
 
 **Placers.** ``pack`` (default) fills each core as above, layer after layer: the fewest cores,
 so the least routing and the fewest chips. ``balance`` uses measured activity (``load``: ns of
