@@ -203,6 +203,7 @@ class _Incoming:
     def __post_init__(self):
         self._sparse: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._classes: int | None = None
+        self._kbits: int | None = None          # the kernel's largest magnitude (-1: not whole numbers)
         if self.conn.kind == "dense":
             self.mask = np.asarray(self.conn.kernel_mask())          # (n_out, n_in) bool
             self.tables = None
@@ -221,10 +222,11 @@ class _Incoming:
     def kernel_weight_bits(self, chip: Chip) -> int:
         """Bits of one shared kernel weight: the kernel's signed width where its weights are whole numbers (netx
         and fixed-point kernels), else the chip's ``synapse.weight_bits``."""
-        w = np.asarray(self.conn.weight if self.conn.weight is not None else 1.0, dtype=np.float64)
-        top = int(np.abs(w).max(initial=0)) if np.all(w == np.round(w)) else None
+        if self._kbits is None:
+            w = np.asarray(self.conn.weight if self.conn.weight is not None else 1.0, dtype=np.float64)
+            self._kbits = int(np.abs(w).max(initial=0)) if np.all(w == np.round(w)) else -1
         wbits = chip["synapse.weight_bits"]
-        return wbits if top is None else int(min(wbits, max(1, top.bit_length()) + 1))
+        return wbits if self._kbits < 0 else int(min(wbits, max(1, self._kbits.bit_length()) + 1))
 
     def border_classes(self) -> int:
         """Distinct (row, column) kernel-tap patterns over the input positions: the weight sets nengo-loihi's
