@@ -147,3 +147,26 @@ def _incoming(pl):
     (sp,) = _splitters(pl.geometry, None, pl.chip)
     return sp.incoming
 
+
+
+def test_population_axons_fall_back_to_per_connection_where_that_is_smaller():
+    # a wide strided kernel (6x6, stride 2) has many border patterns, each a weight set of the whole
+    # (8 x 6 x 6) x C_out kernel: where those outgrow the per-connection lists the core keeps the lists, so
+    # per core the memory is never above the per-connection storage of the same neurons
+    b = NetxBuilder((8, 12, 12), 0, "wide")
+    b.conv("c", np.full((16, 8, 6, 6), 3), LIF, (16, 6, 6), (2, 2), (2, 2))
+    net = b.build().network
+    pop = place(net, load_chip("loihi1", {"core.neurons": 36}))
+    per_conn = place(net, load_chip("loihi1-sanafe", {"core.neurons": 36}))
+    assert [(c.lo, c.hi) for c in pop.cores] == [(c.lo, c.hi) for c in per_conn.cores]
+    assert all(a.memory_bytes <= b.memory_bytes for a, b in zip(pop.cores, per_conn.cores))
+    assert [c.synapses for c in pop.cores] == [c.synapses for c in per_conn.cores]
+
+
+def test_loihi2_w_cut_tiles_store_one_kernel_each():
+    # 64 -> 64 channels 3x3, padding 1, 16 columns of 4 rows: a column is 256 neurons, so 1,024 neurons take
+    # 4-column tiles (4 cores); every tile, border or inside, stores the same shared kernel
+    net = conv_layer(64, 4, 16, 64, 2, padding=1)
+    pl = place(net, load_chip("loihi2", {"core.neurons": 1024}))
+    assert [c.neurons for c in pl.cores] == [64 * 4 * 4] * 4
+    assert len({c.memory_bytes for c in pl.cores}) == 1

@@ -314,6 +314,11 @@ class CoreUse:
     memory_bytes: int
     units: int = 0
     delay_use: int = 0
+    stored: int = -1        # synapse entries held (a shared kernel's, not its connections); -1: ``synapses``
+
+    @property
+    def stored_synapses(self) -> int:
+        return self.synapses if self.stored < 0 else self.stored
 
 
 def _delay_slots(max_delay: int) -> int:
@@ -331,6 +336,7 @@ def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
     dpu = chip.get("synapse.dense_per_unit")
     ubits = chip.get("synapse.kernel_unit_bits", chip["synapse.word_bits"])
     syn = axons = bits = units = 0
+    stored = 0
     max_delay = -1
     columns = [] if tile is None else None
     n = hi - lo if tile is None else tile[0] * tile[1] * (tile[3] - tile[2])
@@ -355,9 +361,10 @@ def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
         if inc.delayed:
             max_delay = max(max_delay, inc.max_delay)
         syn += int(per.sum())
+        ibits = index_bits(n, chip)
+        cost = _list_bits(per, wbits + ibits + dbits, chip)
         if inc.storage in ("shared", "population"):
             in_c, in_h, in_w = inc.parts[1]
-            axons += int(np.unique(nz % (in_h * in_w)).size)      # one axon per input position (all channels)
             mask = inc.parts[0]
             taps = mask.shape[1] * mask.shape[2] * mask.shape[3]  # (C_in / groups) x kh x kw
             if inc.storage == "shared":
@@ -365,12 +372,17 @@ def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
                 words = -(-(out_channels * kbits) // ubits)
                 bits += taps * words * ubits
                 units += taps * words
-            else:
-                entries = np.array([taps * out_channels])
-                bits += inc.border_classes() * int(_list_bits(entries, wbits + index_bits(n, chip) + dbits, chip)[0])
-            continue
-        ibits = index_bits(n, chip)
-        cost = _list_bits(per, wbits + ibits + dbits, chip)
+                stored += taps * out_channels
+                axons += int(np.unique(nz % (in_h * in_w)).size)  # one axon per input position (all channels)
+                continue
+            entries = taps * out_channels
+            pop_bits = inc.border_classes() * int(_list_bits(np.array([entries]), wbits + ibits + dbits, chip)[0])
+            if pop_bits <= int(cost.sum()):                # else the builder falls back to one axon per source
+                bits += pop_bits
+                stored += inc.border_classes() * entries
+                axons += int(np.unique(nz % (in_h * in_w)).size)
+                continue
+        stored += int(per.sum())
         span = inc.dense_span(lo, hi) if tile is None else None
         if span is not None:
             cost = np.minimum(cost, _list_bits(span[nz], wbits + dbits, chip))
@@ -379,7 +391,7 @@ def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
         axons += int(nz.size)
         bits += int(cost.sum())
     delay_use = n * _delay_slots(max_delay) if max_delay >= 0 else 0
-    return CoreUse(n, syn, axons, -(-bits // 8), units, delay_use), columns
+    return CoreUse(n, syn, axons, -(-bits // 8), units, delay_use, stored), columns
 
 
 # --------------------------------------------------------------------------------------------------
@@ -509,7 +521,7 @@ class _LayerSplitter:
     """Cuts one population into core-sized ranges (module docstring: Splitting)."""
 
     LIMITS = (("core.neurons", "neurons"), ("core.fan_in_axons", "fan_in_axons"),
-              ("core.synaptic_memory_bytes", "memory_bytes"), ("core.synapses", "synapses"),
+              ("core.synaptic_memory_bytes", "memory_bytes"), ("core.synapses", "stored_synapses"),
               ("core.synmem_units", "units"), ("core.delay_slots", "delay_use"))
 
     def __init__(self, layer: str, population: str, shape: tuple[int, ...], incoming: list[_Incoming], chip: Chip):
@@ -550,19 +562,17 @@ class _LayerSplitter:
         c, h, w = self.shape
         t = 1 << (w.bit_length() - 1)                 # the widest power of two not above W
         while t >= 1:
-            use, _ = core_use(self.incoming, 0, 0, self.chip, tile=(c, h, 0, min(t, w)))
-            if self._judge(use) is None:
-                break
+            uses = [core_use(self.incoming, 0, 0, self.chip, tile=(c, h, x0, min(x0 + t, w)))[0]
+                    for x0 in range(0, w, t)]
+            if all(self._judge(u) is None for u in uses):
+                ranges = []
+                for x0, use in zip(range(0, w, t), uses):
+                    lo = c * h * x0
+                    ranges.append((lo, min(lo + use.neurons, self.size)))
+                    self._cache[ranges[-1]] = (use, None)
+                return ranges
             t //= 2
-        if t < 1:
-            return []                                  # one column does not fit: the generic cut
-        ranges = []
-        for x0 in range(0, w, t):
-            use, _ = core_use(self.incoming, 0, 0, self.chip, tile=(c, h, x0, min(x0 + t, w)))
-            lo = c * h * x0
-            ranges.append((lo, min(lo + use.neurons, self.size)))
-            self._cache[ranges[-1]] = (use, self._judge(use))
-        return ranges
+        return []                                      # one column does not fit: the generic cut
 
     def split_ratio(self) -> list[tuple[int, int]]:
         """The ratio cut (``core.ratio_split``): ``k = ceil(use / budget)`` equal parts of the whole layer; while a
