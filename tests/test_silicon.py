@@ -170,3 +170,11 @@ def test_loihi2_w_cut_tiles_store_one_kernel_each():
     pl = place(net, load_chip("loihi2", {"core.neurons": 1024}))
     assert [c.neurons for c in pl.cores] == [64 * 4 * 4] * 4
     assert len({c.memory_bytes for c in pl.cores}) == 1
+
+
+def test_placement_json_reports_the_compilers_units_per_layer():
+    pl = place(dense_layer(10, 50), "loihi2")
+    info = pl.to_dict()
+    assert info["layers"]["d"]["max_synmem_units"] == 130 == pl.cores[0].synmem_units
+    assert info["limits"]["core.synmem_units"]["value"] == 12000
+    assert "max_synmem_units" not in place(dense_layer(10, 50), "loihi1").to_dict()["layers"]["d"]

@@ -415,6 +415,7 @@ class Core:
     memory_bytes: int
     fan_in_axons: int
     fan_out_axons: int = 0
+    synmem_units: int = 0    # synaptic memory in the compiler's units, where the chip gives core.synmem_units
 
     @property
     def neurons(self) -> int:
@@ -482,7 +483,9 @@ class Placement:
             "cores_per_chip": self.chip.cores_per_chip,
             "mesh": {k.split(".", 1)[1]: self.chip[k] for k in ("mesh.cores_per_chip", "mesh.cores_per_tile",
                                                                "mesh.tiles_x", "mesh.tiles_y")},
-            "layers": {pop: {"cores": len(ids), "first_core": ids[0], "last_core": ids[-1]}
+            "layers": {pop: {"cores": len(ids), "first_core": ids[0], "last_core": ids[-1],
+                             **({"max_synmem_units": max(self.cores[i].synmem_units for i in ids)}
+                                if "core.synmem_units" in self.chip.figures else {})}
                        for pop, ids in self.layer_cores.items()},
             "fullest_core": busiest,
             "input": {"enters_at_xy": list(self.input_xy), "note": "the host's input enters the mesh at this tile"},
@@ -743,7 +746,7 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
             idx = len(cores)
             c, tile, x, y = _position(idx, chip)
             cores.append(Core(idx, c, tile, x, y, sp.layer, sp.population, lo, hi, use.synapses, use.memory_bytes,
-                              use.fan_in_axons))
+                              use.fan_in_axons, synmem_units=use.units))
             ids.append(idx)
         layer_cores[sp.population] = ids
     # routing tables and fan-out
