@@ -446,6 +446,7 @@ def run_fast(
         raise NeurokdError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not isinstance(network, Network):
         raise NeurokdError(f"run_fast needs an ir.Network, got {type(network).__name__}")
+    network.check_simulated("run")
     frames, steps = _frames(network, x, timesteps)
     unknown = [v for v in list(record_voltage) + list(record_current)
                + (list(record_steps) if isinstance(record_steps, (list, tuple)) else [])

@@ -501,6 +501,7 @@ def run_lava(
         raise NeurokdError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if io not in ("memmap", "ringbuffer"):
         raise NeurokdError(f"io must be 'memmap' or 'ringbuffer', got {io!r}")
+    network.check_simulated("run")
     seq = np.asarray(x, dtype=np.float64)
     k = len(network.input_shape)
     if seq.ndim == k + 1 and tuple(seq.shape[1:]) == network.input_shape:

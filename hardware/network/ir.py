@@ -345,14 +345,28 @@ class Synapse:
         return int(self.fanout().sum())
 
 
+#: Neuron models neurokd reads, places and counts, but does not simulate (no engine runs them): kind -> what
+#: it is. Sigma-delta neurons (lava-dl SDNN: Lava ``lava.proc.sdn`` ``Delta``, ``SigmaDelta``, ``Sigma``)
+#: send graded messages: ``delta`` encodes the data it is fed directly (an input layer), ``sigma_delta``
+#: integrates its synaptic input, applies its activation and sends the change since its last message when
+#: it exceeds ``vth``, ``sigma`` integrates and sends nothing (an output).
+UNSIMULATED_KINDS = {
+    "delta": "sigma-delta (SDNN Delta encoder)",
+    "sigma_delta": "sigma-delta (SDNN)",
+    "sigma": "sigma-delta (SDNN Sigma output)",
+}
+
+
 @dataclass
 class Neuron:
     """A population's neuron model in Lava's form (equations: module docstring).
 
     ``kind``: ``lif``, ``if``, ``cubalif`` (spiking), ``li``, ``cubali``, ``i`` (non-spiking, read
     out as ``v``) or ``none`` (a readout without neuron: its output is the summed synaptic input
-    ``u``). ``du``, ``dv``, ``vth`` are one value per population; ``b_u`` and ``b_v`` one per neuron
-    (flat (C, H, W) order). ``nir`` keeps the node's own parameters for reports.
+    ``u``); or one of :data:`UNSIMULATED_KINDS` (sigma-delta), which a network can hold to be
+    placed but which no engine runs (:meth:`Network.check_simulated`). ``du``, ``dv``, ``vth`` are one
+    value per population; ``b_u`` and ``b_v`` one per neuron (flat (C, H, W) order). ``nir`` keeps
+    the node's own parameters for reports.
     """
 
     kind: str
@@ -369,6 +383,11 @@ class Neuron:
     @property
     def spiking(self) -> bool:
         return self.kind in sem.SPIKING_KINDS
+
+    @property
+    def simulated(self) -> bool:
+        """False for a neuron model neurokd places but does not run (:data:`UNSIMULATED_KINDS`)."""
+        return self.kind not in UNSIMULATED_KINDS
 
 
 @dataclass
@@ -405,8 +424,37 @@ class Layer:
 
 
 @dataclass
+class HostLayer:
+    """A layer the host computes from a chip layer's recorded output after the run: never placed on
+    cores. ``kind`` ``average`` (lava-dl SLAYER's ``Average`` block, written by its netx export as
+    ``/layer/i/type = average``): ``shape[0]`` outputs, output ``k`` at each step the mean of the
+    source's neurons ``k g .. (k + 1) g - 1`` (``g = source size / outputs``), as SLAYER's
+    ``mean(x.reshape(N, outputs, -1, T), dim=2)``. NxSDK compiled it to no core (SILICON.md section 2:
+    N-TIDIGITS' ``average 11`` on 0 cores): the class is read from the output spikes off chip.
+    """
+
+    name: str
+    kind: str
+    source: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def apply(self, trains: np.ndarray) -> np.ndarray:
+        """``trains (N, T, source size)`` -> ``(N, T, size)`` float64."""
+        a = np.asarray(trains, dtype=np.float64)
+        n, t = a.shape[:2]
+        return a.reshape(n, t, self.size, -1).mean(axis=3)
+
+
+@dataclass
 class Network:
-    """A validated NIR graph as layers in topological order (see the module docstring)."""
+    """A validated NIR graph as layers in topological order (see the module docstring).
+
+    ``host_layers``: what the host computes from the layers' output after the run (:class:`HostLayer`),
+    not placed on cores; empty for a NIR graph."""
 
     layers: list[Layer]
     input_name: str
@@ -417,6 +465,7 @@ class Network:
     timesteps: int | None = None
     metadata: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    host_layers: list[HostLayer] = field(default_factory=list)
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -460,6 +509,15 @@ class Network:
     @property
     def spiking_layers(self) -> list[str]:
         return [layer.name for layer in self.layers if layer.neuron.spiking]
+
+    def check_simulated(self, what: str = "run") -> None:
+        """Raise :class:`NeurokdError` (one line) if a layer's neuron model is one neurokd does not simulate."""
+        bad = [l for l in self.layers if not l.neuron.simulated]
+        if bad:
+            kinds = sorted({UNSIMULATED_KINDS[l.neuron.kind] for l in bad})
+            names = ", ".join(l.name for l in bad[:6]) + (", ..." if len(bad) > 6 else "")
+            raise NeurokdError(f"cannot {what} this network: layer(s) {names} have {' and '.join(kinds)} neurons, which "
+                               "neurokd places but does not simulate; place it without a cost (`neurokd map --no-cost`)")
 
     def input_sequence(self, x: np.ndarray, timesteps: int | None = None) -> np.ndarray:
         """``(N, *input_shape)`` (direct encoding over ``timesteps``) or ``(N, T, *input_shape)``
@@ -519,6 +577,8 @@ class Network:
                 }
                 for l in self.layers
             ],
+            **({"host_layers": [{"name": h.name, "kind": h.kind, "source": h.source, "shape": list(h.shape)}
+                                for h in self.host_layers]} if self.host_layers else {}),
         }
 
 
