@@ -30,6 +30,17 @@ How netx maps a file, and what this reader makes of it (netx/hdf5.py, netx/utils
 ``neuron`` CUBA / LOIHI    ``LIF(vth = vThMant, du = iDecay - 1, dv = vDecay,     ``FixedNeuron`` with the same
                            bias_mant = bias, bias_exp = 6)``; a dense without     integers
                            ``neuron``: iDecay 0, vDecay 4096, vThMant 1 << 17
+``neuron`` SDNN            ``Delta`` (input layer), ``Sigma`` (``sigma_output``),  neuron kinds ``delta``,
+                           else ``SigmaDelta``; ``vth = vThMant``, state_exp 6,   ``sigma``, ``sigma_delta``: read,
+                           16-bit graded messages unless ``messageBits``          placed, counted; not simulated
+``pool`` (SLAYER)          netx refuses it. SLAYER: one kernel (``(1, 1, kH,      depthwise conv (``groups = C``);
+                           kW)``) for every channel, the end padded by            dense where SLAYER's end padding
+                           ``size % k`` zeros                                     changes the output size
+``average`` (SLAYER)       netx refuses it. SLAYER: mean over ``shape[0]``        :class:`HostLayer` (host, no
+                           equal groups of the previous layer's neurons           core); last layer only
+``delay`` (SLAYER)         axonal delay per output neuron, ``floor``-ed; netx     dense: as netx; conv/pool: the
+                           runs a dense's on its own input rows (DelayDense),     same rule on the layer's synapse
+                           ignores a conv's                                       multiplied out (DelayDense)
 =========================  ===================================================  ==============================
 
 ``optimize_weight_bits`` (netx/utils.py), as this reader computes it: clip to ``[-256, 254]`` when mixed
@@ -38,9 +49,10 @@ sign and out of range; sign mode; ``scale = min(127 / max, -128 / min)`` (mixed)
 ``n <= 8`` with every weight a multiple of ``2^n`` (0 if none), minus ``mixed``; ``num_weight_bits =
 8 - b - n``. Lava's ``Dense`` then clips and truncates (:func:`~neurokd.hardware.engines.fastsim.lava_dense_weights`).
 
-Not modelled (``NeurokdError`` naming the layer): sigma-delta (``SDNN``) and resonate-and-fire (``RF*``)
-neurons, complex dense, and the layer types netx itself refuses (``pool``, ``convT``, ``unpool``,
-``average``, ``concat``; pass ``num_layers`` to stop before them, as lava-dl's own tests do).
+Not read (``NeurokdError`` naming the layer): resonate-and-fire (``RF*``) neurons, complex dense, and
+``convT``, ``unpool``, ``concat`` (pass ``num_layers`` to stop before them). Sigma-delta layers are read
+for placement; running or costing such a network is refused in one line
+(:meth:`~neurokd.hardware.network.ir.Network.check_simulated`).
 The float form of the IR is the integer network in float units (scale 1: ``W`` = integer weights,
 ``vth = vThMant``, ``b_v = bias 2^6 / 64``): run netx networks with ``precision="fixed"``.
 ``reset_interval`` has no argument here: the fast model starts every sample from zero, which is a
