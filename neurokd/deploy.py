@@ -780,12 +780,27 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     elif target.is_file():
         graph_path = target
     else:
-        raise NeurokdError(f"not found: {target} (give a run folder or a .nir file)")
-    network = ir.from_nir(read_nir(graph_path), name=graph_path.name)
+        raise NeurokdError(f"not found: {target} (give a run folder, a .nir file or a lava-dl netx .net file)")
+    netx, geometry = _netx_file(graph_path), None
+    if netx is not None:
+        network = netx.network
+        if not no_cost:
+            network.check_simulated("cost")
+            if precision != "fixed":
+                raise NeurokdError("a netx file holds Loihi's integers: it runs in --precision fixed only")
+    else:
+        network = ir.from_nir(read_nir(graph_path), name=graph_path.name)
     x, timesteps = None, None
     if not no_cost:
         if target.is_dir():
             x, timesteps = _run_inputs(target, samples)
+        elif netx is not None and input_path is not None:
+            if random_input:
+                raise NeurokdError("give at most one of --input and --random-input")
+            netx, x = _netx_input(graph_path, input_path, steps, echo)
+            network = netx.network
+            if samples is not None:
+                x = x[:samples]
         elif input_path is not None:
             if random_input:
                 raise NeurokdError("give at most one of --input and --random-input")
@@ -799,14 +814,20 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         from neurokd.hardware.engines.fastsim import run_fast
 
         result = run_fast(network, x, precision=precision, timesteps=timesteps if x.ndim == len(network.input_shape) + 1
-                          else None, record_steps=True, record_state=True)
+                          else None, record_steps=True, record_state=True, fixed=None if netx is None else netx.fixed)
         inputs = x
     elif placer == "balance":
         raise NeurokdError("--placer balance needs spikes: map a run folder, or give --input / --random-input")
+    if netx is not None:           # netx's integers define the synapses, with or without a run
+        from neurokd.hardware.cost.counting import geometry_from_ir, input_is_spiking
+
+        spiking = input_is_spiking(x) if x is not None else netx.input_kind != "graded"
+        geometry = geometry_from_ir(network, input_spiking=spiking, fixed=netx.fixed)
     mapped = place_and_cost(network, hardware, result=result, inputs=inputs, placer=placer, max_chips=chips,
-                            overrides=overrides)
+                            overrides=overrides, geometry=geometry)
     paths = _write_map(mapped, Path(out), graph_path.parent.name if target.is_dir() else graph_path.name,
                        graph_path.name, echo)
+    _report_host_layers(network, echo)
     if sanafe:
         paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
     elif (Path(out) / "sanafe_comparison.csv").is_file():   # an earlier placement's: not this one's
@@ -814,6 +835,33 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         echo(f"neurokd: removed {Path(out) / 'sanafe_comparison.csv'}, an earlier placement's SANA-FE comparison")
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped
+
+
+def _netx_file(path: Path):
+    """A lava-dl netx file read into neurokd's form (:func:`neurokd.hardware.formats.netx_reader.read_netx`), or
+    None for any other file (a NIR graph)."""
+    from neurokd.hardware.formats.netx_reader import is_netx, read_netx
+
+    return read_netx(path) if is_netx(path) else None
+
+
+def _netx_input(path: Path, inputs, steps: int | None, echo=print):
+    """``--input`` for a netx file (:func:`neurokd.hardware.formats.netx_reader.load_netx`): the file's input layer
+    says what the array is (``bias``: the input layer's bias held ``steps`` steps; else Lava-layout data).
+    ``(NetxNetwork, x)``."""
+    from neurokd.hardware.formats.netx_reader import load_netx
+
+    netx, x = load_netx(path, inputs, steps)
+    what = {"bias": f"the bias of input layer {netx.network.layers[0].name}, held {x.shape[1]} steps",
+            "spikes": "binary spikes", "graded": "graded values"}[netx.input_kind]
+    echo(f"neurokd: {path.name}: input {Path(inputs).name if isinstance(inputs, (str, Path)) else 'array'} is "
+         f"{what} ({x.shape[0]} sample(s) x {x.shape[1]} steps)")
+    return netx, x
+
+
+def _report_host_layers(network, echo=print) -> None:
+    for h in network.host_layers:
+        echo(f"  {h.name:>16}:    0 core(s), {h.size:7d} outputs, {h.kind} of layer {h.source} computed by the host")
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:

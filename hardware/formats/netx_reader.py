@@ -69,7 +69,8 @@ from pathlib import Path
 import numpy as np
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.network.ir import MAX_DENSE_ENTRIES, HostLayer, Layer, Network, Neuron, Synapse, from_lava
+from neurokd.hardware.network.ir import (MAX_DENSE_ENTRIES, HostLayer, Layer, Network, Neuron, Synapse, from_lava,
+                                         lava_shape)
 from neurokd.hardware.network.quantize import FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse
 
 #: The netx conventions (lava-dl 0.6.0 netx/hdf5.py, netx/utils.py) in one place.
@@ -608,6 +609,88 @@ def _lava_to_torch(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if len(shape) == 3 and arr.shape == (shape[2], shape[1], shape[0]):
         return from_lava(arr, shape).reshape(-1)
     return arr.reshape(-1)
+
+
+def is_netx(path: str | Path) -> bool:
+    """True for an HDF5 file holding a top-level ``/layer`` group (a netx network; a NIR file holds ``/node``)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89HDF\r\n\x1a\n":
+            return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer" in f and "node" not in f
+    except OSError:
+        return False
+
+
+def load_netx(path: str | Path, inputs=None, steps: int | None = None) -> tuple[NetxNetwork, np.ndarray | None]:
+    """Read a netx file and its input as the command line gives them: ``(network, x (N, T, *input_shape) or None)``.
+
+    What ``inputs`` (a ``.npy`` path or an array) is depends on the file's input layer
+    (:attr:`NetxNetwork.input_kind`): ``bias``: the input layer's bias in netx's own layout, Lava's (X, Y, C)
+    = (W, H, C) (lava-dl's ``gts/pilotnet_lif/image.npy``, (200, 66, 3)) or flat, integers, held for
+    ``steps`` steps (the data fed to the layer is zero); ``spikes`` / ``graded``: the data in Lava's layout,
+    ``(*lava_shape, T)`` as netx's ``RingBuffer`` takes it (lava-dl's ``gts/ntidigits/input.npy``, (64,
+    3000)) or ``(N, *lava_shape, T)``, of which ``steps`` (if given) keeps the first steps.
+    """
+    path = Path(path)
+    net = read_netx(path)
+    if inputs is None:
+        return net, None
+    what = str(inputs) if isinstance(inputs, (str, Path)) else "the input array"
+    data = _load_array(inputs)
+    shape = net.network.input_shape
+    lava = tuple(lava_shape(shape))
+    if net.input_kind == "bias":
+        size = math.prod(shape)
+        if tuple(data.shape) not in (lava, (size,)):
+            raise NeurokdError(f"{what}: shape {data.shape}; {path.name}'s input layer takes the data as its bias: give "
+                               f"{lava} (Lava's X, Y, C, as lava-dl's pilotnet_lif/image.npy) or ({size},)")
+        if not np.all(data == np.round(data)):
+            raise NeurokdError(f"{what}: the input layer's bias is an integer (bias_mant); the array holds fractions")
+        if steps is None or steps < 1:
+            raise NeurokdError(f"{path.name}'s input layer is driven by its bias: give --steps N, how many steps to hold it")
+        # default input mode on the chip: an on-chip input layer driven by this bias (netx's input LIF)
+        net = read_netx(path, input_bias=data.astype(np.int64).reshape(lava) if data.shape == lava else
+                        data.astype(np.int64))
+        return net, np.zeros((1, int(steps), *shape))
+    # default input mode on the chip: sent by the host into the first synapses, as binary spikes
+    # (input_kind "spikes", input_message_bits 0) or graded values ("graded")
+    if data.ndim == len(lava) + 1 and tuple(data.shape[:-1]) == lava:
+        data = data[None]
+    if data.ndim != len(lava) + 2 or tuple(data.shape[1:-1]) != lava:
+        dims = ", ".join(str(d) for d in lava)
+        raise NeurokdError(f"{what}: shape {data.shape}; {path.name}'s input takes Lava's layout ({dims}, T) or "
+                           f"(N, {dims}, T), as lava-dl's ntidigits/input.npy")
+    if steps is not None:
+        if not 1 <= steps <= data.shape[-1]:
+            raise NeurokdError(f"--steps {steps}: the input holds {data.shape[-1]} steps")
+        data = data[..., :steps]
+    x = np.concatenate([net.input_from_lava(d) for d in data])
+    if net.input_kind == "spikes" and not np.all((x == 0) | (x == 1)):
+        raise NeurokdError(f"{what}: {path.name} takes binary spikes (input_message_bits 0); the array holds other values")
+    return net, x
+
+
+def _load_array(source) -> np.ndarray:
+    if isinstance(source, (str, Path)):
+        p = Path(source)
+        if not p.is_file():
+            raise NeurokdError(f"input file not found: {p}")
+        try:
+            data = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise NeurokdError(f"{p}: not a numpy .npy array ({exc})") from None
+    else:
+        data = np.asarray(source)
+    if data.dtype.kind not in "biuf" or not np.all(np.isfinite(data)):
+        raise NeurokdError(f"{source if isinstance(source, (str, Path)) else 'the input array'}: expected finite numbers")
+    return data.astype(np.float64)
 
 
 def gts_folder() -> Path | None:
