@@ -632,8 +632,10 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
                    samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None,
                    precision: str = "float", input_bits: int = 8, progress: bool = True, echo=print,
                    hardware=None, placer: str = "pack", chips: int | None = None) -> dict:
-    """Run a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) in Lava; write ``out/spikes.npz``,
-    ``simulation.json`` and the energy report, and return ``simulation.json``'s content.
+    """Run a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) or a lava-dl netx file (``.net``, in fixed point,
+    its input as :func:`neurokd.hardware.formats.netx_reader.load_netx` reads it; host layers such as an
+    ``average`` go into ``spikes.npz`` too) in Lava; write ``out/spikes.npz``, ``simulation.json`` and the
+    energy report, and return ``simulation.json``'s content.
 
     ``hardware`` / ``placer`` / ``chips``: place the graph on that chip and cost it from the run's spikes
     (``out/map/``, a section of ``energy_report.md``, ``simulation.json``'s ``placement``).
@@ -652,21 +654,37 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
     if (inputs is None) == (not random_input):
         raise NeurokdError("give exactly one of --input X.npy and --random-input")
     chip = _hardware_chip(hardware, placer, chips)
+    netx = None
     if isinstance(graph, nir.NIRGraph):
         path = Path("graph.nir")
     else:
         path = Path(graph)
-        with warnings.catch_warnings(record=True) as caught:
+        netx = _netx_file(path)
+    if netx is not None:          # a lava-dl netx file: Loihi's integers, run as netx gives them to Lava
+        netx.network.check_simulated("simulate")
+        if precision != "fixed":
+            echo(f"neurokd: {path.name} is a lava-dl netx file (Loihi's integers): it runs in Lava fixed_pt")
+            precision = "fixed"
+        if inputs is not None:
+            netx, x = _netx_input(path, inputs, steps, echo)
+        elif netx.input_kind == "bias":
+            raise NeurokdError(f"{path.name}'s input layer is driven by its bias: give --input BIAS.npy and --steps")
+        network = netx.network
+    else:
+        if not isinstance(graph, nir.NIRGraph):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                graph = read_nir(path)
+            for w in caught:
+                echo(f"neurokd: warning: {w.message}")
+        with warnings.catch_warnings(record=True) as caught:     # what the graph's producer meant that NIR cannot say
             warnings.simplefilter("always")
-            graph = read_nir(path)
+            network = ir.from_nir(graph, dt=dt, name=path.name)
         for w in caught:
             echo(f"neurokd: warning: {w.message}")
-    with warnings.catch_warnings(record=True) as caught:     # what the graph's producer meant that NIR cannot say
-        warnings.simplefilter("always")
-        network = ir.from_nir(graph, dt=dt, name=path.name)
-    for w in caught:
-        echo(f"neurokd: warning: {w.message}")
-    if inputs is not None:
+    if netx is not None and inputs is not None:
+        pass                       # x: the file's own input layout (_netx_input)
+    elif inputs is not None:
         x = load_input(inputs, network.input_shape)
         if steps is not None and steps != x.shape[1]:
             raise NeurokdError(f"--steps {steps} but the input has {x.shape[1]} steps")
@@ -678,9 +696,10 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
 
     ensure_fits(x.nbytes + (n * t * sum(l.size for l in network.layers) * 9 if per_step else 0),
                 f"simulating {n} samples x {t} steps of {path.name}", "use fewer --samples or --steps")
-    fixed = cost_samples = None
+    fixed = None if netx is None else netx.fixed
+    cost_samples = None
     if chip is not None:     # refuse a graph that does not fit before it runs, with the weights it will run
-        if precision == "fixed":
+        if precision == "fixed" and fixed is None:
             from neurokd.hardware.network.quantize import quantize
 
             fixed = quantize(network, input_sample=x, input_bits=input_bits)   # what run_lava builds itself
@@ -697,6 +716,9 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
             arrays[layer.name] = np.swapaxes(res.readout[layer.name], 0, 1).reshape(t, n, *layer.shape)
         else:
             arrays[layer.name] = res.counts[layer.name].reshape(n, *layer.shape)
+    if netx is not None and per_step:        # host layers (average) from the recorded output, as the host reads it
+        for name, values in netx.host_outputs(res).items():
+            arrays[name] = np.swapaxes(values, 0, 1)
     _save_npz(out / "spikes.npz", arrays)
     summary = {
         "graph": str(path), "precision": precision, "samples": n, "timesteps": t, "dt": network.dt,
@@ -704,6 +726,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         "build_seconds": res.build_seconds, "run_seconds": res.run_seconds,
         "samples_per_second": res.samples_per_second, "delays": res.delays,
         "spikes_per_sample": res.spikes_per_sample(), "layers": network.to_dict()["layers"],
+        **({"host_layers": network.to_dict()["host_layers"]} if network.host_layers else {}),
         "spikes_npz": ("one array per NIR node: (T, N, *shape); spikes of spiking nodes, per-step values of readouts"
                        if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
     }
@@ -713,6 +736,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         mapped, section = _place_on_chip(network, geometry, res, x, chip, placer, chips, out / "map",
                                          title=f"{path.name} (Lava {precision})", cost_samples=cost_samples, echo=echo)
         sections.append(section)
+        _report_host_layers(network, echo)
         summary["placement"] = {"dir": "map", **mapped.summary()}
     else:
         _retire_map(out / "map", echo)
