@@ -158,8 +158,9 @@ def _check_fits(network, chip, chips: int | None, geometry) -> None:
     place(network, chip, placer="pack", geometry=geometry, max_chips=chips or 1)
 
 
-def report_mapped(mapped, name: str, echo=print) -> None:
-    """Print a placement: cores, chips and tiles, per layer, and with a cost its per-inference figures."""
+def report_mapped(mapped, name: str, echo=print, network=None) -> None:
+    """Print a placement: cores, chips and tiles, per layer (and ``network``'s host layers, on no core), and with
+    a cost its per-inference figures."""
     pl = mapped.placement
     echo(f"neurokd: {name} on {mapped.chip.name}: {pl.n_cores} cores, {pl.n_chips} chip(s), "
          f"{pl.tiles_used} tiles (placer {pl.placer}, {mapped.seconds.get('place', 0):.2f} s)")
@@ -167,6 +168,8 @@ def report_mapped(mapped, name: str, echo=print) -> None:
         cs = [pl.cores[i] for i in ids]
         echo(f"  {cs[0].layer:>16}: {len(ids):4d} core(s), {sum(c.neurons for c in cs):7d} neurons, "
              f"max {max(c.memory_bytes for c in cs):,} B synaptic memory, max fan-in {max(c.fan_in_axons for c in cs):,}")
+    for h in getattr(network, "host_layers", ()):
+        echo(f"  {h.name:>16}:    0 core(s), {h.size:7d} outputs, {h.kind} of layer {h.source} computed by the host")
     if mapped.cost is not None:
         c, b = mapped.cost, mapped.cost.bottleneck()
         echo(f"neurokd: {c.samples} sample(s): {c.latency_ns / 1e3:.3f} us and {c.energy_pj / 1e6:.4f} uJ per inference "
@@ -202,7 +205,7 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
     if note:
         mapped.cost.notes.insert(0, note)
     _retire_map(out_dir, echo, keep=MAP_FILES)
-    paths = _write_map(mapped, out_dir, title, title, echo)
+    paths = _write_map(mapped, out_dir, title, title, echo, network)
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped, mapped.cost.markdown(title)
 
@@ -211,7 +214,7 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
 MAP_FILES = ("mapping.csv", "placement.json", "cost_report.csv", "cost_steps.csv", "cost_report.md", "mesh_load.png")
 
 
-def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print) -> list[Path]:
+def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print, network=None) -> list[Path]:
     """The tail of ``neurokd map`` and of ``--hardware``: the placement files (``write_outputs``, titled
     ``title``), with a cost ``mesh_load.png`` (a placement without one removes an earlier figure), and the
     printed placement of ``name``. Returns the written paths."""
@@ -225,7 +228,7 @@ def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print) -> list
         paths.append(mesh_figure(mapped, figure))
     else:
         figure.unlink(missing_ok=True)          # an earlier cost's load no longer describes this placement
-    report_mapped(mapped, name, echo)
+    report_mapped(mapped, name, echo, network)
     return paths
 
 
@@ -736,7 +739,6 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         mapped, section = _place_on_chip(network, geometry, res, x, chip, placer, chips, out / "map",
                                          title=f"{path.name} (Lava {precision})", cost_samples=cost_samples, echo=echo)
         sections.append(section)
-        _report_host_layers(network, echo)
         summary["placement"] = {"dir": "map", **mapped.summary()}
     else:
         _retire_map(out / "map", echo)
@@ -850,8 +852,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     mapped = place_and_cost(network, hardware, result=result, inputs=inputs, placer=placer, max_chips=chips,
                             overrides=overrides, geometry=geometry)
     paths = _write_map(mapped, Path(out), graph_path.parent.name if target.is_dir() else graph_path.name,
-                       graph_path.name, echo)
-    _report_host_layers(network, echo)
+                       graph_path.name, echo, network)
     if sanafe:
         paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
     elif (Path(out) / "sanafe_comparison.csv").is_file():   # an earlier placement's: not this one's
@@ -881,11 +882,6 @@ def _netx_input(path: Path, inputs, steps: int | None, echo=print):
     echo(f"neurokd: {path.name}: input {Path(inputs).name if isinstance(inputs, (str, Path)) else 'array'} is "
          f"{what} ({x.shape[0]} sample(s) x {x.shape[1]} steps)")
     return netx, x
-
-
-def _report_host_layers(network, echo=print) -> None:
-    for h in network.host_layers:
-        echo(f"  {h.name:>16}:    0 core(s), {h.size:7d} outputs, {h.kind} of layer {h.source} computed by the host")
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:
