@@ -69,9 +69,9 @@ from pathlib import Path
 import numpy as np
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.network.ir import (MAX_DENSE_ENTRIES, HostLayer, Layer, Network, Neuron, Synapse, from_lava,
-                                         lava_shape)
-from neurokd.hardware.network.quantize import FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse
+from neurokd.hardware.network.ir import (MAX_DENSE_ENTRIES, HostLayer, Layer, Network, Neuron, Synapse, bias_routing,
+                                         from_lava, lava_shape)
+from neurokd.hardware.network.quantize import FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, quantize_weights
 
 #: The netx conventions (lava-dl 0.6.0 netx/hdf5.py, netx/utils.py) in one place.
 NETX = {
@@ -397,6 +397,20 @@ class NetxBuilder:
         n, fn = self._neuron(name, cfg, (n_out,), bias)
         self._add(name, "dense_rec" if w_rec is not None else "dense", (n_out,), n, fn, syns, message_bits)
 
+    def _bias_synapses(self, net: Network) -> None:
+        """A network with recurrence or delays runs one sample at a time, its biases through a synapse open
+        from each layer's window (:func:`~neurokd.hardware.network.ir.bias_routing`): the same
+        delay-corrected steps as a bias on the neuron (``du = 1``, ``u = a + b``)."""
+        for layer in net.layers:
+            try:
+                _, syn_bias = bias_routing(net, layer)
+            except NeurokdError:
+                continue               # refused by the engines in one line when run; placement needs no bias
+            if np.any(syn_bias != 0):
+                fl = self.fixed[layer.name]
+                fl.bias_synapse = _bias_synapse(layer.name, syn_bias)
+                fl.neuron.bias_mant = np.zeros_like(fl.neuron.bias_mant)    # moved, not added twice
+
     def build(self, source: str = "") -> NetxNetwork:
         if not self.layers:
             raise NeurokdError(f"{self.name}: no layer to run")
@@ -404,10 +418,25 @@ class NetxBuilder:
         net = Network(list(self.layers), self.input_name, self.input_shape, [self.layers[-1].name], None,
                       "netx integers (no dt)", metadata={"source": source or self.name, "format": "lava-dl netx"},
                       notes=list(self.notes), host_layers=list(self.host_layers))
+        if net.per_sample:
+            self._bias_synapses(net)
         signed = True
         fixed = FixedNetwork(net, dict(self.fixed), 1.0, NETX["graded_bits"], self._graded_input, signed,
                              notes=["read from a netx file: integers as netx gives them to Lava"])
         return NetxNetwork(net, fixed, source, dict(self.types), list(self.notes), self.input_neuron, self.input_bits)
+
+
+def _bias_synapse(name: str, bias: np.ndarray) -> FixedSynapse | None:
+    """A layer's bias (integer units) as the windowed bias synapse neurokd's engines give a network that runs one
+    sample at a time (:func:`~neurokd.hardware.network.ir.bias_routing`), or None where 8-bit mantissas with an
+    exponent cannot hold it exactly (the engines then refuse the run in one line)."""
+    try:
+        mant, exp, mode = quantize_weights(bias.reshape(-1, 1), 1.0)
+    except NeurokdError:
+        return None
+    if not np.array_equal(mant.astype(np.float64) * 2.0 ** exp, bias.reshape(-1, 1)):
+        return None
+    return FixedSynapse(f"{name}.bias", "dense", mant, exp, mode, 1.0)
 
 
 def _delays(delay, n_out: int, n_in: int, where: str) -> np.ndarray | None:

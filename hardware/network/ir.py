@@ -351,9 +351,9 @@ class Synapse:
 #: integrates its synaptic input, applies its activation and sends the change since its last message when
 #: it exceeds ``vth``, ``sigma`` integrates and sends nothing (an output).
 UNSIMULATED_KINDS = {
-    "delta": "sigma-delta (SDNN Delta encoder)",
-    "sigma_delta": "sigma-delta (SDNN)",
-    "sigma": "sigma-delta (SDNN Sigma output)",
+    "delta": ("sigma-delta", "Delta"),
+    "sigma_delta": ("sigma-delta", "SigmaDelta"),
+    "sigma": ("sigma-delta", "Sigma"),
 }
 
 
@@ -514,10 +514,15 @@ class Network:
         """Raise :class:`NeurokdError` (one line) if a layer's neuron model is one neurokd does not simulate."""
         bad = [l for l in self.layers if not l.neuron.simulated]
         if bad:
-            kinds = sorted({UNSIMULATED_KINDS[l.neuron.kind] for l in bad})
+            kinds: dict[str, list[str]] = {}
+            for l in bad:
+                family, process = UNSIMULATED_KINDS[l.neuron.kind]
+                if process not in kinds.setdefault(family, []):
+                    kinds[family].append(process)
+            what_kind = " and ".join(f"{f} ({', '.join(p)})" for f, p in kinds.items())
             names = ", ".join(l.name for l in bad[:6]) + (", ..." if len(bad) > 6 else "")
-            raise NeurokdError(f"cannot {what} this network: layer(s) {names} have {' and '.join(kinds)} neurons, which "
-                               "neurokd places but does not simulate; place it without a cost (`neurokd map --no-cost`)")
+            raise NeurokdError(f"cannot {what} this network: layer(s) {names} have {what_kind} neurons, which neurokd "
+                               "places but does not simulate; place it without a cost (`neurokd map --no-cost`)")
 
     def input_sequence(self, x: np.ndarray, timesteps: int | None = None) -> np.ndarray:
         """``(N, *input_shape)`` (direct encoding over ``timesteps``) or ``(N, T, *input_shape)``
