@@ -220,6 +220,10 @@ def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print, network
     printed placement of ``name``. Returns the written paths."""
     from neurokd.hardware.placement import write_outputs
 
+    for h in getattr(network, "host_layers", ()):
+        note = f"layer {h.name} ({h.kind} of layer {h.source}, {h.size} outputs) is computed by the host: no core"
+        if note not in mapped.placement.notes:
+            mapped.placement.notes.append(note)
     paths = write_outputs(mapped, out_dir, title=title)
     figure = Path(out_dir) / "mesh_load.png"
     if mapped.cost is not None:

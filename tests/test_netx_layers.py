@@ -5,6 +5,7 @@ and its input, and the one-line refusals. The reference networks of lava-dl's wh
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def test_average_is_a_host_layer_on_no_core_that_means_groups_of_the_last_layer(
     out = capsys.readouterr().out
     assert "2:    0 core(s),       2 outputs, average of layer 1 computed by the host" in out
     assert "1 cores" in out
+    placement = json.loads((tmp_path / "m" / "placement.json").read_text())
+    assert "layer 2 (average of layer 1, 2 outputs) is computed by the host: no core" in placement["notes"]
 
 
 @pytest.mark.parametrize("layers, match", [
