@@ -838,6 +838,9 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
             if samples is not None:
                 x = x[:samples]
         elif random_input:
+            if netx is not None and netx.input_kind == "bias":
+                raise NeurokdError(f"{graph_path.name}'s input layer is driven by its bias: give --input BIAS.npy and "
+                                   "--steps, not --random-input")
             x = random_spikes(network, samples or 1, steps, rate, seed)
     result, inputs = None, None
     if x is not None:

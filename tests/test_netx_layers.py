@@ -235,6 +235,7 @@ def test_a_bias_driven_input_layer_takes_its_bias_in_netx_layout_held_for_steps(
     (["--steps", "8", "--input", "{wrong}"], r"shape \(2, 3, 4\); bias.net's input layer takes the data as its bias"),
     (["--input", "{bias}"], "give --steps N"),
     (["--steps", "8", "--input", "{frac}"], "bias is an integer"),
+    (["--random-input"], "driven by its bias: give --input BIAS.npy and --steps, not --random-input"),
 ])
 def test_a_bias_input_given_wrongly_is_refused_in_one_line(tmp_path, capsys, argv_tail, match):
     path = _bias_file(tmp_path)
