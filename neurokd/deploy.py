@@ -668,6 +668,14 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         path = Path(graph)
         netx = _netx_file(path)
     if netx is not None:          # a lava-dl netx file: Loihi's integers, run as netx gives them to Lava
+        from neurokd.hardware.engines.sigma_delta import is_sigma_delta
+
+        if is_sigma_delta(netx.network):
+            if chip is not None:
+                netx.network.check_simulated("cost")
+            if inputs is None:
+                raise NeurokdError(f"{path.name} is a sigma-delta network: give --input DATA.npy (graded integers)")
+            return _simulate_sigma_delta(path, inputs, steps, Path(out), echo)
         netx.network.check_simulated("simulate")
         if precision != "fixed":
             echo(f"neurokd: {path.name} is a lava-dl netx file (Loihi's integers): it runs in Lava fixed_pt")
@@ -758,6 +766,36 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         echo(f"  {layer:>16}: {s:10.1f} spikes/sample")
     echo(f"neurokd: wrote {out / 'spikes.npz'}, {out / 'simulation.json'}"
          + (f", {', '.join(p.name for p in written)}" if written else ""))
+    return summary
+
+
+def _simulate_sigma_delta(path: Path, inputs, steps: int | None, out: Path, echo=print) -> dict:
+    """``neurokd simulate`` of a netx file of sigma-delta layers: neurokd's model of Lava's fixed-point
+    ``lava.proc.sdn`` (:mod:`neurokd.hardware.engines.sigma_delta`), in Lava time; ``spikes.npz`` holds each
+    layer's graded messages ``(T, N, *shape)``. No energy report: the cost does not charge sigma-delta yet."""
+    from neurokd.hardware.engines.sigma_delta import run_sigma_delta
+
+    netx, x = _netx_input(path, inputs, steps, echo)
+    network = netx.network
+    res = run_sigma_delta(network, netx.fixed, x)
+    n, t = x.shape[:2]
+    arrays = {network.input_name: np.swapaxes(x, 0, 1)}
+    for layer in network.layers:
+        arrays[layer.name] = np.swapaxes(res.messages[layer.name], 0, 1).reshape(t, n, *layer.shape)
+    _save_npz(out / "spikes.npz", arrays)
+    summary = {
+        "graph": str(path), "precision": "fixed", "engine": "sigma-delta (neurokd's model of Lava fixed_pt lava.proc.sdn)",
+        "samples": n, "timesteps": t, "run_seconds": res.run_seconds, "time": res.notes[0],
+        "messages_per_sample": res.messages_per_sample(), "layers": network.to_dict()["layers"],
+        "spikes_npz": "one array per layer: (T, N, *shape) graded messages sent at each Lava step (0: none)",
+    }
+    _retire_map(out / "map", echo)
+    fileio.write_json(out / "simulation.json", summary)
+    echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in neurokd's sigma-delta model of Lava fixed_pt "
+         f"({res.run_seconds:.2f} s)")
+    for layer, m in res.messages_per_sample().items():
+        echo(f"  {layer:>16}: {m:10.1f} messages/sample")
+    echo(f"neurokd: wrote {out / 'spikes.npz'}, {out / 'simulation.json'}")
     return summary
 
 

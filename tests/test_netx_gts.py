@@ -156,9 +156,10 @@ def test_netx_weight_optimisation_keeps_the_files_integers_after_lavas_clip_and_
         np.testing.assert_array_equal(eff, w)
 
 
-def test_pilotnet_sdnn_is_read_and_placed_from_the_command_line_but_not_run(gts, tmp_path, capsys):
-    """PilotNet SDNN (sigma-delta throughout): `neurokd map --no-cost` places every layer; a run is refused
-    in one line that says what to do."""
+def test_pilotnet_sdnn_is_placed_and_its_recorded_output_reproduced_from_the_command_line(gts, tmp_path, capsys):
+    """PilotNet SDNN (sigma-delta throughout): `neurokd map --no-cost` places every layer; `neurokd simulate
+    --input input.npy --steps 9` (the frame held, as lava-dl's test runs it: a RingBuffer of one step, 9 steps)
+    gives netx's recorded output exactly, every step; the spiking engines refuse it in one line."""
     path = gts / "pilotnet_sdnn" / "network.net"
     net = read_netx(path)
     kinds = [l.neuron.kind for l in net.network.layers]
@@ -169,6 +170,13 @@ def test_pilotnet_sdnn_is_read_and_placed_from_the_command_line_but_not_run(gts,
     assert placed == [l.name for l in net.network.layers]
     with pytest.raises(NeurokdError, match=r"sigma-delta \(Delta, SigmaDelta, Sigma\) neurons.*`neurokd map --no-cost`"):
         net.run(np.zeros((1, 2, 3, 33, 100)))
+    folder = gts / "pilotnet_sdnn"
+    assert cli(["simulate", str(path), "--input", str(folder / "input.npy"), "--steps", "9", "--out",
+                str(tmp_path / "sim")]) == 0
+    out = np.load(tmp_path / "sim" / "spikes.npz")["9"][:, 0, 0]          # (T, N, 1) -> (9,)
+    recorded = np.load(folder / "output.npy")[0]
+    assert np.count_nonzero(recorded) == 8
+    np.testing.assert_array_equal(out, recorded)
 
 
 def test_ntidigits_is_placed_from_the_command_line_with_its_average_on_the_host(gts, tmp_path, capsys):

@@ -177,9 +177,10 @@ def _sdnn_file(tmp_path: Path) -> Path:
     ])
 
 
-def test_a_sigma_delta_network_is_read_and_placed_but_not_run(tmp_path, capsys):
+def test_a_sigma_delta_network_is_placed_and_simulated_but_not_costed(tmp_path, capsys):
     """SDNN (PilotNet SDNN's kind): Delta input, SigmaDelta conv, Sigma output, all graded (16-bit messages);
-    `map --no-cost` places it, a cost or a simulation is refused in one line (exit 2)."""
+    `map --no-cost` places it and `simulate` runs it (neurokd's sigma-delta model); a cost, or the spiking
+    engines, are refused in one line (exit 2)."""
     path = _sdnn_file(tmp_path)
     net = read_netx(path)
     assert [l.neuron.kind for l in net.network.layers] == ["delta", "sigma_delta", "sigma"]
@@ -191,13 +192,41 @@ def test_a_sigma_delta_network_is_read_and_placed_but_not_run(tmp_path, capsys):
     out = capsys.readouterr().out
     for name, neurons in (("0", 72), ("1", 64), ("3", 3)):
         assert f"{name}:    1 core(s), {neurons:7d} neurons" in out
-    np.save(tmp_path / "x.npy", np.ones((6, 6, 2, 4)))
+    np.save(tmp_path / "x.npy", np.random.default_rng(8).integers(-9, 9, (6, 6, 2, 4)))
     for argv in (["map", str(path), "--hardware", "loihi2", "--input", str(tmp_path / "x.npy"), "--out",
                   str(tmp_path / "m2")],
-                 ["simulate", str(path), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s")]):
+                 ["simulate", str(path), "--input", str(tmp_path / "x.npy"), "--hardware", "loihi2", "--out",
+                  str(tmp_path / "s")]):
         assert cli(argv) == 2
         err = capsys.readouterr().err
-        assert "sigma-delta" in err and "--no-cost" in err and "Traceback" not in err
+        assert "placement cost does not charge yet" in err and "--no-cost" in err and "Traceback" not in err
+    assert cli(["simulate", str(path), "--input", str(tmp_path / "x.npy"), "--steps", "6", "--out",
+                str(tmp_path / "s")]) == 0
+    messages = np.load(tmp_path / "s" / "spikes.npz")
+    assert messages["0"].shape == (6, 1, 2, 6, 6) and messages["3"].shape == (6, 1, 3)
+    assert np.count_nonzero(messages["1"]) > 10 and np.count_nonzero(messages["3"]) > 3
+
+
+def test_the_sigma_delta_model_sends_changes_above_threshold_and_sums_them_in_sigma():
+    """By hand (lava.proc.sdn fixed_pt, netx's exponents 6 + 6): a Delta input held for 4 steps sends
+    ``x << 6`` once where ``|x| >= vth`` (never where below: the residue stays under threshold), then the
+    changes of a new value; a Sigma output adds ``W m`` of the previous step's messages."""
+    from neurokd.hardware.engines.sigma_delta import run_sigma_delta
+
+    b = NetxBuilder((3,), 16)
+    b.input("in", {"type": "SDNN", "vThMant": 4}, (3,))
+    b.dense("out", np.array([[1, 2, -3]]), {"type": "SDNN", "vThMant": 0, "sigma_output": True})
+    net = b.build()
+    x = np.array([[5.0, 3.0, -6.0]] * 4 + [[7.0, 3.0, -6.0]] * 2)[None]          # (1, 6, 3)
+    res = run_sigma_delta(net.network, net.fixed, x)
+    sent = res.messages["in"][0]
+    np.testing.assert_array_equal(sent, [[5 << 6, 0, -6 << 6], [0, 0, 0], [0, 0, 0], [0, 0, 0],
+                                         [0, 0, 0], [0, 0, 0]])           # the change 5 -> 7 is below vth 4
+    expect = np.concatenate([[0], np.cumsum(sent[:-1] @ np.array([1, 2, -3]))])
+    np.testing.assert_array_equal(res.messages["out"][0, :, 0], expect)
+    x[0, 4:, 0] = 10                                                      # a change of 5 >= vth: sent
+    res = run_sigma_delta(net.network, net.fixed, x)
+    np.testing.assert_array_equal(res.messages["in"][0, :, 0], [5 << 6, 0, 0, 0, 5 << 6, 0])
 
 
 def _bias_file(tmp_path: Path) -> Path:

@@ -665,7 +665,8 @@ def load_netx(path: str | Path, inputs=None, steps: int | None = None) -> tuple[
     = (W, H, C) (lava-dl's ``gts/pilotnet_lif/image.npy``, (200, 66, 3)) or flat, integers, held for
     ``steps`` steps (the data fed to the layer is zero); ``spikes`` / ``graded``: the data in Lava's layout,
     ``(*lava_shape, T)`` as netx's ``RingBuffer`` takes it (lava-dl's ``gts/ntidigits/input.npy``, (64,
-    3000)) or ``(N, *lava_shape, T)``, of which ``steps`` (if given) keeps the first steps.
+    3000); ``gts/pilotnet_sdnn/input.npy``, (100, 33, 3, 1)) or ``(N, *lava_shape, T)``; ``steps`` (if given)
+    runs that many steps, the data repeated cyclically past its ``T`` as Lava's ``RingBuffer`` source sends it.
     """
     path = Path(path)
     net = read_netx(path)
@@ -697,12 +698,14 @@ def load_netx(path: str | Path, inputs=None, steps: int | None = None) -> tuple[
         raise NeurokdError(f"{what}: shape {data.shape}; {path.name}'s input takes Lava's layout ({dims}, T) or "
                            f"(N, {dims}, T), as lava-dl's ntidigits/input.npy")
     if steps is not None:
-        if not 1 <= steps <= data.shape[-1]:
-            raise NeurokdError(f"--steps {steps}: the input holds {data.shape[-1]} steps")
-        data = data[..., :steps]
+        if steps < 1:
+            raise NeurokdError(f"--steps must be >= 1, got {steps}")
+        data = np.take(data, np.arange(steps) % data.shape[-1], axis=-1)    # cyclic, as Lava's RingBuffer source
     x = np.concatenate([net.input_from_lava(d) for d in data])
     if net.input_kind == "spikes" and not np.all((x == 0) | (x == 1)):
         raise NeurokdError(f"{what}: {path.name} takes binary spikes (input_message_bits 0); the array holds other values")
+    if not np.all(x == np.round(x)):
+        raise NeurokdError(f"{what}: {path.name} takes graded integers (Lava's fixed point); the array holds fractions")
     return net, x
 
 

@@ -345,11 +345,12 @@ class Synapse:
         return int(self.fanout().sum())
 
 
-#: Neuron models neurokd reads, places and counts, but does not simulate (no engine runs them): kind -> what
-#: it is. Sigma-delta neurons (lava-dl SDNN: Lava ``lava.proc.sdn`` ``Delta``, ``SigmaDelta``, ``Sigma``)
-#: send graded messages: ``delta`` encodes the data it is fed directly (an input layer), ``sigma_delta``
-#: integrates its synaptic input, applies its activation and sends the change since its last message when
-#: it exceeds ``vth``, ``sigma`` integrates and sends nothing (an output).
+#: Neuron models neurokd reads and places but that neither the fast engine nor the Lava backend runs, and that
+#: the placement cost does not charge: kind -> (family, Lava process). Sigma-delta neurons (lava-dl SDNN: Lava
+#: ``lava.proc.sdn`` ``Delta``, ``SigmaDelta``, ``Sigma``) send graded messages: ``delta`` encodes the data it
+#: is fed directly (an input layer), ``sigma_delta`` integrates its synaptic input, applies its activation and
+#: sends the change since its last message when it reaches ``vth``, ``sigma`` integrates and sends its state
+#: (an output). A network of them runs in :mod:`neurokd.hardware.engines.sigma_delta` (``neurokd simulate``).
 UNSIMULATED_KINDS = {
     "delta": ("sigma-delta", "Delta"),
     "sigma_delta": ("sigma-delta", "SigmaDelta"),
@@ -386,7 +387,8 @@ class Neuron:
 
     @property
     def simulated(self) -> bool:
-        """False for a neuron model neurokd places but does not run (:data:`UNSIMULATED_KINDS`)."""
+        """False for a neuron model the spiking engines do not run and the cost does not charge
+        (:data:`UNSIMULATED_KINDS`)."""
         return self.kind not in UNSIMULATED_KINDS
 
 
@@ -521,8 +523,10 @@ class Network:
                     kinds[family].append(process)
             what_kind = " and ".join(f"{f} ({', '.join(p)})" for f, p in kinds.items())
             names = ", ".join(l.name for l in bad[:6]) + (", ..." if len(bad) > 6 else "")
-            raise NeurokdError(f"cannot {what} this network: layer(s) {names} have {what_kind} neurons, which neurokd "
-                               "places but does not simulate; place it without a cost (`neurokd map --no-cost`)")
+            why = ("neurokd's placement cost does not charge yet" if what == "cost" else
+                   "the fast engine and the Lava backend do not run")
+            raise NeurokdError(f"cannot {what} this network: layer(s) {names} have {what_kind} neurons, which {why}; "
+                               "place it without a cost (`neurokd map --no-cost`), run it with `neurokd simulate`")
 
     def input_sequence(self, x: np.ndarray, timesteps: int | None = None) -> np.ndarray:
         """``(N, *input_shape)`` (direct encoding over ``timesteps``) or ``(N, T, *input_shape)``
