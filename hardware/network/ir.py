@@ -563,6 +563,8 @@ class Network:
                 f"{layer.name:>12}  {n.kind:<8} {str(layer.shape):<14} lava {str(layer.lava_shape):<14} delay "
                 f"{layer.delay}  du {n.du:.4g} dv {n.dv:.4g} vth {n.vth:.4g}  {syn}"
             )
+        for h in self.host_layers:
+            rows.append(f"{h.name:>12}  {h.kind:<8} {str(h.shape):<14} on the host, from layer {h.source}")
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
