@@ -259,6 +259,9 @@ def simulate(graph, out: str | Path, *, inputs=None, random_input: bool = False,
              placer: str = "pack", chips: int | None = None) -> SimulationResult:
     """Run any NIR graph (a ``.nir`` path or a ``nir.NIRGraph``, from any producer) on the Loihi model in Lava.
 
+    A lava-dl netx ``.net`` file runs too, in fixed point with its own integers; its ``inputs`` as in
+    :func:`map_network`.
+
     Input: ``inputs`` (a ``.npy`` path or an array of shape ``(T, *input_shape)`` or
     ``(N, T, *input_shape)``) or ``random_input=True`` (Bernoulli spikes at ``rate``, ``samples`` x
     ``steps``, seeded). ``dt``: the time step (default: the graph's metadata, producer or signature).
@@ -323,7 +326,11 @@ def map_network(target, out: str | Path, *, hardware: str = "loihi1", placer: st
                 cost: bool = True, sanafe: int = 0, echo: Echo = print):
     """Place a student or any NIR graph on a neuromorphic chip's cores, check that it fits, cost every time step.
 
-    ``target``: a run folder (its ``model.nir``; exported with ``target="nir"``) or a ``.nir`` file.
+    ``target``: a run folder (its ``model.nir``; exported with ``target="nir"``), a ``.nir`` file, or a lava-dl
+    netx ``.net`` file (every layer SLAYER's export writes; sigma-delta networks place with ``cost=False``
+    only). A netx file's ``inputs`` follow its input layer: a bias-driven one takes the layer's bias in
+    netx's (X, Y, C) layout, held ``steps`` steps (lava-dl's ``pilotnet_lif/image.npy``); otherwise the data
+    in Lava's layout ``(*shape, T)`` (lava-dl's ``ntidigits/input.npy``).
     ``hardware``: ``loihi1`` (Davies et al. 2018), ``loihi2`` (published limits; unpublished figures named
     and overridable), ``loihi1-sanafe`` (SANA-FE's calibrated figures) or your chip ``.toml`` file;
     ``overrides={"energy.synop_pj": 35.5}`` changes single figures. ``placer``: ``pack`` (fewest cores)

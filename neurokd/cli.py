@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "study": ("neurokd.commands.train", "study", "Train several methods over several seeds side by side; write summary.csv and a plot."),
     "data": ("neurokd.commands.data", "data", "Dataset tools: describe a dataset, generate the espeak-ng keyword set."),
     "export": ("neurokd.commands.export", "export", "Export a trained student (NIR, Lava simulation, netx, ONNX)."),
-    "simulate": ("neurokd.commands.export", "simulate", "Run any NIR graph in the Lava simulation and report spikes and energy."),
+    "simulate": ("neurokd.commands.export", "simulate", "Run any NIR graph or lava-dl netx file in the Lava simulation and report spikes and energy."),
     "import": ("neurokd.commands.nirimport", "import_cmd", "Wrap a third-party NIR graph as a runnable PyTorch module and check it."),
     "map": ("neurokd.commands.map", "map_cmd", "Place a network on Loihi cores, check it fits, cost every time step (cores, latency, energy with routing)."),
     "report": ("neurokd.commands.report", "report", "Compare runs: summary.csv/.md/.tex and figures of accuracy, activity, SynOps, energy."),

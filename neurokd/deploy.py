@@ -158,8 +158,9 @@ def _check_fits(network, chip, chips: int | None, geometry) -> None:
     place(network, chip, placer="pack", geometry=geometry, max_chips=chips or 1)
 
 
-def report_mapped(mapped, name: str, echo=print) -> None:
-    """Print a placement: cores, chips and tiles, per layer, and with a cost its per-inference figures."""
+def report_mapped(mapped, name: str, echo=print, network=None) -> None:
+    """Print a placement: cores, chips and tiles, per layer (and ``network``'s host layers, on no core), and with
+    a cost its per-inference figures."""
     pl = mapped.placement
     echo(f"neurokd: {name} on {mapped.chip.name}: {pl.n_cores} cores, {pl.n_chips} chip(s), "
          f"{pl.tiles_used} tiles (placer {pl.placer}, {mapped.seconds.get('place', 0):.2f} s)")
@@ -167,6 +168,8 @@ def report_mapped(mapped, name: str, echo=print) -> None:
         cs = [pl.cores[i] for i in ids]
         echo(f"  {cs[0].layer:>16}: {len(ids):4d} core(s), {sum(c.neurons for c in cs):7d} neurons, "
              f"max {max(c.memory_bytes for c in cs):,} B synaptic memory, max fan-in {max(c.fan_in_axons for c in cs):,}")
+    for h in getattr(network, "host_layers", ()):
+        echo(f"  {h.name:>16}:    0 core(s), {h.size:7d} outputs, {h.kind} of layer {h.source} computed by the host")
     if mapped.cost is not None:
         c, b = mapped.cost, mapped.cost.bottleneck()
         echo(f"neurokd: {c.samples} sample(s): {c.latency_ns / 1e3:.3f} us and {c.energy_pj / 1e6:.4f} uJ per inference "
@@ -202,7 +205,7 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
     if note:
         mapped.cost.notes.insert(0, note)
     _retire_map(out_dir, echo, keep=MAP_FILES)
-    paths = _write_map(mapped, out_dir, title, title, echo)
+    paths = _write_map(mapped, out_dir, title, title, echo, network)
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped, mapped.cost.markdown(title)
 
@@ -211,12 +214,16 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
 MAP_FILES = ("mapping.csv", "placement.json", "cost_report.csv", "cost_steps.csv", "cost_report.md", "mesh_load.png")
 
 
-def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print) -> list[Path]:
+def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print, network=None) -> list[Path]:
     """The tail of ``neurokd map`` and of ``--hardware``: the placement files (``write_outputs``, titled
     ``title``), with a cost ``mesh_load.png`` (a placement without one removes an earlier figure), and the
     printed placement of ``name``. Returns the written paths."""
     from neurokd.hardware.placement import write_outputs
 
+    for h in getattr(network, "host_layers", ()):
+        note = f"layer {h.name} ({h.kind} of layer {h.source}, {h.size} outputs) is computed by the host: no core"
+        if note not in mapped.placement.notes:
+            mapped.placement.notes.append(note)
     paths = write_outputs(mapped, out_dir, title=title)
     figure = Path(out_dir) / "mesh_load.png"
     if mapped.cost is not None:
@@ -225,7 +232,7 @@ def _write_map(mapped, out_dir: Path, title: str, name: str, echo=print) -> list
         paths.append(mesh_figure(mapped, figure))
     else:
         figure.unlink(missing_ok=True)          # an earlier cost's load no longer describes this placement
-    report_mapped(mapped, name, echo)
+    report_mapped(mapped, name, echo, network)
     return paths
 
 
@@ -632,8 +639,10 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
                    samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None,
                    precision: str = "float", input_bits: int = 8, progress: bool = True, echo=print,
                    hardware=None, placer: str = "pack", chips: int | None = None) -> dict:
-    """Run a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) in Lava; write ``out/spikes.npz``,
-    ``simulation.json`` and the energy report, and return ``simulation.json``'s content.
+    """Run a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) or a lava-dl netx file (``.net``, in fixed point,
+    its input as :func:`neurokd.hardware.formats.netx_reader.load_netx` reads it; host layers such as an
+    ``average`` go into ``spikes.npz`` too) in Lava; write ``out/spikes.npz``, ``simulation.json`` and the
+    energy report, and return ``simulation.json``'s content.
 
     ``hardware`` / ``placer`` / ``chips``: place the graph on that chip and cost it from the run's spikes
     (``out/map/``, a section of ``energy_report.md``, ``simulation.json``'s ``placement``).
@@ -652,21 +661,45 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
     if (inputs is None) == (not random_input):
         raise NeurokdError("give exactly one of --input X.npy and --random-input")
     chip = _hardware_chip(hardware, placer, chips)
+    netx = None
     if isinstance(graph, nir.NIRGraph):
         path = Path("graph.nir")
     else:
         path = Path(graph)
-        with warnings.catch_warnings(record=True) as caught:
+        netx = _netx_file(path)
+    if netx is not None:          # a lava-dl netx file: Loihi's integers, run as netx gives them to Lava
+        from neurokd.hardware.engines.sigma_delta import is_sigma_delta
+
+        if is_sigma_delta(netx.network):
+            if chip is not None:
+                netx.network.check_simulated("cost")
+            if inputs is None:
+                raise NeurokdError(f"{path.name} is a sigma-delta network: give --input DATA.npy (graded integers)")
+            return _simulate_sigma_delta(path, inputs, steps, Path(out), echo)
+        netx.network.check_simulated("simulate")
+        if precision != "fixed":
+            echo(f"neurokd: {path.name} is a lava-dl netx file (Loihi's integers): it runs in Lava fixed_pt")
+            precision = "fixed"
+        if inputs is not None:
+            netx, x = _netx_input(path, inputs, steps, echo)
+        elif netx.input_kind == "bias":
+            raise NeurokdError(f"{path.name}'s input layer is driven by its bias: give --input BIAS.npy and --steps")
+        network = netx.network
+    else:
+        if not isinstance(graph, nir.NIRGraph):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                graph = read_nir(path)
+            for w in caught:
+                echo(f"neurokd: warning: {w.message}")
+        with warnings.catch_warnings(record=True) as caught:     # what the graph's producer meant that NIR cannot say
             warnings.simplefilter("always")
-            graph = read_nir(path)
+            network = ir.from_nir(graph, dt=dt, name=path.name)
         for w in caught:
             echo(f"neurokd: warning: {w.message}")
-    with warnings.catch_warnings(record=True) as caught:     # what the graph's producer meant that NIR cannot say
-        warnings.simplefilter("always")
-        network = ir.from_nir(graph, dt=dt, name=path.name)
-    for w in caught:
-        echo(f"neurokd: warning: {w.message}")
-    if inputs is not None:
+    if netx is not None and inputs is not None:
+        pass                       # x: the file's own input layout (_netx_input)
+    elif inputs is not None:
         x = load_input(inputs, network.input_shape)
         if steps is not None and steps != x.shape[1]:
             raise NeurokdError(f"--steps {steps} but the input has {x.shape[1]} steps")
@@ -678,9 +711,10 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
 
     ensure_fits(x.nbytes + (n * t * sum(l.size for l in network.layers) * 9 if per_step else 0),
                 f"simulating {n} samples x {t} steps of {path.name}", "use fewer --samples or --steps")
-    fixed = cost_samples = None
+    fixed = None if netx is None else netx.fixed
+    cost_samples = None
     if chip is not None:     # refuse a graph that does not fit before it runs, with the weights it will run
-        if precision == "fixed":
+        if precision == "fixed" and fixed is None:
             from neurokd.hardware.network.quantize import quantize
 
             fixed = quantize(network, input_sample=x, input_bits=input_bits)   # what run_lava builds itself
@@ -697,6 +731,9 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
             arrays[layer.name] = np.swapaxes(res.readout[layer.name], 0, 1).reshape(t, n, *layer.shape)
         else:
             arrays[layer.name] = res.counts[layer.name].reshape(n, *layer.shape)
+    if netx is not None and per_step:        # host layers (average) from the recorded output, as the host reads it
+        for name, values in netx.host_outputs(res).items():
+            arrays[name] = np.swapaxes(values, 0, 1)
     _save_npz(out / "spikes.npz", arrays)
     summary = {
         "graph": str(path), "precision": precision, "samples": n, "timesteps": t, "dt": network.dt,
@@ -704,6 +741,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         "build_seconds": res.build_seconds, "run_seconds": res.run_seconds,
         "samples_per_second": res.samples_per_second, "delays": res.delays,
         "spikes_per_sample": res.spikes_per_sample(), "layers": network.to_dict()["layers"],
+        **({"host_layers": network.to_dict()["host_layers"]} if network.host_layers else {}),
         "spikes_npz": ("one array per NIR node: (T, N, *shape); spikes of spiking nodes, per-step values of readouts"
                        if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
     }
@@ -728,6 +766,36 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         echo(f"  {layer:>16}: {s:10.1f} spikes/sample")
     echo(f"neurokd: wrote {out / 'spikes.npz'}, {out / 'simulation.json'}"
          + (f", {', '.join(p.name for p in written)}" if written else ""))
+    return summary
+
+
+def _simulate_sigma_delta(path: Path, inputs, steps: int | None, out: Path, echo=print) -> dict:
+    """``neurokd simulate`` of a netx file of sigma-delta layers: neurokd's model of Lava's fixed-point
+    ``lava.proc.sdn`` (:mod:`neurokd.hardware.engines.sigma_delta`), in Lava time; ``spikes.npz`` holds each
+    layer's graded messages ``(T, N, *shape)``. No energy report: the cost does not charge sigma-delta yet."""
+    from neurokd.hardware.engines.sigma_delta import run_sigma_delta
+
+    netx, x = _netx_input(path, inputs, steps, echo)
+    network = netx.network
+    res = run_sigma_delta(network, netx.fixed, x)
+    n, t = x.shape[:2]
+    arrays = {network.input_name: np.swapaxes(x, 0, 1)}
+    for layer in network.layers:
+        arrays[layer.name] = np.swapaxes(res.messages[layer.name], 0, 1).reshape(t, n, *layer.shape)
+    _save_npz(out / "spikes.npz", arrays)
+    summary = {
+        "graph": str(path), "precision": "fixed", "engine": "sigma-delta (neurokd's model of Lava fixed_pt lava.proc.sdn)",
+        "samples": n, "timesteps": t, "run_seconds": res.run_seconds, "time": res.notes[0],
+        "messages_per_sample": res.messages_per_sample(), "layers": network.to_dict()["layers"],
+        "spikes_npz": "one array per layer: (T, N, *shape) graded messages sent at each Lava step (0: none)",
+    }
+    _retire_map(out / "map", echo)
+    fileio.write_json(out / "simulation.json", summary)
+    echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in neurokd's sigma-delta model of Lava fixed_pt "
+         f"({res.run_seconds:.2f} s)")
+    for layer, m in res.messages_per_sample().items():
+        echo(f"  {layer:>16}: {m:10.1f} messages/sample")
+    echo(f"neurokd: wrote {out / 'spikes.npz'}, {out / 'simulation.json'}")
     return summary
 
 
@@ -780,12 +848,27 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     elif target.is_file():
         graph_path = target
     else:
-        raise NeurokdError(f"not found: {target} (give a run folder or a .nir file)")
-    network = ir.from_nir(read_nir(graph_path), name=graph_path.name)
+        raise NeurokdError(f"not found: {target} (give a run folder, a .nir file or a lava-dl netx .net file)")
+    netx, geometry = _netx_file(graph_path), None
+    if netx is not None:
+        network = netx.network
+        if not no_cost:
+            network.check_simulated("cost")
+            if precision != "fixed":
+                raise NeurokdError("a netx file holds Loihi's integers: it runs in --precision fixed only")
+    else:
+        network = ir.from_nir(read_nir(graph_path), name=graph_path.name)
     x, timesteps = None, None
     if not no_cost:
         if target.is_dir():
             x, timesteps = _run_inputs(target, samples)
+        elif netx is not None and input_path is not None:
+            if random_input:
+                raise NeurokdError("give at most one of --input and --random-input")
+            netx, x = _netx_input(graph_path, input_path, steps, echo)
+            network = netx.network
+            if samples is not None:
+                x = x[:samples]
         elif input_path is not None:
             if random_input:
                 raise NeurokdError("give at most one of --input and --random-input")
@@ -793,20 +876,28 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
             if samples is not None:
                 x = x[:samples]
         elif random_input:
+            if netx is not None and netx.input_kind == "bias":
+                raise NeurokdError(f"{graph_path.name}'s input layer is driven by its bias: give --input BIAS.npy and "
+                                   "--steps, not --random-input")
             x = random_spikes(network, samples or 1, steps, rate, seed)
     result, inputs = None, None
     if x is not None:
         from neurokd.hardware.engines.fastsim import run_fast
 
         result = run_fast(network, x, precision=precision, timesteps=timesteps if x.ndim == len(network.input_shape) + 1
-                          else None, record_steps=True, record_state=True)
+                          else None, record_steps=True, record_state=True, fixed=None if netx is None else netx.fixed)
         inputs = x
     elif placer == "balance":
         raise NeurokdError("--placer balance needs spikes: map a run folder, or give --input / --random-input")
+    if netx is not None:           # netx's integers define the synapses, with or without a run
+        from neurokd.hardware.cost.counting import geometry_from_ir, input_is_spiking
+
+        spiking = input_is_spiking(x) if x is not None else netx.input_kind != "graded"
+        geometry = geometry_from_ir(network, input_spiking=spiking, fixed=netx.fixed)
     mapped = place_and_cost(network, hardware, result=result, inputs=inputs, placer=placer, max_chips=chips,
-                            overrides=overrides)
+                            overrides=overrides, geometry=geometry)
     paths = _write_map(mapped, Path(out), graph_path.parent.name if target.is_dir() else graph_path.name,
-                       graph_path.name, echo)
+                       graph_path.name, echo, network)
     if sanafe:
         paths.append(_sanafe_check(network, x, timesteps, sanafe, seed, Path(out), echo))
     elif (Path(out) / "sanafe_comparison.csv").is_file():   # an earlier placement's: not this one's
@@ -814,6 +905,28 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         echo(f"neurokd: removed {Path(out) / 'sanafe_comparison.csv'}, an earlier placement's SANA-FE comparison")
     echo(f"neurokd: wrote {', '.join(str(p) for p in paths)}")
     return mapped
+
+
+def _netx_file(path: Path):
+    """A lava-dl netx file read into neurokd's form (:func:`neurokd.hardware.formats.netx_reader.read_netx`), or
+    None for any other file (a NIR graph)."""
+    from neurokd.hardware.formats.netx_reader import is_netx, read_netx
+
+    return read_netx(path) if is_netx(path) else None
+
+
+def _netx_input(path: Path, inputs, steps: int | None, echo=print):
+    """``--input`` for a netx file (:func:`neurokd.hardware.formats.netx_reader.load_netx`): the file's input layer
+    says what the array is (``bias``: the input layer's bias held ``steps`` steps; else Lava-layout data).
+    ``(NetxNetwork, x)``."""
+    from neurokd.hardware.formats.netx_reader import load_netx
+
+    netx, x = load_netx(path, inputs, steps)
+    what = {"bias": f"the bias of input layer {netx.network.layers[0].name}, held {x.shape[1]} steps",
+            "spikes": "binary spikes", "graded": "graded values"}[netx.input_kind]
+    echo(f"neurokd: {path.name}: input {Path(inputs).name if isinstance(inputs, (str, Path)) else 'array'} is "
+         f"{what} ({x.shape[0]} sample(s) x {x.shape[1]} steps)")
+    return netx, x
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:

@@ -21,7 +21,8 @@ import torch
 from neurokd.errors import NeurokdError
 from neurokd.hardware.engines.fastsim import run_fast
 from neurokd.hardware.network.ir import from_lava
-from neurokd.hardware.formats.netx_reader import NetxBuilder, gts_folder, optimize_weight_bits, read_netx
+from conftest import cli
+from neurokd.hardware.formats.netx_reader import NetxBuilder, gts_folder, load_netx, optimize_weight_bits, read_netx
 
 pytestmark = pytest.mark.lava
 
@@ -48,17 +49,24 @@ def _lava(arr: np.ndarray, shape) -> np.ndarray:
 
 
 def test_ntidigits_gts_every_output_spike_of_3000_steps_with_axonal_delays(gts):
-    net = read_netx(gts / "ntidigits" / "ntidigits.net", num_layers=5)
-    assert net.layer_types == {"2": "dense", "3": "dense", "4": "dense"}
+    """The whole file as `neurokd map/simulate --input input.npy` read it (load_netx): the sample's 64 x 3000
+    spikes in Lava's layout, the three dense layers with SLAYER's axonal delays (stored per output neuron),
+    and the average over 11 groups of 22 output neurons, computed by the host from the reproduced spikes."""
+    net, x = load_netx(gts / "ntidigits" / "ntidigits.net", gts / "ntidigits" / "input.npy")
+    assert net.layer_types == {"2": "dense", "3": "dense", "4": "dense", "5": "average"}
+    assert net.input_kind == "spikes" and x.shape == (1, 3000, 64)
     delays = [getattr(net.fixed.layers[k].synapses[f"{k}.dense"], "delays", None) for k in ("2", "3", "4")]
     assert delays[0].max() == 62 and delays[1].max() > 0 and delays[2] is None
-    inp, out = np.load(gts / "ntidigits" / "input.npy"), np.load(gts / "ntidigits" / "output.npy")
-    res = net.run(net.input_from_lava(inp), record_steps=True)
+    out = np.load(gts / "ntidigits" / "output.npy")
+    res = net.run(x, record_steps=True)
     mine = res.spikes["4"][0].T                                    # (242, 3000)
     assert mine.sum() == out.sum() > 20_000
     np.testing.assert_array_equal(mine[:, :-4], out[:, 4:])
     assert not out[:, :4].any() and not mine[:, -4:].any()
     assert res.run_seconds < 20
+    average = net.host_outputs(res)["5"][0]                        # (3000, 11)
+    np.testing.assert_array_equal(average[:-4], out[:, 4:].T.reshape(-1, 11, 22).sum(axis=2) / 22)
+    assert average.sum(axis=0).argmax() == out.reshape(11, 22, -1).sum(axis=(1, 2)).argmax()
 
 
 @pytest.mark.lava
@@ -112,10 +120,11 @@ def test_pilotnet_lif_loihi2_hardware_gts_spikes_currents_and_voltages(gts):
     ``u`` and ``v`` of the 10 spiking layers over the first 16-step reset window. The hardware records
     ``v = 128`` for a neuron that just spiked where Lava resets it to 0: the only difference."""
     folder = gts / "pilotnet_lif"
-    net = read_netx(folder / "network.net", input_bias=np.load(folder / "image.npy"))
-    names = net.network.names
     steps = 16
-    res = net.run(np.zeros((1, steps, 3, 66, 200)), record_steps=True, record_voltage=names, record_current=names)
+    net, x = load_netx(folder / "network.net", folder / "image.npy", steps=steps)    # as `--input image.npy --steps 16`
+    assert net.input_kind == "bias" and x.shape == (1, steps, 3, 66, 200) and not x.any()
+    names = net.network.names
+    res = net.run(x, record_steps=True, record_voltage=names, record_current=names)
     files = ["input"] + [f"conv-{i}" for i in range(5)] + [f"fc-{i}" for i in range(3)]
     checked = 0
     for k, (name, file) in enumerate(zip(names, files)):
@@ -147,11 +156,48 @@ def test_netx_weight_optimisation_keeps_the_files_integers_after_lavas_clip_and_
         np.testing.assert_array_equal(eff, w)
 
 
-def test_sigma_delta_and_unimplemented_layers_are_refused_with_the_reason(gts):
-    with pytest.raises(NeurokdError, match="sigma-delta"):
-        read_netx(gts / "pilotnet_sdnn" / "network.net")
-    with pytest.raises(NeurokdError, match=r"'average'.*num_layers=5"):
-        read_netx(gts / "ntidigits" / "ntidigits.net")
+def test_pilotnet_sdnn_is_placed_and_its_recorded_output_reproduced_from_the_command_line(gts, tmp_path, capsys):
+    """PilotNet SDNN (sigma-delta throughout): `neurokd map --no-cost` places every layer; `neurokd simulate
+    --input input.npy --steps 9` (the frame held, as lava-dl's test runs it: a RingBuffer of one step, 9 steps)
+    gives netx's recorded output exactly, every step; the spiking engines refuse it in one line."""
+    path = gts / "pilotnet_sdnn" / "network.net"
+    net = read_netx(path)
+    kinds = [l.neuron.kind for l in net.network.layers]
+    assert kinds == ["delta"] + ["sigma_delta"] * 7 + ["sigma"] and net.input_kind == "graded"
+    assert cli(["map", str(path), "--hardware", "loihi2", "--no-cost", "--chips", "32", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    placed = [line.split(":")[0].strip() for line in out.splitlines() if "core(s)" in line]
+    assert placed == [l.name for l in net.network.layers]
+    with pytest.raises(NeurokdError, match=r"sigma-delta \(Delta, SigmaDelta, Sigma\) neurons.*`neurokd map --no-cost`"):
+        net.run(np.zeros((1, 2, 3, 33, 100)))
+    folder = gts / "pilotnet_sdnn"
+    assert cli(["simulate", str(path), "--input", str(folder / "input.npy"), "--steps", "9", "--out",
+                str(tmp_path / "sim")]) == 0
+    out = np.load(tmp_path / "sim" / "spikes.npz")["9"][:, 0, 0]          # (T, N, 1) -> (9,)
+    recorded = np.load(folder / "output.npy")[0]
+    assert np.count_nonzero(recorded) == 8
+    np.testing.assert_array_equal(out, recorded)
+
+
+def test_ntidigits_is_placed_from_the_command_line_with_its_average_on_the_host(gts, tmp_path, capsys):
+    path = gts / "ntidigits" / "ntidigits.net"
+    assert cli(["map", str(path), "--hardware", "loihi1", "--no-cost", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "5:    0 core(s),      11 outputs, average of layer 4 computed by the host" in out
+    for name, neurons in (("2", 256), ("3", 256), ("4", 242)):
+        assert f"{name}:" in out and f"{neurons:7d} neurons" in out
+
+
+def test_layers_neurokd_does_not_read_are_refused_with_the_reason(gts, tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "convt.net", "w") as f:
+        f.create_dataset("layer/0/type", data=np.array([b"input"]))
+        f.create_dataset("layer/0/shape", data=np.array([2, 4, 4]))
+        f.create_dataset("layer/1/type", data=np.array([b"convT"]))
+        f.create_dataset("layer/1/shape", data=np.array([2, 8, 8]))
+    with pytest.raises(NeurokdError, match=r"'convT', which neurokd does not read.*num_layers=1"):
+        read_netx(tmp_path / "convt.net")
     with pytest.raises(NeurokdError, match="not found"):
         read_netx(gts / "nope.net")
 

@@ -293,6 +293,9 @@ class _Compiled:
         if np.any(syn_bias != 0) and kind != "none":
             if self.is_fixed:
                 bs = fl.bias_synapse
+                if bs is None:
+                    raise NeurokdError(f"layer {layer.name!r}: its bias must enter through a synapse here (a network with "
+                                       "recurrence or delays runs one sample at a time) and has no exact 8-bit form")
                 col = lava_dense_weights(bs.mant.reshape(-1, 1), int(bs.num_weight_bits))
                 a = _wrap_np(_shift_np(col.reshape(-1), int(bs.weight_exp)), 32)
                 bias_a = torch.from_numpy(a.astype(np.float64))
@@ -446,6 +449,7 @@ def run_fast(
         raise NeurokdError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not isinstance(network, Network):
         raise NeurokdError(f"run_fast needs an ir.Network, got {type(network).__name__}")
+    network.check_simulated("run")
     frames, steps = _frames(network, x, timesteps)
     unknown = [v for v in list(record_voltage) + list(record_current)
                + (list(record_steps) if isinstance(record_steps, (list, tuple)) else [])

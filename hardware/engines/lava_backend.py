@@ -413,6 +413,9 @@ class _Builder:
             col = to_lava(col, layer.shape).reshape(-1, 1)
             if self.is_fixed:
                 bs = fl.bias_synapse
+                if bs is None:
+                    raise NeurokdError(f"layer {layer.name!r}: its bias must enter through a synapse here (a network with "
+                                       "recurrence or delays runs one sample at a time) and has no exact 8-bit form")
                 w = to_lava(bs.mant.reshape(layer.shape), layer.shape).reshape(-1, 1).astype(np.int32)
                 dense = Dense(weights=w, weight_exp=int(bs.weight_exp), num_weight_bits=8, name=f"{layer.name}<-bias")
             else:
@@ -501,6 +504,7 @@ def run_lava(
         raise NeurokdError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if io not in ("memmap", "ringbuffer"):
         raise NeurokdError(f"io must be 'memmap' or 'ringbuffer', got {io!r}")
+    network.check_simulated("run")
     seq = np.asarray(x, dtype=np.float64)
     k = len(network.input_shape)
     if seq.ndim == k + 1 and tuple(seq.shape[1:]) == network.input_shape:

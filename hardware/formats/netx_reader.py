@@ -30,6 +30,17 @@ How netx maps a file, and what this reader makes of it (netx/hdf5.py, netx/utils
 ``neuron`` CUBA / LOIHI    ``LIF(vth = vThMant, du = iDecay - 1, dv = vDecay,     ``FixedNeuron`` with the same
                            bias_mant = bias, bias_exp = 6)``; a dense without     integers
                            ``neuron``: iDecay 0, vDecay 4096, vThMant 1 << 17
+``neuron`` SDNN            ``Delta`` (input layer), ``Sigma`` (``sigma_output``),  neuron kinds ``delta``,
+                           else ``SigmaDelta``; ``vth = vThMant``, state_exp 6,   ``sigma``, ``sigma_delta``: read,
+                           16-bit graded messages unless ``messageBits``          placed, counted; not simulated
+``pool`` (SLAYER)          netx refuses it. SLAYER: one kernel (``(1, 1, kH,      depthwise conv (``groups = C``);
+                           kW)``) for every channel, the end padded by            dense where SLAYER's end padding
+                           ``size % k`` zeros                                     changes the output size
+``average`` (SLAYER)       netx refuses it. SLAYER: mean over ``shape[0]``        :class:`HostLayer` (host, no
+                           equal groups of the previous layer's neurons           core); last layer only
+``delay`` (SLAYER)         axonal delay per output neuron, ``floor``-ed; netx     dense: as netx; conv/pool: the
+                           runs a dense's on its own input rows (DelayDense),     same rule on the layer's synapse
+                           ignores a conv's                                       multiplied out (DelayDense)
 =========================  ===================================================  ==============================
 
 ``optimize_weight_bits`` (netx/utils.py), as this reader computes it: clip to ``[-256, 254]`` when mixed
@@ -38,9 +49,10 @@ sign and out of range; sign mode; ``scale = min(127 / max, -128 / min)`` (mixed)
 ``n <= 8`` with every weight a multiple of ``2^n`` (0 if none), minus ``mixed``; ``num_weight_bits =
 8 - b - n``. Lava's ``Dense`` then clips and truncates (:func:`~neurokd.hardware.engines.fastsim.lava_dense_weights`).
 
-Not modelled (``NeurokdError`` naming the layer): sigma-delta (``SDNN``) and resonate-and-fire (``RF*``)
-neurons, complex dense, and the layer types netx itself refuses (``pool``, ``convT``, ``unpool``,
-``average``, ``concat``; pass ``num_layers`` to stop before them, as lava-dl's own tests do).
+Not read (``NeurokdError`` naming the layer): resonate-and-fire (``RF*``) neurons, complex dense, and
+``convT``, ``unpool``, ``concat`` (pass ``num_layers`` to stop before them). Sigma-delta layers are read
+for placement; running or costing such a network is refused in one line
+(:meth:`~neurokd.hardware.network.ir.Network.check_simulated`).
 The float form of the IR is the integer network in float units (scale 1: ``W`` = integer weights,
 ``vth = vThMant``, ``b_v = bias 2^6 / 64``): run netx networks with ``precision="fixed"``.
 ``reset_interval`` has no argument here: the fast model starts every sample from zero, which is a
@@ -57,8 +69,9 @@ from pathlib import Path
 import numpy as np
 
 from neurokd.errors import NeurokdError
-from neurokd.hardware.network.ir import Layer, Network, Neuron, Synapse, from_lava
-from neurokd.hardware.network.quantize import FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse
+from neurokd.hardware.network.ir import (MAX_DENSE_ENTRIES, HostLayer, Layer, Network, Neuron, Synapse, bias_routing,
+                                         from_lava, lava_shape)
+from neurokd.hardware.network.quantize import FixedLayer, FixedNetwork, FixedNeuron, FixedSynapse, quantize_weights
 
 #: The netx conventions (lava-dl 0.6.0 netx/hdf5.py, netx/utils.py) in one place.
 NETX = {
@@ -68,8 +81,11 @@ NETX = {
     "weight_mixed_max": 254,       # optimize_weight_bits clips mixed weights to [-256, 254]
     "weight_mixed_min": -256,
     "graded_bits": 24,             # an identity synapse passes graded values unchanged
+    "sdnn_message_bits": 16,       # get_neuron_params: SDNN num_message_bits default 16 (LIF: 0, binary)
+    "sdnn_state_exp": 6,           # get_neuron_params: SDNN 'state_exp': 6
 }
 LIF_TYPES = ("CUBA", "LOIHI")
+SDNN_TYPES = ("SDNN",)
 
 
 @dataclass
@@ -81,6 +97,32 @@ class NetxNetwork:
     source: str = ""
     layer_types: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    input_neuron: str | None = None
+    input_message_bits: int = 0
+
+    @property
+    def input_kind(self) -> str:
+        """What the data is, from the file's input layer: ``bias`` (an ``input`` layer with a LIF neuron:
+        netx feeds it no synapse, the data is that layer's ``bias``, held every step: PilotNet LIF's frame),
+        ``graded`` (a sigma-delta ``Delta`` input layer, or no input neuron with ``input_message_bits > 0``)
+        or ``spikes`` (no input neuron, binary: N-TIDIGITS). This is the input mode a netx file defaults to
+        on the chip (bias -> an on-chip input layer driven by its bias; spikes / graded -> sent by the host
+        into the first synapses)."""
+        if self.input_neuron in ("lif", "cubalif"):
+            return "bias"
+        if self.input_neuron is not None or self.input_message_bits > 0:
+            return "graded"
+        return "spikes"
+
+    def host_outputs(self, result) -> dict[str, np.ndarray]:
+        """The host layers (``average``) computed from a run with ``record_steps``: ``{name: (N, T, size)}``."""
+        out = {}
+        for h in self.network.host_layers:
+            trains = result.spikes.get(h.source) if result.spikes else None
+            if trains is None:
+                raise NeurokdError(f"host layer {h.name} reads layer {h.source}'s per-step output: run with record_steps")
+            out[h.name] = h.apply(np.asarray(trains).reshape(trains.shape[0], trains.shape[1], -1))
+        return out
 
     def input_from_lava(self, data: np.ndarray) -> np.ndarray:
         """One sample in Lava's layout ``(*lava_shape, T)`` (a ``RingBuffer``'s data) -> ``(1, T, *shape)``."""
@@ -151,6 +193,8 @@ class NetxBuilder:
         self.notes: list[str] = []
         self._bits = self.input_bits          # message bits of what the next synapse receives
         self._graded_input = self.input_bits > 0
+        self.input_neuron: str | None = None  # the neuron kind of a netx ``input`` layer with a neuron
+        self.host_layers: list[HostLayer] = []
 
     # -- helpers -----------------------------------------------------------------------------------------
     @property
@@ -160,15 +204,18 @@ class NetxBuilder:
         last = self.layers[-1]
         return last.name, last.shape, last.delay
 
-    def _neuron(self, name: str, cfg: dict, shape: tuple[int, ...], bias: np.ndarray | None) -> tuple[Neuron, FixedNeuron]:
+    def _neuron(self, name: str, cfg: dict, shape: tuple[int, ...], bias: np.ndarray | None,
+                is_input: bool = False) -> tuple[Neuron, FixedNeuron]:
         ntype = str(cfg.get("type", "CUBA"))
-        if ntype not in LIF_TYPES:
-            what = {"SDNN": "sigma-delta (SDNN)"}.get(ntype, "resonate-and-fire" if "RF" in ntype else ntype)
-            raise NeurokdError(f"{self.name}: layer {name}: {what} neurons are not modelled by neurokd's fast model "
-                               "(CUBA/LOIHI LIF only)")
-        du, dv, vth = int(cfg["iDecay"]) - 1, int(cfg["vDecay"]), int(cfg["vThMant"])
+        if ntype not in LIF_TYPES and ntype not in SDNN_TYPES:
+            what = "resonate-and-fire" if "RF" in ntype else ntype
+            raise NeurokdError(f"{self.name}: layer {name}: {what} neurons are not modelled by neurokd "
+                               "(CUBA/LOIHI LIF and sigma-delta SDNN only)")
         size = math.prod(shape)
         mant = np.zeros(size, dtype=np.int64) if bias is None else np.asarray(bias).astype(np.int64)
+        if ntype in SDNN_TYPES:
+            return self._sigma_delta(name, cfg, shape, mant, is_input)
+        du, dv, vth = int(cfg["iDecay"]) - 1, int(cfg["vDecay"]), int(cfg["vThMant"])
         if mant.size not in (1, size) and not (len(shape) == 3 and mant.size == shape[0]):
             raise NeurokdError(f"{self.name}: layer {name}: bias of {mant.size} values does not fit shape {shape}")
         if len(shape) == 3 and mant.size == shape[0] and size != shape[0]:
@@ -178,6 +225,24 @@ class NetxBuilder:
         eff = mant.astype(np.float64) * 2 ** NETX["bias_exp"]
         neuron = Neuron(kind, (du + 1) / 4096, dv / 4096, float(vth), np.zeros(size), eff / 64.0, node=name)
         return neuron, FixedNeuron(du, dv, vth, mant, NETX["bias_exp"])
+
+    def _sigma_delta(self, name: str, cfg: dict, shape: tuple[int, ...], mant: np.ndarray,
+                     is_input: bool) -> tuple[Neuron, FixedNeuron]:
+        """An ``SDNN`` neuron as netx builds it (``get_neuron_params``): ``Delta`` for an input layer,
+        ``Sigma`` where ``sigma_output`` is set, else ``SigmaDelta``; ``vth = vThMant``, ``state_exp 6``.
+        Held for placement and counting only (:data:`~neurokd.hardware.network.ir.UNSIMULATED_KINDS`)."""
+        size = math.prod(shape)
+        if len(shape) == 3 and mant.size == shape[0] and size != shape[0]:
+            mant = np.repeat(mant, size // shape[0])
+        mant = np.broadcast_to(mant.reshape(-1), (size,)).copy() if mant.size in (1, size) else np.zeros(size, np.int64)
+        kind = "delta" if is_input else ("sigma" if "sigma_output" in cfg else "sigma_delta")
+        vth = int(cfg.get("vThMant", 0))
+        info = {"type": "SDNN", "activation": str(cfg.get("activation", "")), "state_exp": NETX["sdnn_state_exp"]}
+        neuron = Neuron(kind, 0.0, 0.0, float(vth), np.zeros(size), mant * 2.0 ** NETX["bias_exp"] / 64.0, node=name,
+                        nir=info)
+        self.notes.append(f"layer {name}: {kind.replace('_', '-')} neurons (SDNN, {info['activation'] or 'no'} "
+                          "activation): placed and counted, not simulated")
+        return neuron, FixedNeuron(0, 0, vth, mant, NETX["bias_exp"])
 
     def _add(self, name: str, kind: str, shape, neuron: Neuron, fneuron: FixedNeuron, syns: list[tuple[Synapse, FixedSynapse]],
              out_bits: int) -> None:
@@ -196,7 +261,8 @@ class NetxBuilder:
         shape = tuple(self.input_shape if shape is None else shape)
         if math.prod(shape) != math.prod(self.input_shape):
             raise NeurokdError(f"{self.name}: input layer {name} of shape {shape} does not fit the data {self.input_shape}")
-        n, fn = self._neuron(name, neuron, shape, bias)
+        n, fn = self._neuron(name, neuron, shape, bias, is_input=True)
+        self.input_neuron = n.kind
         size = math.prod(shape)
         if len(shape) == 3:            # identity as a 1x1 depthwise convolution (no n x n matrix)
             c = shape[0]
@@ -210,7 +276,8 @@ class NetxBuilder:
         self.notes.append(f"layer {name}: input neuron driven directly by the data (identity synapse)")
 
     def conv(self, name: str, weight: np.ndarray, neuron: dict, shape: tuple[int, ...], stride=(1, 1), padding=(0, 0),
-             dilation=(1, 1), groups: int = 1, bias: np.ndarray | None = None, message_bits: int = 0) -> None:
+             dilation=(1, 1), groups: int = 1, bias: np.ndarray | None = None, message_bits: int = 0,
+             delay: np.ndarray | None = None) -> None:
         """netx ``conv``: ``weight (C_out, C_in/groups, kH, kW)`` integers as stored; pairs in (H, W) order."""
         src, in_shape, _ = self._source
         if len(in_shape) != 3:
@@ -222,9 +289,76 @@ class NetxBuilder:
         expect = _conv_out(in_shape, w.shape, syn)
         if tuple(expect) != tuple(shape):
             raise NeurokdError(f"{self.name}: conv layer {name}: output {tuple(expect)} != stored shape {tuple(shape)}")
-        fs = FixedSynapse(syn.name, "conv", w.astype(np.int32), 0, "mixed", 1.0, self._bits)
+        self._add_conv(name, "conv", syn, w, neuron, bias, delay, message_bits)
+
+    def pool(self, name: str, weight: np.ndarray, neuron: dict, shape: tuple[int, ...], kernel_size, stride=None,
+             padding=(0, 0), dilation=(1, 1), delay: np.ndarray | None = None, message_bits: int = 0) -> None:
+        """SLAYER ``pool`` (netx itself refuses it): one kernel ``weight`` (``(1, 1, kH, kW)``, integers as
+        stored) applied to every channel alone, i.e. a depthwise convolution (``groups = C``). SLAYER's
+        ``Pool`` first pads a spatial size that is not a multiple of the kernel with ``size % k`` zero rows
+        (columns) at the end; a pool whose output needs that padding is built as the dense matrix of the
+        same sums (one row per output neuron), since a Lava ``Conv`` pads both sides alike."""
+        src, in_shape, _ = self._source
+        if len(in_shape) != 3:
+            raise NeurokdError(f"{self.name}: pool layer {name} needs a (C, H, W) input, gets {in_shape}")
+        k = _pair(kernel_size)
+        kern = np.asarray(weight).astype(np.int64).reshape(-1)
+        if kern.size == 1:
+            kern = np.full(k[0] * k[1], int(kern[0]))
+        if kern.size != k[0] * k[1]:
+            raise NeurokdError(f"{self.name}: pool layer {name}: weight of {kern.size} values for a {k} kernel")
+        c = in_shape[0]
+        w = np.broadcast_to(kern.reshape(1, 1, *k), (c, 1, *k)).copy()
+        syn = Synapse(f"{name}.pool", src, name, "conv", w.astype(np.float64), in_shape, tuple(shape),
+                      stride=_pair(k if stride is None else stride), padding=_pair(padding), dilation=_pair(dilation),
+                      groups=c)
+        if tuple(_conv_out(in_shape, w.shape, syn)) != tuple(shape):
+            ext = (in_shape[1] + in_shape[1] % k[0], in_shape[2] + in_shape[2] % k[1])
+            if tuple(_conv_out((c, *ext), w.shape, syn)) != tuple(shape):
+                raise NeurokdError(f"{self.name}: pool layer {name}: output {_conv_out(in_shape, w.shape, syn)} != "
+                                   f"stored shape {tuple(shape)}")
+            self.notes.append(f"layer {name}: pool over a size not a multiple of its kernel (SLAYER pads the end): "
+                              "built as a dense matrix")
+            dense = _conv_dense(w, in_shape, tuple(shape), syn, f"{self.name}: pool layer {name}")
+            syn = Synapse(f"{name}.pool", src, name, "dense", dense.astype(np.float64), in_shape, tuple(shape))
+            w = dense
+        self._add_conv(name, "pool", syn, w, neuron, None, delay, message_bits)
+
+    def _add_conv(self, name: str, kind: str, syn: Synapse, w: np.ndarray, neuron: dict, bias, delay,
+                  message_bits: int) -> None:
+        """A conv or pool layer; axonal ``delay`` (per output neuron, as SLAYER stores it) as netx runs a
+        dense layer's: on the layer's own synapse, which then is dense (a Lava ``Conv`` holds no delays)."""
+        shape = syn.out_shape
+        delays = None if delay is None else _delays(delay, syn.n_out, syn.n_in, f"{self.name}: {kind} layer {name}")
+        if delays is not None:
+            if syn.kind == "conv":
+                w = _conv_dense(w, syn.in_shape, shape, syn, f"{self.name}: {kind} layer {name} with delays")
+            syn = Synapse(syn.name, syn.source, name, "dense", w.astype(np.float64), syn.in_shape, shape, delays=delays)
+            self.notes.append(f"layer {name}: axonal delays up to {int(delays.max())} steps on a {kind} "
+                              "(a dense DelayDense; netx ignores a conv's delays)")
+        if syn.kind == "dense":        # Lava's Dense truncates 8-bit weights: netx's optimisation keeps them exact
+            mant, bits, exp = optimize_weight_bits(w)
+            fs = FixedSynapse(syn.name, "dense", mant.astype(np.int32), exp, "mixed", 1.0, self._bits,
+                              num_weight_bits=bits, delays=delays)
+        else:
+            fs = FixedSynapse(syn.name, "conv", w.astype(np.int32), 0, "mixed", 1.0, self._bits)
         n, fn = self._neuron(name, neuron, tuple(shape), bias)
-        self._add(name, "conv", shape, n, fn, [(syn, fs)], message_bits)
+        self._add(name, kind, shape, n, fn, [(syn, fs)], message_bits)
+
+    def average(self, name: str, shape: tuple[int, ...]) -> None:
+        """SLAYER ``average`` (netx refuses it): the host's mean over groups of the last layer's neurons
+        (:class:`~neurokd.hardware.network.ir.HostLayer`); it must be the network's last layer."""
+        if not self.layers:
+            raise NeurokdError(f"{self.name}: average layer {name} has no layer before it to average")
+        src = self.layers[-1]
+        outputs = math.prod(shape)
+        if outputs < 1 or src.size % outputs:
+            raise NeurokdError(f"{self.name}: average layer {name}: {src.size} neurons of layer {src.name} do not "
+                               f"split into {outputs} equal groups")
+        self.host_layers.append(HostLayer(name, "average", src.name, (outputs,)))
+        self.types[name] = "average"
+        self.notes.append(f"layer {name}: average of {outputs} groups of {src.size // outputs} neurons of layer "
+                          f"{src.name}, computed by the host (no core)")
 
     def dense(self, name: str, weight: np.ndarray, neuron: dict | None = None, bias: np.ndarray | None = None,
               delay: np.ndarray | None = None, weight_rec: np.ndarray | None = None, optimize: bool = True,
@@ -244,22 +378,7 @@ class NetxBuilder:
             both = w if w_rec is None else np.hstack([w, w_rec])
             both, num_weight_bits, weight_exp = optimize_weight_bits(both)
             w, w_rec = (both, None) if w_rec is None else (both[:, :n_in], both[:, n_in:])
-        delays = None
-        if delay is not None:
-            d = np.clip(np.asarray(delay).astype(np.int64), 0, NETX["max_delay"])
-            if d.ndim == 0 or d.size == 1:
-                delays = np.full(w.shape, int(d.reshape(-1)[0]))
-            elif d.ndim == 1 and d.size == n_out:
-                delays = np.repeat(d.reshape(-1, 1), n_in, axis=1)
-            elif d.ndim == 1 and d.size == n_in:
-                delays = np.repeat(d.reshape(1, -1), n_out, axis=0)
-            elif d.shape == w.shape:
-                delays = d
-            else:
-                raise NeurokdError(f"{self.name}: dense layer {name}: delay of shape {d.shape} fits neither "
-                                   f"{n_out} outputs nor {n_in} inputs")
-            if not np.any(delays):
-                delays = None
+        delays = None if delay is None else _delays(delay, n_out, n_in, f"{self.name}: dense layer {name}")
         cfg = neuron if neuron is not None else NETX["default_neuron"]
         syn = Synapse(f"{name}.dense", src, name, "dense", w.astype(np.float64) * 2.0 ** weight_exp, in_shape, (n_out,),
                       delays=delays)
@@ -278,17 +397,91 @@ class NetxBuilder:
         n, fn = self._neuron(name, cfg, (n_out,), bias)
         self._add(name, "dense_rec" if w_rec is not None else "dense", (n_out,), n, fn, syns, message_bits)
 
+    def _bias_synapses(self, net: Network) -> None:
+        """A network with recurrence or delays runs one sample at a time, its biases through a synapse open
+        from each layer's window (:func:`~neurokd.hardware.network.ir.bias_routing`): the same
+        delay-corrected steps as a bias on the neuron (``du = 1``, ``u = a + b``)."""
+        for layer in net.layers:
+            try:
+                _, syn_bias = bias_routing(net, layer)
+            except NeurokdError:
+                continue               # refused by the engines in one line when run; placement needs no bias
+            if np.any(syn_bias != 0):
+                fl = self.fixed[layer.name]
+                fl.bias_synapse = _bias_synapse(layer.name, syn_bias)
+                fl.neuron.bias_mant = np.zeros_like(fl.neuron.bias_mant)    # moved, not added twice
+
     def build(self, source: str = "") -> NetxNetwork:
         if not self.layers:
             raise NeurokdError(f"{self.name}: no layer to run")
         self.layers[-1].is_output = True
         net = Network(list(self.layers), self.input_name, self.input_shape, [self.layers[-1].name], None,
                       "netx integers (no dt)", metadata={"source": source or self.name, "format": "lava-dl netx"},
-                      notes=list(self.notes))
+                      notes=list(self.notes), host_layers=list(self.host_layers))
+        if net.per_sample:
+            self._bias_synapses(net)
         signed = True
         fixed = FixedNetwork(net, dict(self.fixed), 1.0, NETX["graded_bits"], self._graded_input, signed,
                              notes=["read from a netx file: integers as netx gives them to Lava"])
-        return NetxNetwork(net, fixed, source, dict(self.types), list(self.notes))
+        return NetxNetwork(net, fixed, source, dict(self.types), list(self.notes), self.input_neuron, self.input_bits)
+
+
+def _bias_synapse(name: str, bias: np.ndarray) -> FixedSynapse | None:
+    """A layer's bias (integer units) as the windowed bias synapse neurokd's engines give a network that runs one
+    sample at a time (:func:`~neurokd.hardware.network.ir.bias_routing`), or None where 8-bit mantissas with an
+    exponent cannot hold it exactly (the engines then refuse the run in one line)."""
+    try:
+        mant, exp, mode = quantize_weights(bias.reshape(-1, 1), 1.0)
+    except NeurokdError:
+        return None
+    if not np.array_equal(mant.astype(np.float64) * 2.0 ** exp, bias.reshape(-1, 1)):
+        return None
+    return FixedSynapse(f"{name}.bias", "dense", mant, exp, mode, 1.0)
+
+
+def _delays(delay, n_out: int, n_in: int, where: str) -> np.ndarray | None:
+    """A stored ``delay`` as whole steps per synapse ``(n_out, n_in)``, netx's rule (``create_dense``): one
+    value for all; ``n_out`` values, one per output neuron (SLAYER's axonal delays of the layer, which netx
+    runs on the layer's own input rows: the same spikes for a neuron at rest without bias, since a
+    time-invariant neuron whose every input is ``d`` steps late fires ``d`` steps late); ``n_in`` values,
+    one per input; or one per synapse. Clipped to ``[0, 62]`` as netx does; None when all are zero."""
+    d = np.clip(np.floor(np.asarray(delay, dtype=np.float64)).astype(np.int64), 0, NETX["max_delay"])
+    if d.ndim == 0 or d.size == 1:
+        delays = np.full((n_out, n_in), int(d.reshape(-1)[0]))
+    elif d.ndim == 1 and d.size == n_out:
+        delays = np.repeat(d.reshape(-1, 1), n_in, axis=1)
+    elif d.ndim == 1 and d.size == n_in:
+        delays = np.repeat(d.reshape(1, -1), n_out, axis=0)
+    elif d.shape == (n_out, n_in):
+        delays = d
+    else:
+        raise NeurokdError(f"{where}: delay of shape {d.shape} fits neither {n_out} outputs nor {n_in} inputs")
+    return delays if np.any(delays) else None
+
+
+def _conv_dense(w: np.ndarray, in_shape, out_shape, syn: Synapse, where: str) -> np.ndarray:
+    """The convolution ``w`` (cross-correlation, ``syn``'s stride/padding/dilation/groups, inputs past the
+    end read as zeros) as a dense integer matrix ``(n_out, n_in)`` in flat (C, H, W) order."""
+    c, h, wd = in_shape
+    co, ho, wo = out_shape
+    n_in, n_out = c * h * wd, co * ho * wo
+    if n_in * n_out > MAX_DENSE_ENTRIES:
+        raise NeurokdError(f"{where}: as a dense matrix it is {n_out:,} x {n_in:,}, over neurokd's "
+                           f"{MAX_DENSE_ENTRIES:,} entries")
+    cg, kh, kw = w.shape[1:]
+    dense = np.zeros((n_out, n_in), dtype=np.int64)
+    per_group = co // syn.groups
+    oc, oy, ox = np.meshgrid(np.arange(co), np.arange(ho), np.arange(wo), indexing="ij")
+    rows = (oc * ho + oy) * wo + ox
+    for j in range(cg):
+        ci = (oc // per_group) * cg + j
+        for a in range(kh):
+            iy = oy * syn.stride[0] - syn.padding[0] + a * syn.dilation[0]
+            for b in range(kw):
+                ix = ox * syn.stride[1] - syn.padding[1] + b * syn.dilation[1]
+                ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < wd)
+                dense[rows[ok], ((ci * h + iy) * wd + ix)[ok]] += w[oc[ok], j, a, b]
+    return dense
 
 
 def _pair(v) -> tuple[int, int]:
@@ -373,7 +566,14 @@ def _read_layer(path: Path, g, name: str, i: int, builder: NetxBuilder | None, s
         raise NeurokdError(f"{path}: layer {name}: complex dense (resonate-and-fire) is not modelled")
     stored = tuple(int(s) for s in np.asarray(g["shape"][()]).reshape(-1)) if "shape" in g else None
     neuron = _group(g["neuron"]) if "neuron" in g else None
-    bits = int(neuron.get("messageBits", 0)) if neuron else 0
+    bits = 0
+    if neuron:
+        default_bits = NETX["sdnn_message_bits"] if str(neuron.get("type", "")) in SDNN_TYPES else 0
+        bits = int(neuron.get("messageBits", default_bits))
+    if builder is not None and builder.host_layers:
+        raise NeurokdError(f"{path}: layer {name} ({ltype}) follows the average layer {builder.host_layers[-1].name}, "
+                           "which the host computes from the chip's output: an average must be the last layer")
+    delay = g["delay"][()] if "delay" in g else None
     if ltype == "input":
         shape = _ir_shape(stored)
         if neuron is None:
@@ -394,19 +594,33 @@ def _read_layer(path: Path, g, name: str, i: int, builder: NetxBuilder | None, s
             builder = NetxBuilder(shape, input_message_bits, path.name)
         builder.conv(name, g["weight"][()].astype(np.int64), neuron, _ir_shape(stored, conv=True), g["stride"][()],
                      g["padding"][()], g["dilation"][()], int(np.asarray(g["groups"][()]).reshape(-1)[0]),
-                     g["bias"][()].astype(np.int64) if "bias" in g else None, bits)
+                     g["bias"][()].astype(np.int64) if "bias" in g else None, bits, delay)
+    elif ltype == "pool":
+        if neuron is None:
+            raise NeurokdError(f"{path}: pool layer {name} has no neuron group")
+        if builder is None:
+            if shape is None:
+                raise NeurokdError(f"{path}: pool layer {name} without an input shape; pass input_shape")
+            builder = NetxBuilder(shape, input_message_bits, path.name)
+        builder.pool(name, g["weight"][()] if "weight" in g else 1, neuron, _ir_shape(stored, conv=True),
+                     g["kernelSize"][()], g["stride"][()] if "stride" in g else None,
+                     g["padding"][()] if "padding" in g else (0, 0), g["dilation"][()] if "dilation" in g else (1, 1),
+                     delay, bits)
+    elif ltype == "average":
+        if builder is None:
+            raise NeurokdError(f"{path}: average layer {name} has no layer before it to average")
+        builder.average(name, stored)
     elif ltype in ("dense", "dense_rec"):
         w = g["weight"][()]
         if builder is None:          # the data goes straight into this dense synapse: (n_in,)
             n_in = w.shape[-1] if w.ndim == 2 else int(np.asarray(g["inFeatures"][()]))
             builder = NetxBuilder((n_in,), input_message_bits, path.name)
         builder.dense(name, w.astype(np.int64), neuron, g["bias"][()].astype(np.int64) if "bias" in g else None,
-                      g["delay"][()] if "delay" in g else None,
-                      g["weight_rec"][()].astype(np.int64) if ltype == "dense_rec" else None,
+                      delay, g["weight_rec"][()].astype(np.int64) if ltype == "dense_rec" else None,
                       message_bits=bits)
     else:
-        raise NeurokdError(f"{path}: layer {name} has type {ltype!r}, which netx itself does not implement; "
-                           f"read the first {i} layers with num_layers={i}")
+        raise NeurokdError(f"{path}: layer {name} has type {ltype!r}, which neurokd does not read (it reads input, "
+                           f"flatten, conv, pool, dense, dense_rec, average); read the first {i} layers with num_layers={i}")
     return builder, shape
 
 
@@ -424,6 +638,91 @@ def _lava_to_torch(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if len(shape) == 3 and arr.shape == (shape[2], shape[1], shape[0]):
         return from_lava(arr, shape).reshape(-1)
     return arr.reshape(-1)
+
+
+def is_netx(path: str | Path) -> bool:
+    """True for an HDF5 file holding a top-level ``/layer`` group (a netx network; a NIR file holds ``/node``)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89HDF\r\n\x1a\n":
+            return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer" in f and "node" not in f
+    except OSError:
+        return False
+
+
+def load_netx(path: str | Path, inputs=None, steps: int | None = None) -> tuple[NetxNetwork, np.ndarray | None]:
+    """Read a netx file and its input as the command line gives them: ``(network, x (N, T, *input_shape) or None)``.
+
+    What ``inputs`` (a ``.npy`` path or an array) is depends on the file's input layer
+    (:attr:`NetxNetwork.input_kind`): ``bias``: the input layer's bias in netx's own layout, Lava's (X, Y, C)
+    = (W, H, C) (lava-dl's ``gts/pilotnet_lif/image.npy``, (200, 66, 3)) or flat, integers, held for
+    ``steps`` steps (the data fed to the layer is zero); ``spikes`` / ``graded``: the data in Lava's layout,
+    ``(*lava_shape, T)`` as netx's ``RingBuffer`` takes it (lava-dl's ``gts/ntidigits/input.npy``, (64,
+    3000); ``gts/pilotnet_sdnn/input.npy``, (100, 33, 3, 1)) or ``(N, *lava_shape, T)``; ``steps`` (if given)
+    runs that many steps, the data repeated cyclically past its ``T`` as Lava's ``RingBuffer`` source sends it.
+    """
+    path = Path(path)
+    net = read_netx(path)
+    if inputs is None:
+        return net, None
+    what = str(inputs) if isinstance(inputs, (str, Path)) else "the input array"
+    data = _load_array(inputs)
+    shape = net.network.input_shape
+    lava = tuple(lava_shape(shape))
+    if net.input_kind == "bias":
+        size = math.prod(shape)
+        if tuple(data.shape) not in (lava, (size,)):
+            raise NeurokdError(f"{what}: shape {data.shape}; {path.name}'s input layer takes the data as its bias: give "
+                               f"{lava} (Lava's X, Y, C, as lava-dl's pilotnet_lif/image.npy) or ({size},)")
+        if not np.all(data == np.round(data)):
+            raise NeurokdError(f"{what}: the input layer's bias is an integer (bias_mant); the array holds fractions")
+        if steps is None or steps < 1:
+            raise NeurokdError(f"{path.name}'s input layer is driven by its bias: give --steps N, how many steps to hold it")
+        # default input mode on the chip: an on-chip input layer driven by this bias (netx's input LIF)
+        net = read_netx(path, input_bias=data.astype(np.int64).reshape(lava) if data.shape == lava else
+                        data.astype(np.int64))
+        return net, np.zeros((1, int(steps), *shape))
+    # default input mode on the chip: sent by the host into the first synapses, as binary spikes
+    # (input_kind "spikes", input_message_bits 0) or graded values ("graded")
+    if data.ndim == len(lava) + 1 and tuple(data.shape[:-1]) == lava:
+        data = data[None]
+    if data.ndim != len(lava) + 2 or tuple(data.shape[1:-1]) != lava:
+        dims = ", ".join(str(d) for d in lava)
+        raise NeurokdError(f"{what}: shape {data.shape}; {path.name}'s input takes Lava's layout ({dims}, T) or "
+                           f"(N, {dims}, T), as lava-dl's ntidigits/input.npy")
+    if steps is not None:
+        if steps < 1:
+            raise NeurokdError(f"--steps must be >= 1, got {steps}")
+        data = np.take(data, np.arange(steps) % data.shape[-1], axis=-1)    # cyclic, as Lava's RingBuffer source
+    x = np.concatenate([net.input_from_lava(d) for d in data])
+    if net.input_kind == "spikes" and not np.all((x == 0) | (x == 1)):
+        raise NeurokdError(f"{what}: {path.name} takes binary spikes (input_message_bits 0); the array holds other values")
+    if not np.all(x == np.round(x)):
+        raise NeurokdError(f"{what}: {path.name} takes graded integers (Lava's fixed point); the array holds fractions")
+    return net, x
+
+
+def _load_array(source) -> np.ndarray:
+    if isinstance(source, (str, Path)):
+        p = Path(source)
+        if not p.is_file():
+            raise NeurokdError(f"input file not found: {p}")
+        try:
+            data = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise NeurokdError(f"{p}: not a numpy .npy array ({exc})") from None
+    else:
+        data = np.asarray(source)
+    if data.dtype.kind not in "biuf" or not np.all(np.isfinite(data)):
+        raise NeurokdError(f"{source if isinstance(source, (str, Path)) else 'the input array'}: expected finite numbers")
+    return data.astype(np.float64)
 
 
 def gts_folder() -> Path | None:

@@ -345,14 +345,29 @@ class Synapse:
         return int(self.fanout().sum())
 
 
+#: Neuron models neurokd reads and places but that neither the fast engine nor the Lava backend runs, and that
+#: the placement cost does not charge: kind -> (family, Lava process). Sigma-delta neurons (lava-dl SDNN: Lava
+#: ``lava.proc.sdn`` ``Delta``, ``SigmaDelta``, ``Sigma``) send graded messages: ``delta`` encodes the data it
+#: is fed directly (an input layer), ``sigma_delta`` integrates its synaptic input, applies its activation and
+#: sends the change since its last message when it reaches ``vth``, ``sigma`` integrates and sends its state
+#: (an output). A network of them runs in :mod:`neurokd.hardware.engines.sigma_delta` (``neurokd simulate``).
+UNSIMULATED_KINDS = {
+    "delta": ("sigma-delta", "Delta"),
+    "sigma_delta": ("sigma-delta", "SigmaDelta"),
+    "sigma": ("sigma-delta", "Sigma"),
+}
+
+
 @dataclass
 class Neuron:
     """A population's neuron model in Lava's form (equations: module docstring).
 
     ``kind``: ``lif``, ``if``, ``cubalif`` (spiking), ``li``, ``cubali``, ``i`` (non-spiking, read
     out as ``v``) or ``none`` (a readout without neuron: its output is the summed synaptic input
-    ``u``). ``du``, ``dv``, ``vth`` are one value per population; ``b_u`` and ``b_v`` one per neuron
-    (flat (C, H, W) order). ``nir`` keeps the node's own parameters for reports.
+    ``u``); or one of :data:`UNSIMULATED_KINDS` (sigma-delta), which a network can hold to be
+    placed but which no engine runs (:meth:`Network.check_simulated`). ``du``, ``dv``, ``vth`` are one
+    value per population; ``b_u`` and ``b_v`` one per neuron (flat (C, H, W) order). ``nir`` keeps
+    the node's own parameters for reports.
     """
 
     kind: str
@@ -369,6 +384,12 @@ class Neuron:
     @property
     def spiking(self) -> bool:
         return self.kind in sem.SPIKING_KINDS
+
+    @property
+    def simulated(self) -> bool:
+        """False for a neuron model the spiking engines do not run and the cost does not charge
+        (:data:`UNSIMULATED_KINDS`)."""
+        return self.kind not in UNSIMULATED_KINDS
 
 
 @dataclass
@@ -405,8 +426,37 @@ class Layer:
 
 
 @dataclass
+class HostLayer:
+    """A layer the host computes from a chip layer's recorded output after the run: never placed on
+    cores. ``kind`` ``average`` (lava-dl SLAYER's ``Average`` block, written by its netx export as
+    ``/layer/i/type = average``): ``shape[0]`` outputs, output ``k`` at each step the mean of the
+    source's neurons ``k g .. (k + 1) g - 1`` (``g = source size / outputs``), as SLAYER's
+    ``mean(x.reshape(N, outputs, -1, T), dim=2)``. NxSDK compiled it to no core (SILICON.md section 2:
+    N-TIDIGITS' ``average 11`` on 0 cores): the class is read from the output spikes off chip.
+    """
+
+    name: str
+    kind: str
+    source: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def apply(self, trains: np.ndarray) -> np.ndarray:
+        """``trains (N, T, source size)`` -> ``(N, T, size)`` float64."""
+        a = np.asarray(trains, dtype=np.float64)
+        n, t = a.shape[:2]
+        return a.reshape(n, t, self.size, -1).mean(axis=3)
+
+
+@dataclass
 class Network:
-    """A validated NIR graph as layers in topological order (see the module docstring)."""
+    """A validated NIR graph as layers in topological order (see the module docstring).
+
+    ``host_layers``: what the host computes from the layers' output after the run (:class:`HostLayer`),
+    not placed on cores; empty for a NIR graph."""
 
     layers: list[Layer]
     input_name: str
@@ -417,6 +467,7 @@ class Network:
     timesteps: int | None = None
     metadata: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    host_layers: list[HostLayer] = field(default_factory=list)
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -461,6 +512,22 @@ class Network:
     def spiking_layers(self) -> list[str]:
         return [layer.name for layer in self.layers if layer.neuron.spiking]
 
+    def check_simulated(self, what: str = "run") -> None:
+        """Raise :class:`NeurokdError` (one line) if a layer's neuron model is one neurokd does not simulate."""
+        bad = [l for l in self.layers if not l.neuron.simulated]
+        if bad:
+            kinds: dict[str, list[str]] = {}
+            for l in bad:
+                family, process = UNSIMULATED_KINDS[l.neuron.kind]
+                if process not in kinds.setdefault(family, []):
+                    kinds[family].append(process)
+            what_kind = " and ".join(f"{f} ({', '.join(p)})" for f, p in kinds.items())
+            names = ", ".join(l.name for l in bad[:6]) + (", ..." if len(bad) > 6 else "")
+            why = ("neurokd's placement cost does not charge yet" if what == "cost" else
+                   "the fast engine and the Lava backend do not run")
+            raise NeurokdError(f"cannot {what} this network: layer(s) {names} have {what_kind} neurons, which {why}; "
+                               "place it without a cost (`neurokd map --no-cost`), run it with `neurokd simulate`")
+
     def input_sequence(self, x: np.ndarray, timesteps: int | None = None) -> np.ndarray:
         """``(N, *input_shape)`` (direct encoding over ``timesteps``) or ``(N, T, *input_shape)``
         -> float64 ``(N, T, *input_shape)``; anything else raises :class:`NeurokdError`."""
@@ -496,6 +563,8 @@ class Network:
                 f"{layer.name:>12}  {n.kind:<8} {str(layer.shape):<14} lava {str(layer.lava_shape):<14} delay "
                 f"{layer.delay}  du {n.du:.4g} dv {n.dv:.4g} vth {n.vth:.4g}  {syn}"
             )
+        for h in self.host_layers:
+            rows.append(f"{h.name:>12}  {h.kind:<8} {str(h.shape):<14} on the host, from layer {h.source}")
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
@@ -519,6 +588,8 @@ class Network:
                 }
                 for l in self.layers
             ],
+            **({"host_layers": [{"name": h.name, "kind": h.kind, "source": h.source, "shape": list(h.shape)}
+                                for h in self.host_layers]} if self.host_layers else {}),
         }
 
 

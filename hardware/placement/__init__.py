@@ -82,6 +82,8 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
         raise NeurokdError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
     if geometry is None:
         geometry = geometry_from_ir(network, fixed=getattr(result, "fixed", None))
+    if rasters is not None or result is not None:
+        network.check_simulated("cost")        # a cost needs activity an engine ran
     if rasters is None and result is not None:
         if inputs is None:
             raise NeurokdError("place_and_cost: give the inputs the result was run on")

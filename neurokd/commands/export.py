@@ -76,7 +76,7 @@ def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: 
 def simulate(graph: Path, input_path: Path | None, random_input: bool, steps: int | None, samples: int, rate: float,
              seed: int, target: str, dt: float | None, precision: str, input_bits: int, out: Path,
              no_progress: bool, hardware: str | None, placer: str, chips: int | None) -> None:
-    """Run the NIR file GRAPH (any producer) in the Lava CPU simulation; write spikes.npz per node."""
+    """Run the NIR file GRAPH (any producer) or a lava-dl netx .net file in the Lava CPU simulation; write spikes.npz per node."""
     api.simulate(graph, out, inputs=input_path, random_input=random_input, steps=steps, samples=samples,
                    rate=rate, seed=seed, dt=dt, precision=precision, input_bits=input_bits,
                    progress=not no_progress, echo=click.echo, hardware=hardware, placer=placer, chips=chips)

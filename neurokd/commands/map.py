@@ -1,10 +1,11 @@
-"""``neurokd map RUN_DIR|GRAPH.nir --hardware loihi1|loihi2|FILE --out DIR``: parse options, call
+"""``neurokd map RUN_DIR|GRAPH.nir|NETWORK.net --hardware loihi1|loihi2|FILE --out DIR``: parse options, call
 :func:`neurokd.map_network` (work in :func:`neurokd.deploy.map_target`), which prints as it goes.
 
 Places a network on a chip's cores, checks that it fits, and costs every time step from simulated spikes.
 
-The network is the run's ``model.nir`` (written by ``neurokd export RUN --target nir``) or any NIR
-file. Spikes come from neurokd's fast engine (bit-exact with Lava's ``fixed_pt``; ``--precision
+The network is the run's ``model.nir`` (written by ``neurokd export RUN --target nir``), any NIR
+file, or a lava-dl netx file (``.net``: :mod:`neurokd.hardware.formats.netx_reader`; its ``--input`` is
+the input layer's bias, held ``--steps`` steps, when that layer is bias-driven, else Lava-layout data). Spikes come from neurokd's fast engine (bit-exact with Lava's ``fixed_pt``; ``--precision
 float`` for Lava's ``floating_pt``): a run's test split (``--samples N`` of it), a graph's
 ``--input X.npy`` or ``--random-input``. Writes ``DIR/mapping.csv``, ``DIR/placement.json`` and,
 with spikes, ``DIR/cost_report.csv``, ``DIR/cost_steps.csv``, ``DIR/cost_report.md``
@@ -48,7 +49,8 @@ def _overrides(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--precision", type=click.Choice(["fixed", "float"]), default="fixed", show_default=True)
 @click.option("--samples", type=int, default=None, help="Samples to cost (default: the whole test split / input).")
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
-              help="NIR files: .npy input (T, *input_shape) or (N, T, *input_shape).")
+              help="NIR files: .npy input (T, *input_shape) or (N, T, *input_shape). netx files: the input layer's "
+                   "bias in Lava's (X, Y, C) layout when it is bias-driven, else data (*lava_shape, T).")
 @click.option("--random-input", is_flag=True, help="NIR files: Bernoulli input spikes (--rate, --steps, --samples, --seed).")
 @click.option("--steps", type=int, default=None)
 @click.option("--rate", type=float, default=0.1, show_default=True)
@@ -61,7 +63,7 @@ def _overrides(items: tuple[str, ...]) -> dict[str, float]:
 def map_cmd(target: Path, hardware: str, out: Path, placer: str, chips: int, precision: str, samples: int | None,
             input_path: Path | None, random_input: bool, steps: int | None, rate: float, seed: int,
             sets: tuple[str, ...], no_cost: bool, sanafe: int) -> None:
-    """Place TARGET (a run folder or a .nir file) on a chip's cores and cost every time step."""
+    """Place TARGET (a run folder, a .nir file or a lava-dl netx .net file) on a chip's cores and cost every time step."""
     from neurokd import api
 
     api.map_network(target, out, hardware=hardware, placer=placer, chips=chips, precision=precision, samples=samples,
