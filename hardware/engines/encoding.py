@@ -116,12 +116,12 @@ def bias_layer(frames: np.ndarray, bits: int = 8, scale: float | None = None) ->
 def rate_spikes(frames: np.ndarray, encoding: str = "deterministic", seed: int = 0,
                 scale: float | None = None) -> np.ndarray:
     """Host spikes ``(N, T, *shape)`` 0/1 float64 of input frames ``(N, T, *shape)`` at rate ``x / scale``
-    (module docstring); an input already 0/1 is sent as it is."""
+    (module docstring); an input already 0/1 is sent as it is (unless a ``scale`` is given)."""
     if encoding not in SPIKE_ENCODINGS:
         raise NeurokdError(f"--spike-encoding must be one of {', '.join(SPIKE_ENCODINGS)}, got {encoding!r}")
     x = np.asarray(frames, dtype=np.float64)
     _check_unsigned(x, "spikes")
-    if np.all((x == 0) | (x == 1)):
+    if scale is None and np.all((x == 0) | (x == 1)):
         return x.copy()
     s = full_scale(x) if scale is None else float(scale)
     p = np.clip(x / s, 0.0, 1.0)
