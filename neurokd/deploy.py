@@ -19,6 +19,10 @@ spikes (:mod:`neurokd.hardware.placement`): ``RUN/map/`` (``OUT/map/`` for simul
 ``mapping.csv``, ``placement.json``, ``cost_report.csv``, ``cost_steps.csv``, ``cost_report.md`` and
 ``mesh_load.png``, and ``energy_report.md`` the cost section (cores, latency, energy with routing, the
 bottleneck core and what bounds it). A network that does not fit is refused before anything runs.
+``--input-mode bias|spikes|graded|host`` says how the chip takes the input
+(:mod:`neurokd.hardware.placement.inputs`: graded input is refused on a chip without graded spikes, before
+anything runs); ``bias`` and ``spikes`` re-run the split in the fast engine on the spikes the chip receives
+(:mod:`neurokd.hardware.engines.encoding`) and report the accuracy under the mode beside the run's.
 A placement belongs to the run that made it: ``--target lava`` (and simulate) without ``--hardware``
 moves an earlier ``map/`` aside to ``map.stale/``, saying so in one line (:func:`_retire_map`).
 When the run is too large to keep per-step spikes (:data:`MAX_STEP_RECORD`), the first samples that fit

@@ -18,7 +18,12 @@ Per core ``k``, hardware step ``t`` and sample (definitions of :mod:`neurokd.har
   holding one of its non-zero targets); ``msgs_received`` likewise at the destination;
 * ``hops_ew`` / ``hops_ns``: tile hops those messages travel (dimension-order routing on the
   mesh: ``|dx|`` east-west, ``|dy|`` north-south), ``chip_crossings`` chip boundaries crossed.
-  The host's input messages are a row of their own (``host``), entering at ``placement.input_xy``.
+  The host's input messages are a row of their own (``host``), entering at ``placement.input_xy``; each
+  is also charged the chip's optional ``input.host_message_pj`` and takes ``input.host_message_ns`` on the
+  host link (a step lasts at least its host messages' time). How the input reaches the chip (graded
+  values, host spikes, an on-chip input layer, the first layer on the host) is :mod:`.inputs`; a placed
+  population without incoming synapses (a bias-driven input layer) updates and sends in the step the first
+  layer receives its spikes, so it adds no pipeline stage.
 
 Time (ns), per core and step: a receiving phase, ``synops * synop_ns + macs * synop_ns + msgs_received *
 message_in_ns``, and a neuron phase, ``active * update_active_ns + inactive * update_inactive_ns +

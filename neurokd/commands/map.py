@@ -9,7 +9,9 @@ float`` for Lava's ``floating_pt``): a run's test split (``--samples N`` of it),
 ``--input X.npy`` or ``--random-input``. Writes ``DIR/mapping.csv``, ``DIR/placement.json`` and,
 with spikes, ``DIR/cost_report.csv``, ``DIR/cost_steps.csv``, ``DIR/cost_report.md``
 (:mod:`neurokd.hardware.placement`) and ``DIR/mesh_load.png`` (the per-core load on the mesh).
-``--no-cost`` places only. A network that does not fit exits 2
+``--no-cost`` places only. ``--input-mode bias|spikes|graded|host`` says how the chip takes the input
+(:mod:`neurokd.hardware.placement.inputs`; graded input on loihi1 exits 2 naming the modes that work).
+A network that does not fit exits 2
 with one line naming the layer, the limit, the figure and the excess. ``--sanafe N`` runs the
 first N samples (as binary spikes: SANA-FE's inputs send spikes) through SANA-FE on the same
 placement and writes ``DIR/sanafe_comparison.csv`` (:mod:`neurokd.hardware.placement.sanafe`;
