@@ -185,8 +185,13 @@ def _encode_input(network, x: np.ndarray, mode: str, chip, timesteps: int | None
 
     if spike_encoding not in SPIKE_ENCODINGS:
         raise NeurokdError(f"--spike-encoding must be one of {', '.join(SPIKE_ENCODINGS)}, got {spike_encoding!r}")
+    from neurokd.hardware.cost.counting import input_is_spiking
+
     charge = InputCharge(mode, chip.name)
     if mode not in ("bias", "spikes") or (mode == "bias" and has_bias_input_layer(network)):
+        return x, None, charge
+    if mode == "spikes" and input_is_spiking(x):
+        charge.notes.append("the input data is binary spikes already: sent as it is")
         return x, None, charge
     frames = network.input_sequence(x, timesteps)
     charge.full_scale = full_scale(frames)
