@@ -238,3 +238,24 @@ def test_reports_say_which_mode_and_what_it_charges(tmp_path):
     assert "Multiply-accumulates on graded input: 24 per inference, 16-bit payloads" in md
     md = _placed("spikes", "loihi1")[2].cost.markdown()
     assert "Host-to-chip messages: 6 per inference" in md
+
+
+@pytest.mark.lava
+def test_simulate_on_loihi1_costs_the_spikes_the_mode_sends(tmp_path):
+    """`simulate --hardware loihi1 --input-mode spikes` on graded input: the 6 host spikes of the hand count above
+    (6 messages, 18 synops into lif1), whatever Lava ran on the graded values."""
+    import neurokd
+
+    graph = tmp_path / "g.nir"
+    nir.write(graph, two_layer_graph())
+    x = np.repeat(X[:, None], T, axis=1)
+    with pytest.raises(NeurokdError, match="binary spikes only"):
+        neurokd.simulate(graph, tmp_path / "no", inputs=x, progress=False, echo=None, hardware="loihi1")
+    assert not (tmp_path / "no" / "spikes.npz").exists()
+    sim = neurokd.simulate(graph, tmp_path / "sim", inputs=x, progress=False, echo=None, hardware="loihi1",
+                           input_mode="spikes")
+    charged = sim.placement["input"]["charged"]
+    assert sim.placement["input_mode"] == "spikes" and charged["host_messages"] == 6
+    with open(tmp_path / "sim" / "map" / "cost_report.csv", newline="") as fh:
+        lif1 = next(r for r in csv.DictReader(fh) if r["scope"] == "layer" and r["name"] == "lif1")
+    assert float(lif1["synops"]) == 18 and float(lif1["macs"]) == 0

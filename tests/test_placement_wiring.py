@@ -237,3 +237,29 @@ def test_map_sanafe_writes_the_comparison_with_the_same_figures_agreeing(tmp_pat
     assert abs(float(rows["energy_uj"]["diff_same_pct"])) < 1e-6
     assert abs(float(rows["latency_us"]["diff_same_pct"])) < 5
     assert "SANA-FE" in capsys.readouterr().out
+
+
+def test_export_on_loihi1_with_an_input_mode_reports_it_everywhere(trained, tmp_path, capsys):
+    """`export --hardware loihi1`: graded input refused before anything runs (one line, the modes that work);
+    `--input-mode bias` places an input layer (one core more), costs the spikes it sends, and the cost report,
+    placement.json, energy_report.md and MODEL.md say so, with the accuracy under the mode beside the graded one."""
+    run = _copy(trained, tmp_path)
+    base = ["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+            "--no-progress", "--hardware", "loihi1"]
+    assert cli(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "binary spikes only" in err and "bias, spikes or host" in err
+    assert not (run / "agreement_fixed.json").exists()                  # refused before the run
+    assert cli(base + ["--input-mode", "bias"]) == 0
+    out = capsys.readouterr().out
+    assert "on loihi1: 3 cores" in out and "input mode bias" in out and "fed graded, as trained" in out
+    info = json.loads((run / "map" / "placement.json").read_text())
+    agreement = json.loads((run / "agreement_fixed.json").read_text())
+    assert info["options"]["input_mode"] == "bias" and info["layers"]["input"]["cores"] == 1
+    assert info["input"]["accuracy_graded"] == pytest.approx(agreement["accuracy_lava"])   # the same samples, graded
+    assert 0 < info["input"]["accuracy"] <= 1 and info["input"]["charged"]["first_synapse_macs"] == 0
+    assert info["input"]["charged"]["input_layer_spikes"] > 0 and info["input"]["charged"]["host_messages"] == 0
+    assert "**Input mode `bias`**" in (run / "energy_report.md").read_text()
+    card = (run / "MODEL.md").read_text()
+    assert "| input mode | `bias`: an on-chip" in card and "--input-mode bias" in card
+    assert [r["name"] for r in read_csv(run / "map" / "cost_report.csv") if r["scope"] == "input"] == ["bias"]
