@@ -32,9 +32,11 @@ espeak:
 	    echo "neurokd: espeak-ng is missing; install it with: sudo apt-get install espeak-ng"; exit 1; \
 	  fi; }
 
+# Loihi 1 takes binary spikes only: the student's graded input is placed as an on-chip input layer driven by
+# the value as bias (--input-mode bias; a graded input on loihi1 is refused).
 demo: $(STAMP)
 	$(VENV)/bin/neurokd train --out $(DEMO) --overwrite
-	$(VENV)/bin/neurokd export $(DEMO) --target lava --precision both --no-progress --hardware loihi1
+	$(VENV)/bin/neurokd export $(DEMO) --target lava --precision both --no-progress --hardware loihi1 --input-mode bias
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from neurokd.exporters.from_nir import read_nir
+from neurokd.hardware.engines.encoding import rate_spikes
 from neurokd.hardware.engines.fastsim import run_fast
 from neurokd.hardware.network import ir
 from neurokd.hardware.placement import sanafe
@@ -42,8 +43,8 @@ def _inputs(run: Path, samples: int, T: int) -> np.ndarray:
     xs = x[:samples]
     if xs.ndim == 2 or (xs.ndim >= 2 and T and xs.shape[1] != T):
         xs = np.repeat(xs[:, None], T, axis=1)
-    p = np.clip(np.abs(xs) / scale, 0, 1)
-    return (np.random.default_rng(0).random(p.shape) < p).astype(np.float64)
+    # --input-mode spikes --spike-encoding bernoulli (seed 0), full scale the split's largest value
+    return rate_spikes(np.abs(xs), "bernoulli", 0, scale=scale)
 
 
 def main() -> int:

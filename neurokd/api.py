@@ -214,7 +214,8 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
            samples: int | None = None, verify: int = 32, dt: float = 1e-4, input_bits: int = 8,
            chunk_samples: int = 64, progress: bool = True, echo: Echo = print,
            model: str | None = None, for_peer: str | None = None, hardware: str | Path | None = None,
-           placer: str = "pack", chips: int | None = None) -> ExportResult:
+           placer: str = "pack", chips: int | None = None, input_mode: str | None = None,
+           spike_encoding: str = "deterministic") -> ExportResult:
     """Export a run's student and check it on the hardware model.
 
     ``target``: ``nir`` (``model.nir`` only), ``lava`` (also run the test split on the Loihi model and
@@ -229,7 +230,10 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     or a chip ``.toml``; target ``lava``), ``placer`` (``pack`` or ``balance``), ``chips``: after the run,
     place the network on that chip's cores and cost every step from its spikes (``RUN/map/``, as
     :func:`map_network` writes it, and a section of ``energy_report.md``); a network that does not fit is
-    refused before it runs.
+    refused before it runs. ``input_mode`` (``bias``, ``spikes``, ``graded``, ``host``; with ``hardware``): how the
+    chip takes the input (:mod:`neurokd.hardware.placement.inputs`); default ``graded`` where the chip takes
+    graded spikes, and graded input is refused (one line naming the modes that work) on a chip without them
+    (loihi1). ``spike_encoding``: ``deterministic`` or ``bernoulli`` (the run's seed) for ``spikes``.
 
     A ``target="lava"`` export without ``hardware`` moves an earlier ``RUN/map/`` to ``RUN/map.stale/`` and
     says so (it placed an earlier export), so that :func:`report` and ``MODEL.md`` never show a placement
@@ -248,7 +252,8 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
         agreements, mapped = export_and_place(run_dir, target=target, precision=precision, samples=samples, dt=dt,
                                               input_bits=input_bits, chunk_samples=chunk_samples, progress=progress,
                                               echo=_echo(echo), engine=engine, verify=verify, for_peer=for_peer,
-                                              hardware=hardware, placer=placer, chips=chips)
+                                              hardware=hardware, placer=placer, chips=chips, input_mode=input_mode,
+                                              spike_encoding=spike_encoding)
     placement = None if mapped is None else {**mapped.summary(), "dir": run_dir / "map"}
     return ExportResult(run_dir=run_dir, target=target, agreements=agreements, placement=placement)
 
@@ -256,7 +261,8 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
 def simulate(graph, out: str | Path, *, inputs=None, random_input: bool = False, steps: int | None = None,
              samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None, precision: str = "float",
              input_bits: int = 8, progress: bool = True, echo: Echo = print, hardware: str | Path | None = None,
-             placer: str = "pack", chips: int | None = None) -> SimulationResult:
+             placer: str = "pack", chips: int | None = None, input_mode: str | None = None,
+             spike_encoding: str = "deterministic") -> SimulationResult:
     """Run any NIR graph (a ``.nir`` path or a ``nir.NIRGraph``, from any producer) on the Loihi model in Lava.
 
     A lava-dl netx ``.net`` file runs too, in fixed point with its own integers; its ``inputs`` as in
@@ -269,12 +275,14 @@ def simulate(graph, out: str | Path, *, inputs=None, random_input: bool = False,
     returns a :class:`SimulationResult` (``summary`` is ``simulation.json``). ``hardware``, ``placer``,
     ``chips``: as in :func:`export`, the placement in ``out/map/``, ``summary["placement"]`` and the result's
     ``placement`` (None without ``hardware``; a simulation without it moves an earlier ``out/map/`` aside).
+    ``input_mode``, ``spike_encoding``: as in :func:`export` (Bernoulli spikes seeded by ``seed``).
     """
     from neurokd.deploy import simulate_graph
 
     summary = simulate_graph(graph, out, inputs=inputs, random_input=random_input, steps=steps, samples=samples,
                              rate=rate, seed=seed, dt=dt, precision=precision, input_bits=input_bits,
-                             progress=progress, echo=_echo(echo), hardware=hardware, placer=placer, chips=chips)
+                             progress=progress, echo=_echo(echo), hardware=hardware, placer=placer, chips=chips,
+                             input_mode=input_mode, spike_encoding=spike_encoding)
     return SimulationResult(out_dir=Path(out), summary=summary)
 
 
@@ -323,7 +331,8 @@ def import_nir(graph: str | Path, *, dt: float | None = None, steps: int | None 
 def map_network(target, out: str | Path, *, hardware: str = "loihi1", placer: str = "pack", chips: int = 1,
                 precision: str = "fixed", samples: int | None = None, inputs=None, random_input: bool = False,
                 steps: int | None = None, rate: float = 0.1, seed: int = 0, overrides: dict[str, float] | None = None,
-                cost: bool = True, sanafe: int = 0, echo: Echo = print):
+                cost: bool = True, sanafe: int = 0, echo: Echo = print, input_mode: str | None = None,
+                spike_encoding: str = "deterministic"):
     """Place a student or any NIR graph on a neuromorphic chip's cores, check that it fits, cost every time step.
 
     ``target``: a run folder (its ``model.nir``; exported with ``target="nir"``), a ``.nir`` file, or a lava-dl
@@ -337,7 +346,13 @@ def map_network(target, out: str | Path, *, hardware: str = "loihi1", placer: st
     or ``balance`` (measured load spread over the chips ``pack`` needs). Spikes come from the fast engine
     (bit-exact with Lava's ``fixed_pt``; ``precision="float"`` for ``floating_pt``): a run's test split
     (``samples`` of it), or a graph's ``inputs`` (``.npy`` path or array) or ``random_input``; ``cost=False``
-    places only. ``sanafe=N`` cross-checks N samples with SANA-FE (optional, GPL-3.0).
+    places only. ``sanafe=N`` cross-checks N samples with SANA-FE (optional, GPL-3.0). ``input_mode``: how the
+    chip takes the input, ``bias`` (an on-chip input layer, the value as bias), ``spikes`` (host rate coding,
+    ``spike_encoding`` ``deterministic`` or ``bernoulli`` seeded by ``seed``), ``graded`` (Loihi 2 only) or
+    ``host`` (the first layer computed off chip); default ``graded`` where the chip takes graded spikes,
+    ``spikes`` for 0/1 input, and graded input on a chip without graded spikes (loihi1) is refused in one line
+    naming the modes that work (:mod:`neurokd.hardware.placement.inputs`). A run folder's labels give the
+    accuracy under the mode (``MapResult.input``).
 
     Writes ``mapping.csv`` (one row per core), ``placement.json`` and, with spikes, ``cost_report.csv``,
     ``cost_steps.csv``, ``cost_report.md`` and ``mesh_load.png`` into ``out``; returns the
@@ -350,7 +365,8 @@ def map_network(target, out: str | Path, *, hardware: str = "loihi1", placer: st
     return map_target(_run_dir(target) if isinstance(target, (RunResult, ExportResult)) else target, out,
                       hardware=hardware, placer=placer, chips=chips, precision=precision, samples=samples,
                       input_path=inputs, random_input=random_input, steps=steps, rate=rate, seed=seed,
-                      overrides=overrides, no_cost=not cost, sanafe=sanafe, echo=_echo(echo))
+                      overrides=overrides, no_cost=not cost, sanafe=sanafe, echo=_echo(echo), input_mode=input_mode,
+                      spike_encoding=spike_encoding)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ spikes (:mod:`neurokd.hardware.placement`): ``RUN/map/`` (``OUT/map/`` for simul
 ``mapping.csv``, ``placement.json``, ``cost_report.csv``, ``cost_steps.csv``, ``cost_report.md`` and
 ``mesh_load.png``, and ``energy_report.md`` the cost section (cores, latency, energy with routing, the
 bottleneck core and what bounds it). A network that does not fit is refused before anything runs.
+``--input-mode bias|spikes|graded|host`` says how the chip takes the input
+(:mod:`neurokd.hardware.placement.inputs`: graded input is refused on a chip without graded spikes, before
+anything runs); ``bias`` and ``spikes`` re-run the split in the fast engine on the spikes the chip receives
+(:mod:`neurokd.hardware.engines.encoding`) and report the accuracy under the mode beside the run's.
 A placement belongs to the run that made it: ``--target lava`` (and simulate) without ``--hardware``
 moves an earlier ``map/`` aside to ``map.stale/``, saying so in one line (:func:`_retire_map`).
 When the run is too large to keep per-step spikes (:data:`MAX_STEP_RECORD`), the first samples that fit
@@ -116,11 +120,13 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
 # --hardware: place the run's network on a chip and cost it (export --target lava, simulate)
 # --------------------------------------------------------------------------------------------------
 
-def _hardware_chip(hardware, placer: str, chips: int | None):
-    """Check ``--hardware/--placer/--chips`` before anything runs: the :class:`Chip`, or None without ``--hardware``."""
+def _hardware_chip(hardware, placer: str, chips: int | None, input_mode: str | None = None):
+    """Check ``--hardware/--placer/--chips/--input-mode`` before anything runs: the :class:`Chip`, or None without
+    ``--hardware``."""
     if hardware is None:
-        if placer != "pack" or chips is not None:
-            raise NeurokdError("--placer and --chips place the network on a chip: give --hardware PRESET|FILE too")
+        if placer != "pack" or chips is not None or input_mode is not None:
+            raise NeurokdError("--placer, --chips and --input-mode place the network on a chip: give --hardware "
+                               "PRESET|FILE too")
         return None
     from neurokd.hardware.placement import PLACERS, load_chip
 
@@ -150,12 +156,72 @@ def run_geometry(network, x: np.ndarray, fixed):
     return geometry_from_ir(network, input_spiking=input_is_spiking(x), fixed=fixed)
 
 
-def _check_fits(network, chip, chips: int | None, geometry) -> None:
+def _check_fits(network, chip, chips: int | None, geometry, input_mode: str = "graded") -> None:
     """Refuse (one line: layer, limit, figure, excess) before the run a network ``pack`` cannot place; no
-    placer fits what ``pack``, the fewest cores, does not."""
+    placer fits what ``pack``, the fewest cores, does not. ``input_mode``: placed as that mode places it (``bias``
+    adds the input layer's cores, ``host`` leaves the first layer off)."""
     from neurokd.hardware.placement import place
+    from neurokd.hardware.placement.inputs import mode_geometry
 
-    place(network, chip, placer="pack", geometry=geometry, max_chips=chips or 1)
+    place(network, chip, placer="pack", geometry=mode_geometry(input_mode, geometry, network)[0], max_chips=chips or 1)
+
+
+def _input_mode(mode: str | None, chip, network, x) -> str:
+    """``--input-mode`` resolved on ``chip`` for input data ``x`` before anything runs (one-line refusal where the
+    chip cannot take it: graded input on Loihi 1)."""
+    from neurokd.hardware.placement.inputs import resolve_input_mode
+
+    return resolve_input_mode(mode, chip, network, x)
+
+
+def _encode_input(network, x: np.ndarray, mode: str, chip, timesteps: int | None, spike_encoding: str = "deterministic",
+                  seed: int = 0, input_bits: int = 8):
+    """The input as ``mode`` sends it to the chip: ``(x the engine runs on, the input layer's run or None,
+    InputCharge)``. ``bias``: the bias-driven input layer's spikes (:func:`~neurokd.hardware.engines.encoding.bias_layer`,
+    ``input_bits`` bits of bias); ``spikes``: host rate coding (``spike_encoding``, ``seed``); ``graded`` and
+    ``host``: the values as they are."""
+    from neurokd.hardware.engines.encoding import SPIKE_ENCODINGS, bias_layer, full_scale, rate_spikes
+    from neurokd.hardware.placement.inputs import InputCharge, has_bias_input_layer
+
+    if spike_encoding not in SPIKE_ENCODINGS:
+        raise NeurokdError(f"--spike-encoding must be one of {', '.join(SPIKE_ENCODINGS)}, got {spike_encoding!r}")
+    from neurokd.hardware.cost.counting import input_is_spiking
+
+    charge = InputCharge(mode, chip.name)
+    if mode not in ("bias", "spikes") or (mode == "bias" and has_bias_input_layer(network)):
+        return x, None, charge
+    if mode == "spikes" and input_is_spiking(x):
+        charge.notes.append("the input data is binary spikes already: sent as it is")
+        return x, None, charge
+    frames = network.input_sequence(x, timesteps)
+    charge.full_scale = full_scale(frames)
+    if mode == "spikes":
+        charge.encoding = spike_encoding
+        charge.seed = seed if spike_encoding == "bernoulli" else None
+        charge.notes.append(f"rate coding on the host: {spike_encoding}"
+                            + (f" (Bernoulli, seed {seed})" if spike_encoding == "bernoulli" else
+                               " (error feedback: an accumulator adds x / full scale per step and sends a spike, "
+                               "less 1, on reaching 1; no seed, the same spikes every run)")
+                            + f"; full scale {charge.full_scale:g} = a spike every step")
+        return rate_spikes(frames, spike_encoding, seed), None, charge
+    layer = bias_layer(frames, bits=input_bits)
+    charge.encoding = (f"non-leaky IF per input value, bias = round(x / {layer.full_scale:g} x {2 ** input_bits - 1}) "
+                       f"<< {layer.bias_exp}, threshold {layer.vth} << 6, reset to 0 (Lava's fixed-point LIF)")
+    charge.notes.append("bias input layer: rate 1 / ceil(1 / x) of the value x (full scale every step; reset to zero "
+                        "makes the rate a staircase that never exceeds the value); a student trained on graded input "
+                        "computes something else under it (train with the mode to keep its accuracy)")
+    return layer.spikes, layer, charge
+
+
+def _mode_accuracy(charge, result, labels, graded_predictions=None) -> None:
+    """Accuracy under the input mode (and of the same samples fed graded, where the mode changes the function)."""
+    if labels is None or result is None or getattr(result, "predictions", None) is None:
+        return
+    n = len(result.predictions)
+    y = np.asarray(labels)[:n]
+    charge.accuracy = float(np.mean(np.asarray(result.predictions) == y))
+    if graded_predictions is not None and charge.mode in ("bias", "spikes"):
+        charge.accuracy_graded = float(np.mean(np.asarray(graded_predictions)[:n] == y))
 
 
 def report_mapped(mapped, name: str, echo=print, network=None) -> None:
@@ -170,6 +236,11 @@ def report_mapped(mapped, name: str, echo=print, network=None) -> None:
              f"max {max(c.memory_bytes for c in cs):,} B synaptic memory, max fan-in {max(c.fan_in_axons for c in cs):,}")
     for h in getattr(network, "host_layers", ()):
         echo(f"  {h.name:>16}:    0 core(s), {h.size:7d} outputs, {h.kind} of layer {h.source} computed by the host")
+    if mapped.input is not None:
+        i = mapped.input
+        echo(f"neurokd: input mode {i.mode}: {i.describe()}"
+             + (f"; accuracy {100 * i.accuracy:.2f} %" if i.accuracy is not None else "")
+             + (f" (fed graded, as trained: {100 * i.accuracy_graded:.2f} %)" if i.accuracy_graded is not None else ""))
     if mapped.cost is not None:
         c, b = mapped.cost, mapped.cost.bottleneck()
         echo(f"neurokd: {c.samples} sample(s): {c.latency_ns / 1e3:.3f} us and {c.energy_pj / 1e6:.4f} uJ per inference "
@@ -178,16 +249,38 @@ def report_mapped(mapped, name: str, echo=print, network=None) -> None:
 
 
 def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, chips: int | None, out_dir: Path,
-                   title: str, timesteps: int | None = None, cost_samples: int | None = None, echo=print):
+                   title: str, timesteps: int | None = None, cost_samples: int | None = None, echo=print,
+                   input_mode: str = "graded", labels=None, spike_encoding: str = "deterministic", seed: int = 0,
+                   input_bits: int = 8):
     """After a run: place ``network`` on ``chip`` and cost it on the run's spikes; write ``out_dir`` (the
     placement files and ``mesh_load.png``). A run that kept no per-step spikes is costed on its first
     ``cost_samples`` samples, re-run in the fast engine (bit-exact with Lava) with per-step spikes.
+    ``input_mode`` ``bias`` or ``spikes``: the network is re-run in the fast engine on the spikes that mode sends
+    (:func:`_encode_input`), costed on them, and its accuracy under the mode reported beside the run's (``labels``).
     Returns ``(MapResult, section for energy_report.md)``."""
     from neurokd.hardware.placement import place_and_cost
 
     n = int(result.samples)
     note = ""
-    if not result.spikes or not getattr(result, "states", None):
+    graded_predictions = getattr(result, "predictions", None)
+    x_run, layer, charge = _encode_input(network, x, input_mode, chip, timesteps, spike_encoding, seed, input_bits)
+    if x_run is not x:
+        from neurokd.hardware.engines.fastsim import run_fast
+
+        k = n if result.spikes else (cost_samples or n)
+        x = x_run[:k]
+        if layer is not None:
+            import dataclasses
+
+            layer = dataclasses.replace(layer, spikes=layer.spikes[:k], state=layer.state[:k], bias_mant=layer.bias_mant[:k])
+        result = run_fast(network, x, precision=result.precision, record_steps=True, record_state=True,
+                          input_bits=input_bits)
+        geometry = run_geometry(network, x, result.fixed)
+        if k < n:
+            note = (f"Costed on the first {k} of the run's {n} samples (per-step spikes of them all are over "
+                    f"MAX_STEP_RECORD), re-run in the fast engine on the spikes input mode {input_mode} sends.")
+            echo(f"neurokd: {note}")
+    elif not result.spikes or not getattr(result, "states", None):
         from neurokd.hardware.engines.fastsim import run_fast
 
         k = n if result.spikes else (cost_samples or n)
@@ -200,8 +293,9 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
             note = (f"Costed on the first {k} of the run's {n} samples: keeping every sample's per-step spikes is over "
                     f"MAX_STEP_RECORD, so these were re-run in the fast engine (bit-exact with Lava) with per-step spikes.")
             echo(f"neurokd: {note}")
+    _mode_accuracy(charge, result, labels, graded_predictions)
     mapped = place_and_cost(network, chip, result=result, inputs=x, placer=placer, max_chips=chips or 1,
-                            geometry=geometry)
+                            geometry=geometry, input_charge=charge, input_layer=layer)
     if note:
         mapped.cost.notes.insert(0, note)
     _retire_map(out_dir, echo, keep=MAP_FILES)
@@ -303,7 +397,8 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
 def export_and_place(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
                      dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
                      echo=print, engine: str = "lava", verify: int = 32, for_peer: str | None = None,
-                     hardware=None, placer: str = "pack", chips: int | None = None):
+                     hardware=None, placer: str = "pack", chips: int | None = None, input_mode: str | None = None,
+                     spike_encoding: str = "deterministic"):
     """Export a trained run (module docstring); returns ``({precision: agreement dict}, placement)``: the
     agreements (empty for NIR) and the :class:`~neurokd.hardware.placement.MapResult` of ``hardware`` (None
     without it).
@@ -317,6 +412,11 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     ``for_peer="norse"`` also writes ``RUN/model.norse.nir``, the same network in the units Norse's
     importer assumes (:func:`neurokd.exporters.to_nir.for_norse`). Raises :class:`CheckFailed` after
     writing every file when a float run's spikes are not 100 % identical to PyTorch's.
+
+    ``input_mode`` (with ``hardware``): how the chip takes the input (:mod:`neurokd.hardware.placement.inputs`;
+    default per chip, graded input refused on a chip without graded spikes); ``bias`` and ``spikes`` are costed
+    on the fast engine's re-run of the split on the spikes the mode sends (``spike_encoding``, the run's seed),
+    with the accuracy under the mode.
     """
     from neurokd.exporters.to_nir import student_to_nir, write_nir
     from neurokd.training import load_run
@@ -335,7 +435,7 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
         raise NeurokdError(f"--engine must be lava or fast, got {engine!r}")
     if verify < 0:
         raise NeurokdError(f"--verify must be >= 0, got {verify}")
-    chip = _hardware_chip(hardware, placer, chips)
+    chip = _hardware_chip(hardware, placer, chips, input_mode)
     if chip is not None and target != "lava":
         raise NeurokdError(f"--hardware places the network after a run on the hardware model: use --target lava, "
                            f"not {target}")
@@ -348,7 +448,8 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     if for_peer is not None:
         name, variant = PEER_VARIANTS[for_peer]
         echo(f"neurokd: wrote {write_nir(variant()(graph), run / name)} (for {for_peer})")
-    command = f"neurokd export {run} --target {target} --precision {precision} --input-bits {input_bits}"
+    command = f"neurokd export {run} --target {target} --precision {precision} --input-bits {input_bits}" + (
+        f" --hardware {hardware}" + (f" --input-mode {input_mode}" if input_mode else "") if hardware else "")
     if target == "nir":
         _write_card(run, cfg, graph, command)
         return {}, None
@@ -396,8 +497,10 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     if "fixed" in precisions:
         x_train = splits.train.tensors[0].numpy().astype(np.float64)
         fixed_net = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
+    mode = None
     if chip is not None:     # refuse a network that does not fit before it runs (weights of the last run)
-        _check_fits(network, chip, chips, run_geometry(network, x_test, fixed_net))
+        mode = _input_mode(input_mode, chip, network, x_test)
+        _check_fits(network, chip, chips, run_geometry(network, x_test, fixed_net), mode)
 
     agreements: dict[str, dict] = {}
     failed = []
@@ -483,7 +586,8 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     if chip is not None:
         mapped, section = _place_on_chip(network, geometry, last, x_test, chip, placer, chips, run / "map",
                                          title=f"{run.name} ({engine_name}, {last.precision})", timesteps=steps,
-                                         cost_samples=cost_samples, echo=echo)
+                                         cost_samples=cost_samples, echo=echo, input_mode=mode, labels=y_test,
+                                         spike_encoding=spike_encoding, seed=int(cfg.seed), input_bits=input_bits)
         sections.append(section)
     else:
         _retire_map(run / "map", echo)
@@ -638,14 +742,16 @@ def random_spikes(network, samples: int, steps: int | None, rate: float, seed: i
 def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = False, steps: int | None = None,
                    samples: int = 1, rate: float = 0.1, seed: int = 0, dt: float | None = None,
                    precision: str = "float", input_bits: int = 8, progress: bool = True, echo=print,
-                   hardware=None, placer: str = "pack", chips: int | None = None) -> dict:
+                   hardware=None, placer: str = "pack", chips: int | None = None, input_mode: str | None = None,
+                   spike_encoding: str = "deterministic") -> dict:
     """Run a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) or a lava-dl netx file (``.net``, in fixed point,
     its input as :func:`neurokd.hardware.formats.netx_reader.load_netx` reads it; host layers such as an
     ``average`` go into ``spikes.npz`` too) in Lava; write ``out/spikes.npz``, ``simulation.json`` and the
     energy report, and return ``simulation.json``'s content.
 
     ``hardware`` / ``placer`` / ``chips``: place the graph on that chip and cost it from the run's spikes
-    (``out/map/``, a section of ``energy_report.md``, ``simulation.json``'s ``placement``).
+    (``out/map/``, a section of ``energy_report.md``, ``simulation.json``'s ``placement``); ``input_mode`` /
+    ``spike_encoding``: how the chip takes the input (as :func:`export_and_place`; ``seed`` seeds Bernoulli spikes).
 
     ``inputs``: a ``.npy`` path or an array, ``(T, *input_shape)`` or ``(N, T, *input_shape)``;
     or ``random_input=True`` for Bernoulli spikes at ``rate`` (``samples`` x ``steps``, seeded).
@@ -660,7 +766,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         raise NeurokdError(f"--precision must be float or fixed, got {precision!r}")
     if (inputs is None) == (not random_input):
         raise NeurokdError("give exactly one of --input X.npy and --random-input")
-    chip = _hardware_chip(hardware, placer, chips)
+    chip = _hardware_chip(hardware, placer, chips, input_mode)
     netx = None
     if isinstance(graph, nir.NIRGraph):
         path = Path("graph.nir")
@@ -712,14 +818,15 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
     ensure_fits(x.nbytes + (n * t * sum(l.size for l in network.layers) * 9 if per_step else 0),
                 f"simulating {n} samples x {t} steps of {path.name}", "use fewer --samples or --steps")
     fixed = None if netx is None else netx.fixed
-    cost_samples = None
+    cost_samples = mode = None
     if chip is not None:     # refuse a graph that does not fit before it runs, with the weights it will run
+        mode = _input_mode(input_mode, chip, network, x)
         if precision == "fixed" and fixed is None:
             from neurokd.hardware.network.quantize import quantize
 
             fixed = quantize(network, input_sample=x, input_bits=input_bits)   # what run_lava builds itself
         cost_samples = _cost_samples(n, t, sum(l.size for l in network.layers))
-        _check_fits(network, chip, chips, run_geometry(network, x, fixed))
+        _check_fits(network, chip, chips, run_geometry(network, x, fixed), mode)
     res = run_lava(network, x, precision=precision, input_bits=input_bits, fixed=fixed, record_steps=per_step,
                    progress=progress)
     out = Path(out)
@@ -749,7 +856,9 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
     geometry = run_geometry(network, x, res.fixed)            # one geometry for the placement and the report
     if chip is not None:
         mapped, section = _place_on_chip(network, geometry, res, x, chip, placer, chips, out / "map",
-                                         title=f"{path.name} (Lava {precision})", cost_samples=cost_samples, echo=echo)
+                                         title=f"{path.name} (Lava {precision})", cost_samples=cost_samples, echo=echo,
+                                         input_mode=mode, spike_encoding=spike_encoding, seed=seed,
+                                         input_bits=input_bits)
         sections.append(section)
         summary["placement"] = {"dir": "map", **mapped.summary()}
     else:
@@ -803,23 +912,27 @@ def _simulate_sigma_delta(path: Path, inputs, steps: int | None, out: Path, echo
 # map: placement on a chip's cores and the per-step cost (hardware/placement)
 # --------------------------------------------------------------------------------------------------
 
-def _run_inputs(run: Path, samples: int | None):
-    """A run folder's test inputs and time steps (from its config, as training split them)."""
+def _run_inputs(run: Path, samples: int | None, with_labels: bool = False):
+    """A run folder's test inputs and time steps (from its config, as training split them); with ``with_labels``
+    also the labels."""
     from neurokd.config import load_config
     from neurokd.training import load_splits
 
     cfg = load_config(run / "config.toml")
-    x = load_splits(cfg).test.tensors[0].numpy().astype(np.float64)
+    test = load_splits(cfg).test.tensors
+    x = test[0].numpy().astype(np.float64)
+    y = test[1].numpy() if len(test) > 1 else None
     if samples is not None:
         x = x[:samples]
-    return x, int(cfg.timesteps)
+        y = None if y is None else y[:samples]
+    return (x, int(cfg.timesteps), y) if with_labels else (x, int(cfg.timesteps))
 
 
 def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", placer: str = "pack",
                chips: int = 1, precision: str = "fixed", samples: int | None = None,
                input_path=None, random_input: bool = False, steps: int | None = None,
                rate: float = 0.1, seed: int = 0, overrides: dict[str, float] | None = None, no_cost: bool = False,
-               sanafe: int = 0, echo=print):
+               sanafe: int = 0, echo=print, input_mode: str | None = None, spike_encoding: str = "deterministic"):
     """Place a run's student (its ``model.nir``) or a NIR file on a chip's cores, check that it fits, and cost
     every time step from the fast engine's spikes; write ``out/mapping.csv``, ``placement.json`` and (with
     spikes) ``cost_report.csv``, ``cost_steps.csv``, ``cost_report.md`` and ``mesh_load.png``.
@@ -827,12 +940,16 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     Spikes: a run folder's test split (``samples`` of it), a NIR file's ``input_path`` (a ``.npy`` path or
     an array) or ``random_input``; ``no_cost`` places only. ``hardware``: ``loihi1``, ``loihi2``,
     ``loihi1-sanafe`` or a chip ``.toml`` file, ``overrides`` single figures of it. ``sanafe=N`` cross-checks
-    N samples with SANA-FE (optional package). Returns the :class:`~neurokd.hardware.placement.MapResult`;
+    N samples with SANA-FE (optional package). ``input_mode`` / ``spike_encoding``: how the chip takes the input
+    (:mod:`neurokd.hardware.placement.inputs`; the default depends on the chip and the input, and graded input is
+    refused on a chip without graded spikes); a run folder's labels give the accuracy under the mode.
+    Returns the :class:`~neurokd.hardware.placement.MapResult`;
     a network that does not fit raises NeurokdError naming the layer, the limit, the figure and the excess.
     """
     from neurokd.exporters.from_nir import read_nir
     from neurokd.hardware.network import ir
-    from neurokd.hardware.placement import place_and_cost
+    from neurokd.hardware.placement import load_chip, place_and_cost
+    from neurokd.hardware.placement.inputs import InputCharge
 
     if precision not in ("fixed", "float"):
         raise NeurokdError(f"--precision must be fixed or float, got {precision!r}")
@@ -858,10 +975,11 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
                 raise NeurokdError("a netx file holds Loihi's integers: it runs in --precision fixed only")
     else:
         network = ir.from_nir(read_nir(graph_path), name=graph_path.name)
-    x, timesteps = None, None
+    chip = load_chip(hardware, overrides)
+    x, timesteps, labels = None, None, None
     if not no_cost:
         if target.is_dir():
-            x, timesteps = _run_inputs(target, samples)
+            x, timesteps, labels = _run_inputs(target, samples, with_labels=True)
         elif netx is not None and input_path is not None:
             if random_input:
                 raise NeurokdError("give at most one of --input and --random-input")
@@ -880,22 +998,32 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
                 raise NeurokdError(f"{graph_path.name}'s input layer is driven by its bias: give --input BIAS.npy and "
                                    "--steps, not --random-input")
             x = random_spikes(network, samples or 1, steps, rate, seed)
-    result, inputs = None, None
+    mode = _input_mode(input_mode, chip, network, x)
+    result, inputs, layer, charge = None, None, None, InputCharge(mode, chip.name)
     if x is not None:
         from neurokd.hardware.engines.fastsim import run_fast
 
-        result = run_fast(network, x, precision=precision, timesteps=timesteps if x.ndim == len(network.input_shape) + 1
-                          else None, record_steps=True, record_state=True, fixed=None if netx is None else netx.fixed)
-        inputs = x
+        held = x.ndim == len(network.input_shape) + 1
+        fixed = None if netx is None else netx.fixed
+        inputs, layer, charge = _encode_input(network, x, mode, chip, timesteps if held else None, spike_encoding, seed)
+        if inputs is not x:
+            result = run_fast(network, inputs, precision=precision, record_steps=True, record_state=True, fixed=fixed)
+            graded = run_fast(network, x, precision=precision, timesteps=timesteps if held else None, fixed=fixed) \
+                if labels is not None else None
+            _mode_accuracy(charge, result, labels, None if graded is None else graded.predictions)
+        else:
+            result = run_fast(network, x, precision=precision, timesteps=timesteps if held else None,
+                              record_steps=True, record_state=True, fixed=fixed)
+            _mode_accuracy(charge, result, labels)
     elif placer == "balance":
         raise NeurokdError("--placer balance needs spikes: map a run folder, or give --input / --random-input")
     if netx is not None:           # netx's integers define the synapses, with or without a run
         from neurokd.hardware.cost.counting import geometry_from_ir, input_is_spiking
 
-        spiking = input_is_spiking(x) if x is not None else netx.input_kind != "graded"
+        spiking = input_is_spiking(inputs) if inputs is not None else netx.input_kind != "graded"
         geometry = geometry_from_ir(network, input_spiking=spiking, fixed=netx.fixed)
-    mapped = place_and_cost(network, hardware, result=result, inputs=inputs, placer=placer, max_chips=chips,
-                            overrides=overrides, geometry=geometry)
+    mapped = place_and_cost(network, chip, result=result, inputs=inputs, placer=placer, max_chips=chips,
+                            input_charge=charge, input_layer=layer, geometry=geometry)
     paths = _write_map(mapped, Path(out), graph_path.parent.name if target.is_dir() else graph_path.name,
                        graph_path.name, echo, network)
     if sanafe:
@@ -941,10 +1069,11 @@ def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, ech
     if x.ndim == len(network.input_shape) + 1:
         x = np.repeat(x[:, None], timesteps or network.timesteps or 1, axis=1)
     if not np.all((x == 0) | (x == 1)):       # graded input: Bernoulli spikes of probability x / max|x|
-        p = np.clip(np.abs(x) / max(float(np.abs(x).max()), 1e-12), 0.0, 1.0)
-        x = (np.random.default_rng(seed).random(x.shape) < p).astype(np.float64)
+        from neurokd.hardware.engines.encoding import rate_spikes
+
+        x = rate_spikes(np.abs(x), "bernoulli", seed)     # --input-mode spikes --spike-encoding bernoulli, same seed
         echo("neurokd: SANA-FE's inputs are spikes: the graded input is sent as Bernoulli spikes (p = |x| / max|x|) "
-             "to both neurokd and SANA-FE")
+             "to both neurokd and SANA-FE, as --input-mode spikes --spike-encoding bernoulli sends it")
     res = run_fast(network, x, precision="fixed", record_steps=True, record_state=True)
     run_, same, cited, rows = cross_check(network, res, x, samples=samples)
     path = out / "sanafe_comparison.csv"

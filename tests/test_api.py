@@ -100,7 +100,7 @@ def test_map_network_places_the_run_and_its_cost_sums_to_the_energy_report(train
     import csv
 
     neurokd.export(trained, target="lava", precision="fixed", engine="fast", verify=0, progress=False, echo=None)
-    mapped = neurokd.map_network(trained, tmp_path / "map", hardware="loihi1", echo=None)
+    mapped = neurokd.map_network(trained, tmp_path / "map", hardware="loihi2", echo=None)
     summary = mapped.summary()
     assert summary["chips"] == 1 and summary["cores"] == 2                      # lif1 (16 neurons) and the readout
     with open(tmp_path / "map" / "mapping.csv", newline="") as fh:

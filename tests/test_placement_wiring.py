@@ -54,12 +54,12 @@ def test_export_hardware_writes_map_whose_per_core_synops_sum_to_the_energy_repo
         trained, tmp_path, capsys):
     run = _copy(trained, tmp_path)
     assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
-                "--no-progress", "--hardware", "loihi1"]) == 0
+                "--no-progress", "--hardware", "loihi2"]) == 0
     out = capsys.readouterr().out
     for name in ("mapping.csv", "placement.json", "cost_report.csv", "cost_steps.csv", "cost_report.md",
                  "mesh_load.png"):
         assert (run / "map" / name).stat().st_size > 0, name
-    assert "on loihi1: 2 cores, 1 chip(s)" in out and "bottleneck core" in out
+    assert "on loihi2: 2 cores, 1 chip(s)" in out and "bottleneck core" in out
     rows = read_csv(run / "map" / "cost_report.csv")
     cores = [r for r in rows if r["scope"] == "core"]
     total = next(r for r in read_csv(run / "energy_report.csv") if r["layer"] == "total")
@@ -69,13 +69,13 @@ def test_export_hardware_writes_map_whose_per_core_synops_sum_to_the_energy_repo
     summary = {r["name"]: float(r["value"]) for r in rows if r["scope"] == "summary"}
     assert summary["cores"] == len(cores) == 2 and summary["energy_routing_uj_per_inference"] > 0
     md = (run / "energy_report.md").read_text()
-    assert md.index("**total**") < md.index("## Placement on loihi1") and "**Bottleneck: core" in md
+    assert md.index("**total**") < md.index("## Placement on loihi2") and "**Bottleneck: core" in md
     assert "360 sample(s) x" in md
     # neurokd report puts the placement beside the energy columns and draws its mesh
     rep = tmp_path / "rep"
     assert cli(["report", str(run), "--out", str(rep)]) == 0
     row = read_csv(rep / "summary.csv")[0]
-    assert row["cores"] == "2" and row["map_hardware"] == "loihi1"
+    assert row["cores"] == "2" and row["map_hardware"] == "loihi2"
     assert float(row["latency_us_per_inference"]) == pytest.approx(summary["latency_us_per_inference"])
     assert float(row["energy_with_routing_uj_per_inference"]) == pytest.approx(summary["energy_uj_per_inference"])
     assert "| Cores | Chips |" in (rep / "summary.md").read_text()
@@ -155,18 +155,18 @@ def test_export_result_carries_the_placement_and_model_md_states_it(trained, tmp
     placement.json's, and MODEL.md gets a placement section; without hardware the field is None."""
     run = _copy(trained, tmp_path)
     exported = neurokd.export(run, target="lava", precision="fixed", engine="fast", verify=0, progress=False,
-                              echo=None, hardware="loihi1")
+                              echo=None, hardware="loihi2")
     placed = exported.placement
     assert placed["dir"] == run / "map" and (placed["dir"] / "cost_report.csv").is_file()
     on_disk = json.loads((run / "map" / "placement.json").read_text())
-    assert placed["chip"] == "loihi1" and placed["cores"] == on_disk["cores"] == 2 and placed["chips"] == 1
+    assert placed["chip"] == "loihi2" and placed["cores"] == on_disk["cores"] == 2 and placed["chips"] == 1
     for key in ("latency_us_per_inference", "energy_uj_per_inference", "routing_uj_per_inference"):
         assert placed[key] == pytest.approx(on_disk["cost"][key]) and placed[key] > 0, key
     assert placed["bottleneck"]["core"] == on_disk["cost"]["bottleneck"]["core"]
     assert placed["bottleneck"]["bound"] in ("synaptic ops", "neuron updates", "spikes and messages")
     card = (run / "MODEL.md").read_text()
-    assert "## Placement on loihi1" in card and f"| bottleneck core | core {placed['bottleneck']['core']} (" in card
-    assert f"| placement | loihi1: 2 cores, 1 chip(s), {placed['latency_us_per_inference']:.4g} us per inference |" in card
+    assert "## Placement on loihi2" in card and f"| bottleneck core | core {placed['bottleneck']['core']} (" in card
+    assert f"| placement | loihi2: 2 cores, 1 chip(s), {placed['latency_us_per_inference']:.4g} us per inference |" in card
     assert neurokd.export(run, target="nir", echo=None).placement is None
 
 
@@ -174,7 +174,7 @@ def test_a_later_export_without_hardware_moves_the_old_placement_aside_and_repor
         trained, tmp_path, capsys):
     run = _copy(trained, tmp_path)
     assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
-                "--no-progress", "--hardware", "loihi1"]) == 0
+                "--no-progress", "--hardware", "loihi1", "--input-mode", "spikes"]) == 0
     capsys.readouterr()
     assert cli(["export", str(run), "--target", "lava", "--precision", "float", "--engine", "fast", "--verify", "0",
                 "--no-progress"]) == 0
@@ -189,7 +189,7 @@ def test_a_later_export_without_hardware_moves_the_old_placement_aside_and_repor
     assert "| Cores |" not in (rep / "summary.md").read_text()
     # placed again: a fresh map/; the older stale one is replaced, and the line says so
     assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
-                "--no-progress", "--hardware", "loihi1"]) == 0
+                "--no-progress", "--hardware", "loihi1", "--input-mode", "spikes"]) == 0
     assert "map.stale" not in capsys.readouterr().out
     assert cli(["export", str(run), "--target", "lava", "--engine", "fast", "--verify", "0", "--no-progress"]) == 0
     assert "(replacing an older one)" in capsys.readouterr().out
@@ -200,7 +200,7 @@ def test_a_placement_rewritten_into_a_folder_leaves_no_earlier_files_read_as_its
     read them as this placement's); `export --hardware` over a map/ holding a SANA-FE comparison moves it aside."""
     run = _copy(trained, tmp_path)
     assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
-                "--no-progress", "--hardware", "loihi1"]) == 0
+                "--no-progress", "--hardware", "loihi1", "--input-mode", "host"]) == 0
     assert cli(["map", str(run), "--out", str(run / "map"), "--no-cost"]) == 0
     assert sorted(p.name for p in (run / "map").iterdir()) == ["mapping.csv", "placement.json"]
     rep = tmp_path / "rep"
@@ -210,7 +210,7 @@ def test_a_placement_rewritten_into_a_folder_leaves_no_earlier_files_read_as_its
     (run / "map" / "sanafe_comparison.csv").write_text("metric,sanafe\n")
     capsys.readouterr()
     assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
-                "--no-progress", "--hardware", "loihi1"]) == 0
+                "--no-progress", "--hardware", "loihi1", "--input-mode", "bias"]) == 0
     assert "holds sanafe_comparison.csv" in capsys.readouterr().out
     assert (run / "map.stale" / "sanafe_comparison.csv").is_file() and not (run / "map" / "sanafe_comparison.csv").exists()
     assert (run / "map" / "cost_report.csv").is_file()
@@ -237,3 +237,29 @@ def test_map_sanafe_writes_the_comparison_with_the_same_figures_agreeing(tmp_pat
     assert abs(float(rows["energy_uj"]["diff_same_pct"])) < 1e-6
     assert abs(float(rows["latency_us"]["diff_same_pct"])) < 5
     assert "SANA-FE" in capsys.readouterr().out
+
+
+def test_export_on_loihi1_with_an_input_mode_reports_it_everywhere(trained, tmp_path, capsys):
+    """`export --hardware loihi1`: graded input refused before anything runs (one line, the modes that work);
+    `--input-mode bias` places an input layer (one core more), costs the spikes it sends, and the cost report,
+    placement.json, energy_report.md and MODEL.md say so, with the accuracy under the mode beside the graded one."""
+    run = _copy(trained, tmp_path)
+    base = ["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",
+            "--no-progress", "--hardware", "loihi1"]
+    assert cli(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "binary spikes only" in err and "bias, spikes or host" in err
+    assert not (run / "agreement_fixed.json").exists()                  # refused before the run
+    assert cli(base + ["--input-mode", "bias"]) == 0
+    out = capsys.readouterr().out
+    assert "on loihi1: 3 cores" in out and "input mode bias" in out and "fed graded, as trained" in out
+    info = json.loads((run / "map" / "placement.json").read_text())
+    agreement = json.loads((run / "agreement_fixed.json").read_text())
+    assert info["options"]["input_mode"] == "bias" and info["layers"]["input"]["cores"] == 1
+    assert info["input"]["accuracy_graded"] == pytest.approx(agreement["accuracy_lava"])   # the same samples, graded
+    assert 0 < info["input"]["accuracy"] <= 1 and info["input"]["charged"]["first_synapse_macs"] == 0
+    assert info["input"]["charged"]["input_layer_spikes"] > 0 and info["input"]["charged"]["host_messages"] == 0
+    assert "**Input mode `bias`**" in (run / "energy_report.md").read_text()
+    card = (run / "MODEL.md").read_text()
+    assert "| input mode | `bias`: an on-chip" in card and "--input-mode bias" in card
+    assert [r["name"] for r in read_csv(run / "map" / "cost_report.csv") if r["scope"] == "input"] == ["bias"]

@@ -371,7 +371,7 @@ def test_report_puts_cores_latency_and_energy_with_routing_beside_the_energy_col
     assert float(kd[-2].split(" ± ")[1].replace(",", "")) == pytest.approx(std, rel=0.05, abs=0.002)
     baseline_line = next(line for line in md.splitlines() if line.startswith("| digits | baseline |"))
     assert baseline_line.endswith("|  |  |  |  |")                      # the baseline was not placed
-    assert "loihi1 (pack)" in md
+    assert "loihi1 (pack, spikes input)" in md
     tex = (out / "summary.tex").read_text()
     assert "Cores & Chips & Latency / inference (us) & Energy with routing (nJ)" in tex
     for seed in (0, 1):

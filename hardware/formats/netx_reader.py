@@ -423,7 +423,10 @@ class NetxBuilder:
         signed = True
         fixed = FixedNetwork(net, dict(self.fixed), 1.0, NETX["graded_bits"], self._graded_input, signed,
                              notes=["read from a netx file: integers as netx gives them to Lava"])
-        return NetxNetwork(net, fixed, source, dict(self.types), list(self.notes), self.input_neuron, self.input_bits)
+        out = NetxNetwork(net, fixed, source, dict(self.types), list(self.notes), self.input_neuron, self.input_bits)
+        if out.input_kind == "bias":     # the placement's input mode reads this (placement.inputs.has_bias_input_layer)
+            net.metadata["input_layer"] = "bias"
+        return out
 
 
 def _bias_synapse(name: str, bias: np.ndarray) -> FixedSynapse | None:

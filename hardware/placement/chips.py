@@ -40,7 +40,11 @@ STATUSES = ("published", "derived", "secondary", "inferred", "assumed", "unknown
 #: ``core.synapses`` (a count limit), ``energy.spike_out_pj`` / ``time.spike_out_ns`` (a neuron emitting
 #: a spike, apart from its update: SANA-FE's Loihi model has it, Davies' Table 2 does not) and
 #: ``time.message_in_ns`` (a core taking in one spike message), ``time.phases_overlap`` (1: a core's receiving
-#: phase and its neuron phase overlap, a step takes the longer of the two; 0 or absent: one after the other).
+#: phase and its neuron phase overlap, a step takes the longer of the two; 0 or absent: one after the other),
+#: and the ``[input]`` table, how the chip takes input from the host (:mod:`.inputs`):
+#: ``input.graded_payload_bits`` (the widest graded spike payload; 0: binary spikes only, absent: not stated,
+#: graded input refused), ``input.graded_payload_bits_default`` (the payload a graded input is sent with),
+#: ``input.host_message_pj`` / ``input.host_message_ns`` (one host-to-chip message over the host link).
 REQUIRED = {
     "mesh": ("cores_per_chip", "cores_per_tile", "tiles_x", "tiles_y"),
     "core": ("neurons", "synaptic_memory_bytes", "fan_in_axons", "fan_out_axons"),
@@ -64,13 +68,15 @@ REQUIRED = {
 OPTIONAL = {"core": ("synapses", "synmem_units", "delay_slots", "conv_cut_w", "ratio_split", "fan_out_per_core"),
             "synapse": ("dense_per_unit", "kernel_unit_bits", "conv_storage"),
             "energy": ("spike_out_pj",),
-            "time": ("spike_out_ns", "message_in_ns", "phases_overlap")}
+            "time": ("spike_out_ns", "message_in_ns", "phases_overlap"),
+            "input": ("graded_payload_bits", "graded_payload_bits_default", "host_message_pj", "host_message_ns")}
 INTEGER = {"mesh.cores_per_chip", "mesh.cores_per_tile", "mesh.tiles_x", "mesh.tiles_y", "core.neurons",
            "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses",
            "synapse.weight_bits", "synapse.index_bits_min", "synapse.index_bits_max", "synapse.list_header_bits",
            "synapse.list_max_entries", "synapse.word_bits", "synapse.delay_bits", "time.barrier_max_tiles",
            "core.synmem_units", "core.delay_slots", "core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core",
-           "synapse.dense_per_unit", "synapse.kernel_unit_bits", "synapse.conv_storage"}
+           "synapse.dense_per_unit", "synapse.kernel_unit_bits", "synapse.conv_storage",
+           "input.graded_payload_bits", "input.graded_payload_bits_default"}
 ZERO_OK = {"core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core"}   # switches: 0 is a value
 
 
@@ -186,7 +192,7 @@ def _resolve(spec: str | Path) -> Path:
 def _merge(base: dict, over: dict) -> dict:
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
     for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k in (*REQUIRED, "sources"):
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k in (*REQUIRED, *OPTIONAL, "sources"):
             out[k] = {**out[k], **v}
         else:
             out[k] = v
@@ -244,8 +250,8 @@ def load_chip(spec: "str | Path | Chip", overrides: dict[str, float] | None = No
         if not isinstance(sources, dict) or not sources or not all(isinstance(v, str) for v in sources.values()):
             raise NeurokdError(f"{where}: needs a [sources] table of name = \"reference\" strings")
         figures: dict[str, Figure] = {}
-        for section, names in REQUIRED.items():
-            table = data.get(section)
+        for section, names in {**REQUIRED, **{k: () for k in OPTIONAL if k not in REQUIRED}}.items():
+            table = data.get(section, {} if not names else None)
             if not isinstance(table, dict):
                 raise NeurokdError(f"{where}: missing table [{section}]")
             allowed = set(names) | set(OPTIONAL.get(section, ()))

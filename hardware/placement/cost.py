@@ -18,7 +18,12 @@ Per core ``k``, hardware step ``t`` and sample (definitions of :mod:`neurokd.har
   holding one of its non-zero targets); ``msgs_received`` likewise at the destination;
 * ``hops_ew`` / ``hops_ns``: tile hops those messages travel (dimension-order routing on the
   mesh: ``|dx|`` east-west, ``|dy|`` north-south), ``chip_crossings`` chip boundaries crossed.
-  The host's input messages are a row of their own (``host``), entering at ``placement.input_xy``.
+  The host's input messages are a row of their own (``host``), entering at ``placement.input_xy``; each
+  is also charged the chip's optional ``input.host_message_pj`` and takes ``input.host_message_ns`` on the
+  host link (a step lasts at least its host messages' time). How the input reaches the chip (graded
+  values, host spikes, an on-chip input layer, the first layer on the host) is :mod:`.inputs`; a placed
+  population without incoming synapses (a bias-driven input layer) updates and sends in the step the first
+  layer receives its spikes, so it adds no pipeline stage.
 
 Time (ns), per core and step: a receiving phase, ``synops * synop_ns + macs * synop_ns + msgs_received *
 message_in_ns``, and a neuron phase, ``active * update_active_ns + inactive * update_inactive_ns +
@@ -124,6 +129,7 @@ class CostReport:
     step_ns: np.ndarray
     energy: "energy_mod.EnergyEstimate"
     notes: list[str] = field(default_factory=list)
+    input_charge: "object | None" = None     # the input mode and what it charges (:class:`.inputs.InputCharge`)
 
     # -- per core, per inference ------------------------------------------------------------------
     def per_core(self, q: str) -> np.ndarray:
@@ -144,7 +150,8 @@ class CostReport:
     @property
     def host_routing_pj(self) -> float:
         c = self.chip
-        return (self.host_total("msgs_sent") * c["energy.spike_pj"] + self.host_total("hops_ew") * c["energy.hop_ew_pj"]
+        return (self.host_total("msgs_sent") * (c["energy.spike_pj"] + c.opt("input.host_message_pj"))
+                + self.host_total("hops_ew") * c["energy.hop_ew_pj"]
                 + self.host_total("hops_ns") * c["energy.hop_ns_pj"]
                 + self.host_total("chip_crossings") * c["energy.chip_crossing_pj"])
 
@@ -267,6 +274,15 @@ class CostReport:
             "energy_routing_uj_per_inference": self.routing_pj / 1e6, "edp_uj_us": self.energy_pj / 1e6 * self.latency_ns / 1e3,
             "barrier_ns": self.barrier_ns, "bottleneck_core": b["core"],
         }
+        if self.input_charge is not None:
+            from neurokd.hardware.placement.inputs import charge_figures
+
+            rows.append({"scope": "input", "name": self.input_charge.mode,
+                         "value": "" if self.input_charge.accuracy is None else self.input_charge.accuracy})
+            summary.update({f"input_{k}" if not k.startswith("input_") else k: v
+                            for k, v in charge_figures(self.input_charge, self).items()})
+            if self.input_charge.accuracy is not None:
+                summary["input_mode_accuracy"] = self.input_charge.accuracy
         for k, v in summary.items():
             rows.append({"scope": "summary", "name": k, "value": v})
         return rows
@@ -280,7 +296,8 @@ class CostReport:
             + self.steps["spikes"] * c.opt("energy.spike_out_pj") \
             + self.steps["msgs_sent"] * c["energy.spike_pj"] + self.steps["hops_ew"] * c["energy.hop_ew_pj"] \
             + self.steps["hops_ns"] * c["energy.hop_ns_pj"] + self.steps["chip_crossings"] * c["energy.chip_crossing_pj"]
-        e_host = self.host["msgs_sent"] * c["energy.spike_pj"] + self.host["hops_ew"] * c["energy.hop_ew_pj"] \
+        e_host = self.host["msgs_sent"] * (c["energy.spike_pj"] + c.opt("input.host_message_pj")) \
+            + self.host["hops_ew"] * c["energy.hop_ew_pj"] \
             + self.host["hops_ns"] * c["energy.hop_ns_pj"]
         out = []
         for t in range(self.hardware_steps):
@@ -316,6 +333,7 @@ class CostReport:
                  f"routes {b['share_of_step']['routes'] * 100:.0f} %"
                  + (f"; a tile's message bandwidth bounds {b['tile_bound_steps'] * 100:.0f} % of the steps" if b["tile_bound_steps"] else "")
                  + ".", "",
+                 *(([*_input_lines(self), ""]) if self.input_charge is not None else []),
                  "| core | layer | neurons | synops | updates (active) | msgs sent | hops | busy ns/inference | energy pJ |",
                  "|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in self.rows() if r["scope"] == "core"):
@@ -328,6 +346,12 @@ class CostReport:
                       + ", ".join(f"`{f.key}` = {f.value:g} ({f.status})" for f in stand) + "."]
         lines += [""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
+
+
+def _input_lines(report: CostReport) -> list[str]:
+    from neurokd.hardware.placement.inputs import markdown
+
+    return markdown(report.input_charge, report)
 
 
 def _columns(ids) -> "slice | np.ndarray":
@@ -353,12 +377,17 @@ CHUNK_VALUES = 2 ** 21
 
 
 def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chunk: int | None = None,
-         state: dict[str, np.ndarray] | None = None, received: dict | None = None) -> CostReport:
+         state: dict[str, np.ndarray] | None = None, received: dict | None = None,
+         drive: dict[str, np.ndarray] | None = None) -> CostReport:
     """Per-core, per-step cost of ``placement`` under ``rasters`` (module docstring). ``network`` (the IR)
     gives each layer's pipeline delay and biases; without it every layer works in the same step.
     ``state`` (:func:`state_from_result`): per population ``(T, N, *shape)``, non-zero where a neuron's
     ``u`` or ``v`` is non-zero after the step; without it a neuron counts active on input, spike or bias only.
-    ``received``: the cache a :func:`neuron_load` of the same rasters filled (the events are not counted twice)."""
+    ``received``: the cache a :func:`neuron_load` of the same rasters filled (the events are not counted twice).
+    ``drive``: ``{population: (N, size)}`` bool, per sample the neurons driven by a bias (a bias-driven input
+    layer, whose bias is the sample's value), active in every step as a layer's own bias keeps them.
+    A placed population without incoming synapses (such an input layer) updates and sends in the step its
+    spikes are received: its neuron phase is one stage before the first layer's."""
     geom, chip, pl = placement.geometry, placement.chip, placement
     pops = {p.name: p for p in geom.populations}
     for name in {c.source for c in geom.connections}:
@@ -369,14 +398,20 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
         if r.shape[:2] != (T, N):
             raise NeurokdError(f"raster of {k!r} covers (T, N) = {r.shape[:2]}, others {(T, N)}")
     offset = {pop: 0 for pop in pl.layer_cores}      # hardware step of a layer's first receiving phase
-    bias = {pop: np.zeros(pops[pop].size, dtype=bool) for pop in pl.layer_cores}
+    bias = {pop: np.zeros((1, pops[pop].size), dtype=bool) for pop in pl.layer_cores}
     if network is not None:
         for lay in network.layers:
             name = lay.name if lay.name in pl.layer_cores else f"{lay.name}.out"
             offset[name] = max(int(lay.delay) - 1, 0)
             if name in bias and lay.neuron.kind != "none":
                 b = (np.asarray(lay.neuron.b_u) != 0) | (np.asarray(lay.neuron.b_v) != 0)
-                bias[name] = np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (pops[name].size,)).copy()
+                bias[name] = np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (1, pops[name].size)).copy()
+    for pop in pl.layer_cores:
+        if not geom.incoming(pop):                 # a bias-driven input layer: one stage before the first layer
+            offset[pop] = -1
+    for pop, d in (drive or {}).items():
+        if pop in bias:
+            bias[pop] = np.asarray(d, dtype=bool).reshape(N, pops[pop].size)
     shift = 1 if network is not None else 0        # a layer updates one step after it receives (time-step buffer)
     depth = max(offset.values(), default=0)
     Th = T + depth + shift
@@ -431,7 +466,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             if p.spiking:
                 spk = part[pop].reshape(T, B, p.size) != 0
                 hit |= spk
-            hit |= bias[pop][None, None, :]
+            bp = bias[pop] if bias[pop].shape[0] == 1 else bias[pop][sl]      # (1 or B, size)
+            hit |= bp[None]
             st = None if state is None or pop not in state else state[pop][:, sl].reshape(T, B, p.size) != 0
             if st is not None:                         # state left by the previous step
                 hit[1:] |= st[:-1]
@@ -439,17 +475,17 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             red = lambda a: np.add.reduceat(a, bounds, axis=2, dtype=np.int64)   # per core (bools counted)
             cols = _columns(ids)
             sizes = np.array([pl.cores[i].neurons for i in ids])
-            if syn is not None:
+            if syn is not None and geom.incoming(pop):
                 steps["synops"][o:o + T, sl][..., cols] += red(syn)
-            if mac is not None:
+            if mac is not None and geom.incoming(pop):
                 steps["macs"][o:o + T, sl][..., cols] += red(mac)
             # every neuron of a core is serviced in every hardware step; active when it has input, a bias,
             # state to decay or a spike to send; outside its window only a bias (or leftover state) keeps it active
             act = np.zeros((Th, B, len(ids)))
             act[on:on + T] = red(hit)
-            idle = bias[pop][None, None, :] if st is None else bias[pop][None, None, :] | st[-1][None]
+            idle = bp[None] if st is None else bp[None] | st[-1][None]
             drain = red(np.broadcast_to(idle, (1, B, p.size)))
-            act[:on] = red(np.broadcast_to(bias[pop], (1, B, p.size)))
+            act[:on] = red(np.broadcast_to(bp[None], (1, B, p.size)))
             act[on + T:] = drain
             steps["updates_active"][:, sl][..., cols] += act
             steps["updates_inactive"][:, sl][..., cols] += sizes - act
@@ -510,7 +546,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     if host["msgs_sent"].any() and (0, *pl.input_xy) not in {(cc.chip, cc.x, cc.y) for cc in pl.cores}:
         tiles_synced += 1                      # the input enters on a tile of its own, which joins the barrier
     bar = chip.barrier_ns(tiles_synced)
-    step_ns = np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)) + route + bar
+    host_ns = host["msgs_sent"] * c.opt("input.host_message_ns")     # the host link, where the chip file times it
+    step_ns = np.maximum(np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)), host_ns) + route + bar
     # per-core counts per inference -> the energy tables
     total = {q: steps[q].sum(axis=(0, 1)) for q in ("spikes", "synops", "macs", "updates_active", "updates_inactive")}
     rows = []

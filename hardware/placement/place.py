@@ -3,7 +3,8 @@
 ``place(network, chip, placer="pack" | "balance", geometry=None, max_chips=1, load=None)`` ->
 :class:`Placement`. The unit of placement is the IR layer (one neuron population; a readout
 without neuron is a population of accumulators); the input is not placed: it comes from the host
-and enters the mesh at tile (0, 0) of chip 0.
+and enters the mesh at tile (0, 0) of chip 0 (an on-chip input layer, ``--input-mode bias``, is a stateful
+population without incoming synapses and is placed like any layer: :mod:`.inputs`).
 
 **Splitting.** A layer is cut into contiguous ranges of its flat (C, H, W) neuron order, one range
 per core, no core holding two layers. Dense (1-D) layers are cut anywhere (neuron ranges); a

@@ -276,6 +276,9 @@ def _placement_section(placement: Mapping | None) -> list[str]:
     rows = [["chip", f"{chip}" + (f" ({p['chip_title']})" if p.get("chip_title") else "")],
             ["placer", str(p.get("placer", MISSING))], ["cores", _fmt(p.get("cores"))],
             ["chips", _fmt(p.get("chips"))], ["tiles", _fmt(p.get("tiles"))]]
+    inp = p.get("input")
+    if isinstance(inp, Mapping) and inp.get("mode"):
+        rows.append(["input mode", _input_text(inp)])
     b = p.get("bottleneck")
     if _num(p.get("latency_us_per_inference")) is None:
         lines += _table(["", ""], rows)
@@ -293,6 +296,31 @@ def _placement_section(placement: Mapping | None) -> list[str]:
     lines += _table(["", ""], rows)
     return lines + ["", "Per core and per step: `map/cost_report.csv`, `map/cost_steps.csv`; the load on the mesh: "
                         "`map/mesh_load.png`; sources and caveats: the placement section of energy_report.md.", ""]
+
+
+def _input_text(inp: Mapping) -> str:
+    """The placement's input mode, what it charged per inference and its accuracy, in one cell."""
+    text = f"`{inp['mode']}`" + (f": {inp['description']}" if inp.get("description") else "")
+    c = inp.get("charged") if isinstance(inp.get("charged"), Mapping) else {}
+    parts = []
+    if _num(c.get("input_layer_cores")) is not None:
+        parts.append(f"input layer {_fmt(c['input_layer_cores'])} core(s), {_num(c.get('input_layer_updates')) or 0:,.0f} "
+                     f"updates, {_num(c.get('input_layer_spikes')) or 0:,.0f} spikes")
+    if _num(c.get("host_messages")):
+        parts.append(f"{_num(c['host_messages']):,.0f} host messages")
+    if _num(c.get("first_synapse_macs")):
+        parts.append(f"{_num(c['first_synapse_macs']):,.0f} MACs on graded input")
+    if inp.get("host_layers"):
+        parts.append("computed on the host, not charged: " + ", ".join(str(h) for h in inp["host_layers"]))
+    if parts:
+        text += "; per inference " + "; ".join(parts)
+    acc = _num(inp.get("accuracy"))
+    if acc is not None:
+        text += f"; accuracy under it {100 * acc:.2f} %"
+        graded = _num(inp.get("accuracy_graded"))
+        if graded is not None:
+            text += f" (fed graded, as trained: {100 * graded:.2f} %)"
+    return text
 
 
 def _settings(config: Mapping | None) -> list[str]:

@@ -89,10 +89,12 @@ class MapSummary:
     edp_uj_us: float | None = None
     bottleneck_core: int | None = None
     core_rows: list[dict] = field(default_factory=list)
+    input_mode: str | None = None           # how the chip took the input (placement.json's options.input_mode)
 
     @property
     def label(self) -> str:
-        return f"{self.hardware} ({self.placer})"
+        mode = f", {self.input_mode} input" if self.input_mode else ""
+        return f"{self.hardware} ({self.placer}{mode})"
 
 
 def _remake_map(run: Path) -> str:
@@ -117,7 +119,8 @@ def read_map(run_dir: str | Path) -> MapSummary | None:
             chip = load_chip(info.get("chip_file") or info["chip"])
             mesh = {"tiles_x": chip["mesh.tiles_x"], "tiles_y": chip["mesh.tiles_y"]}
         out = MapSummary(folder, str(info["chip"]), str(info.get("placer", "?")), cores, chips,
-                         int(mesh["tiles_x"]), int(mesh["tiles_y"]))
+                         int(mesh["tiles_x"]), int(mesh["tiles_y"]),
+                         input_mode=(info.get("options") or {}).get("input_mode"))
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, NeurokdError) as exc:
         raise NeurokdError(f"cannot read {info_path}: {exc}; {_remake_map(run)}") from exc
     if not cost_path.is_file():

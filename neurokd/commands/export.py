@@ -14,7 +14,15 @@ from neurokd.deploy import PEER_VARIANTS, TARGETS
 
 
 def _hardware_options(command):
-    """``--hardware``, ``--placer``, ``--chips``: place the run's network on a chip and cost it (RUN/map/)."""
+    """``--hardware``, ``--placer``, ``--chips``, ``--input-mode``, ``--spike-encoding``: place the run's network on a
+    chip and cost it (RUN/map/)."""
+    command = click.option("--spike-encoding", type=click.Choice(["deterministic", "bernoulli"]), default="deterministic",
+                           show_default=True, help="With --input-mode spikes: deterministic rate code, or Bernoulli "
+                                                   "spikes (seeded).")(command)
+    command = click.option("--input-mode", type=click.Choice(["bias", "spikes", "graded", "host"]), default=None,
+                           help="With --hardware: how the chip takes the input: bias (on-chip input layer), spikes "
+                                "(host rate coding), graded (Loihi 2 only), host (first layer off chip). Default: "
+                                "graded where the chip takes it; graded input on loihi1 needs a mode.")(command)
     command = click.option("--chips", type=int, default=None, help="With --hardware: chips available (default 1).")(command)
     command = click.option("--placer", type=click.Choice(["pack", "balance"]), default="pack", show_default=True,
                            help="With --hardware: pack (fewest cores) or balance (spread the measured load).")(command)
@@ -49,11 +57,13 @@ def _hardware_options(command):
 @_hardware_options
 def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: float, input_bits: int,
            chunk_samples: int, engine: str, verify: int, no_progress: bool, model: str | None,
-           for_peer: str | None, hardware: str | None, placer: str, chips: int | None) -> None:
+           for_peer: str | None, hardware: str | None, placer: str, chips: int | None, input_mode: str | None,
+           spike_encoding: str) -> None:
     """Export RUN_DIR's student to NIR and run it in Lava (CPU), checked against PyTorch."""
     api.export(run_dir, target=target, precision=precision, samples=samples, dt=dt, input_bits=input_bits,
                chunk_samples=chunk_samples, progress=not no_progress, echo=click.echo, engine=engine, verify=verify,
-               model=model, for_peer=for_peer, hardware=hardware, placer=placer, chips=chips)
+               model=model, for_peer=for_peer, hardware=hardware, placer=placer, chips=chips, input_mode=input_mode,
+               spike_encoding=spike_encoding)
 
 
 @click.command("simulate")
@@ -75,8 +85,10 @@ def export(run_dir: Path, target: str, precision: str, samples: int | None, dt: 
 @_hardware_options
 def simulate(graph: Path, input_path: Path | None, random_input: bool, steps: int | None, samples: int, rate: float,
              seed: int, target: str, dt: float | None, precision: str, input_bits: int, out: Path,
-             no_progress: bool, hardware: str | None, placer: str, chips: int | None) -> None:
+             no_progress: bool, hardware: str | None, placer: str, chips: int | None, input_mode: str | None,
+             spike_encoding: str) -> None:
     """Run the NIR file GRAPH (any producer) or a lava-dl netx .net file in the Lava CPU simulation; write spikes.npz per node."""
     api.simulate(graph, out, inputs=input_path, random_input=random_input, steps=steps, samples=samples,
                    rate=rate, seed=seed, dt=dt, precision=precision, input_bits=input_bits,
-                   progress=not no_progress, echo=click.echo, hardware=hardware, placer=placer, chips=chips)
+                   progress=not no_progress, echo=click.echo, hardware=hardware, placer=placer, chips=chips,
+                   input_mode=input_mode, spike_encoding=spike_encoding)

@@ -10,7 +10,9 @@ float`` for Lava's ``floating_pt``): a run's test split (``--samples N`` of it),
 ``--input X.npy`` or ``--random-input``. Writes ``DIR/mapping.csv``, ``DIR/placement.json`` and,
 with spikes, ``DIR/cost_report.csv``, ``DIR/cost_steps.csv``, ``DIR/cost_report.md``
 (:mod:`neurokd.hardware.placement`) and ``DIR/mesh_load.png`` (the per-core load on the mesh).
-``--no-cost`` places only. A network that does not fit exits 2
+``--no-cost`` places only. ``--input-mode bias|spikes|graded|host`` says how the chip takes the input
+(:mod:`neurokd.hardware.placement.inputs`; graded input on loihi1 exits 2 naming the modes that work).
+A network that does not fit exits 2
 with one line naming the layer, the limit, the figure and the excess. ``--sanafe N`` runs the
 first N samples (as binary spikes: SANA-FE's inputs send spikes) through SANA-FE on the same
 placement and writes ``DIR/sanafe_comparison.csv`` (:mod:`neurokd.hardware.placement.sanafe`;
@@ -58,14 +60,21 @@ def _overrides(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--set", "sets", multiple=True, metavar="SECTION.NAME=VALUE",
               help="Override one figure of the chip file, e.g. --set energy.synop_pj=35.5 (repeatable).")
 @click.option("--no-cost", is_flag=True, help="Place only; do not run the network.")
+@click.option("--input-mode", type=click.Choice(["bias", "spikes", "graded", "host"]), default=None,
+              help="How the chip takes the input: bias (an on-chip input layer driven by the value), spikes (host rate "
+                   "coding), graded (graded spikes, Loihi 2 only), host (first layer off chip). Default: graded where "
+                   "the chip takes it, spikes for 0/1 input; graded input on loihi1 needs a mode.")
+@click.option("--spike-encoding", type=click.Choice(["deterministic", "bernoulli"]), default="deterministic",
+              show_default=True, help="--input-mode spikes: deterministic rate code, or Bernoulli spikes seeded by --seed.")
 @click.option("--sanafe", type=int, default=0, metavar="N",
               help="Cross-check N samples with SANA-FE (optional package `sanafe`, GPL-3.0): sanafe_comparison.csv.")
 def map_cmd(target: Path, hardware: str, out: Path, placer: str, chips: int, precision: str, samples: int | None,
             input_path: Path | None, random_input: bool, steps: int | None, rate: float, seed: int,
-            sets: tuple[str, ...], no_cost: bool, sanafe: int) -> None:
+            sets: tuple[str, ...], no_cost: bool, input_mode: str | None, spike_encoding: str, sanafe: int) -> None:
     """Place TARGET (a run folder, a .nir file or a lava-dl netx .net file) on a chip's cores and cost every time step."""
     from neurokd import api
 
     api.map_network(target, out, hardware=hardware, placer=placer, chips=chips, precision=precision, samples=samples,
                     inputs=input_path, random_input=random_input, steps=steps, rate=rate, seed=seed,
-                    overrides=_overrides(sets), cost=not no_cost, sanafe=sanafe, echo=click.echo)
+                    overrides=_overrides(sets), cost=not no_cost, sanafe=sanafe, echo=click.echo, input_mode=input_mode,
+                    spike_encoding=spike_encoding)
