@@ -323,7 +323,8 @@ def map_network(target, out: str | Path, *, hardware: str = "loihi1", placer: st
                 cost: bool = True, sanafe: int = 0, echo: Echo = print):
     """Place a student or any NIR graph on a neuromorphic chip's cores, check that it fits, cost every time step.
 
-    ``target``: a run folder (its ``model.nir``; exported with ``target="nir"``) or a ``.nir`` file.
+    ``target``: a run folder (its ``model.nir``, exported first with ``target="nir"`` when the run has
+    none, saying so in one line) or a ``.nir`` file.
     ``hardware``: ``loihi1`` (Davies et al. 2018), ``loihi2`` (published limits; unpublished figures named
     and overridable), ``loihi1-sanafe`` (SANA-FE's calibrated figures) or your chip ``.toml`` file;
     ``overrides={"energy.synop_pj": 35.5}`` changes single figures. ``placer``: ``pack`` (fewest cores)

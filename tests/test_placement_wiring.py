@@ -237,3 +237,40 @@ def test_map_sanafe_writes_the_comparison_with_the_same_figures_agreeing(tmp_pat
     assert abs(float(rows["energy_uj"]["diff_same_pct"])) < 1e-6
     assert abs(float(rows["latency_us"]["diff_same_pct"])) < 5
     assert "SANA-FE" in capsys.readouterr().out
+
+
+def test_map_of_a_trained_run_without_model_nir_exports_it_first_and_says_so(trained, tmp_path, capsys):
+    """`neurokd map RUN` on a trained run that was never exported writes the model.nir (and MODEL.md) that
+    `neurokd export RUN --target nir` writes, says so in one line, then places and costs it; a folder that is
+    no run, or a run whose student is user code (map takes no --model), is refused in one line."""
+    run, exported = _copy(trained, tmp_path / "a"), _copy(trained, tmp_path / "b")
+    for r in (run, exported):
+        (r / "model.nir").unlink(missing_ok=True)
+    assert cli(["export", str(exported), "--target", "nir"]) == 0
+    capsys.readouterr()
+    assert cli(["map", str(run), "--out", str(tmp_path / "m"), "--samples", "20"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "export" in line]
+    assert said == [f"neurokd: {run} had no model.nir: exported it first, as `neurokd export {run} --target nir` "
+                    f"does ({run / 'model.nir'}, MODEL.md)"]
+    ours, theirs = nir.read(run / "model.nir"), nir.read(exported / "model.nir")
+    assert ours.nodes.keys() == theirs.nodes.keys() and ours.edges == theirs.edges
+    for name, node in theirs.nodes.items():                  # the same writer on the same weights: the same file
+        for key, value in node.to_dict().items():
+            assert np.array_equal(np.asarray(ours.nodes[name].to_dict()[key]), np.asarray(value)), (name, key)
+    assert (run / "MODEL.md").is_file() and (tmp_path / "m" / "cost_report.csv").is_file()
+    assert cli(["map", str(run), "--out", str(tmp_path / "m2"), "--no-cost"]) == 0      # now it has one: silent
+    assert "had no model.nir" not in capsys.readouterr().out
+
+    nothing = tmp_path / "empty"
+    nothing.mkdir()
+    assert cli(["map", str(nothing), "--out", str(tmp_path / "m3")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a neurokd run folder" in err and "\n" not in err
+    user = _copy(trained, tmp_path / "c")
+    (user / "model.nir").unlink(missing_ok=True)
+    config = (user / "config.toml").read_text()
+    (user / "config.toml").write_text(config.replace('model = "mlp"', 'model = "my_net.py:build"', 1))
+    assert cli(["map", str(user), "--out", str(tmp_path / "m4")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "comes from user code" in err and "--target nir --model" in err and "\n" not in err
+    assert not (user / "model.nir").exists()

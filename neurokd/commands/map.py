@@ -3,8 +3,8 @@
 
 Places a network on a chip's cores, checks that it fits, and costs every time step from simulated spikes.
 
-The network is the run's ``model.nir`` (written by ``neurokd export RUN --target nir``) or any NIR
-file. Spikes come from neurokd's fast engine (bit-exact with Lava's ``fixed_pt``; ``--precision
+The network is the run's ``model.nir`` (written by ``neurokd export RUN --target nir``, which ``map``
+does first, saying so, when the run has none) or any NIR file. Spikes come from neurokd's fast engine (bit-exact with Lava's ``fixed_pt``; ``--precision
 float`` for Lava's ``floating_pt``): a run's test split (``--samples N`` of it), a graph's
 ``--input X.npy`` or ``--random-input``. Writes ``DIR/mapping.csv``, ``DIR/placement.json`` and,
 with spikes, ``DIR/cost_report.csv``, ``DIR/cost_steps.csv``, ``DIR/cost_report.md``
