@@ -557,4 +557,4 @@ def test_norse_reads_a_neurokd_student_written_for_it_and_gives_its_readout(tmp_
     assert torch.equal(out.mean(0).argmax(1), readout.mean(0).argmax(1))
     with torch.no_grad():                                           # and neurokd reads the variant as the student
         ours = nir_to_torch(variant)(xs.double(), record=True)["output"]
-    torch.testing.assert_close(ours.float(), readout, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.float(), readout, atol=1e-5, rtol=0)  # float64 replay of the variant vs the float32 student

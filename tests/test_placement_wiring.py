@@ -64,7 +64,7 @@ def test_export_hardware_writes_map_whose_per_core_synops_sum_to_the_energy_repo
     cores = [r for r in rows if r["scope"] == "core"]
     total = next(r for r in read_csv(run / "energy_report.csv") if r["layer"] == "total")
     for q in ("synops", "macs"):                      # the same 360 samples and spikes as the energy report
-        assert sum(float(r[q]) for r in cores) == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q
+        assert sum(float(r[q]) for r in cores) == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q  # float sums over cores vs the report's CSV (6 decimals)
     assert float(total["synops_per_sample"]) > 0 and float(total["macs_per_sample"]) > 0
     summary = {r["name"]: float(r["value"]) for r in rows if r["scope"] == "summary"}
     assert summary["cores"] == len(cores) == 2 and summary["energy_routing_uj_per_inference"] > 0
