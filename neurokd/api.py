@@ -335,7 +335,8 @@ def map_network(target, out: str | Path, *, hardware: str = "loihi1", placer: st
                 spike_encoding: str = "deterministic"):
     """Place a student or any NIR graph on a neuromorphic chip's cores, check that it fits, cost every time step.
 
-    ``target``: a run folder (its ``model.nir``; exported with ``target="nir"``), a ``.nir`` file, or a lava-dl
+    ``target``: a run folder (its ``model.nir``, exported first with ``target="nir"`` when the run has
+    none, saying so in one line), a ``.nir`` file, or a lava-dl
     netx ``.net`` file (every layer SLAYER's export writes; sigma-delta networks place with ``cost=False``
     only). A netx file's ``inputs`` follow its input layer: a bias-driven one takes the layer's bias in
     netx's (X, Y, C) layout, held ``steps`` steps (lava-dl's ``pilotnet_lif/image.npy``); otherwise the data

@@ -935,7 +935,8 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
                sanafe: int = 0, echo=print, input_mode: str | None = None, spike_encoding: str = "deterministic"):
     """Place a run's student (its ``model.nir``) or a NIR file on a chip's cores, check that it fits, and cost
     every time step from the fast engine's spikes; write ``out/mapping.csv``, ``placement.json`` and (with
-    spikes) ``cost_report.csv``, ``cost_steps.csv``, ``cost_report.md`` and ``mesh_load.png``.
+    spikes) ``cost_report.csv``, ``cost_steps.csv``, ``cost_report.md`` and ``mesh_load.png``. A run
+    without ``model.nir`` gets it first, as ``neurokd export RUN --target nir`` writes it (one printed line).
 
     Spikes: a run folder's test split (``samples`` of it), a NIR file's ``input_path`` (a ``.npy`` path or
     an array) or ``random_input``; ``no_cost`` places only. ``hardware``: ``loihi1``, ``loihi2``,
@@ -958,10 +959,10 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     target = Path(target)
     if target.is_dir():
         graph_path = target / "model.nir"
-        if not graph_path.is_file():
-            raise NeurokdError(f"{target} has no model.nir: run `neurokd export {target} --target nir` first")
         if input_path is not None or random_input:
             raise NeurokdError("a run folder is mapped on its own test split: --input and --random-input are for NIR files")
+        if not graph_path.is_file():
+            graph_path = _export_nir_for_map(target, echo)
     elif target.is_file():
         graph_path = target
     else:
@@ -1055,6 +1056,26 @@ def _netx_input(path: Path, inputs, steps: int | None, echo=print):
     echo(f"neurokd: {path.name}: input {Path(inputs).name if isinstance(inputs, (str, Path)) else 'array'} is "
          f"{what} ({x.shape[0]} sample(s) x {x.shape[1]} steps)")
     return netx, x
+
+
+def _export_nir_for_map(run: Path, echo) -> Path:
+    """A trained run without ``model.nir``: write it (and ``MODEL.md``) as ``neurokd export RUN --target nir``
+    does, saying so in one line; refused in one line for a folder that is no run, or whose student comes from
+    user code (rebuilding it needs ``--model``, which ``map`` does not take)."""
+    from neurokd.config import load_config
+    from neurokd.models.user import is_user_model
+
+    if not (run / "config.toml").is_file():
+        raise NeurokdError(f"{run} has no model.nir and is not a neurokd run folder (no config.toml): give a run "
+                           "folder or a .nir file")
+    spec = load_config(run / "config.toml").model
+    if is_user_model(spec):
+        raise NeurokdError(f"{run} has no model.nir and its student comes from user code ({spec}): run "
+                           f"`neurokd export {run} --target nir --model {spec}` first")
+    export_and_place(run, target="nir", echo=lambda *_: None)
+    echo(f"neurokd: {run} had no model.nir: exported it first, as `neurokd export {run} --target nir` does "
+         f"({run / 'model.nir'}, MODEL.md)")
+    return run / "model.nir"
 
 
 def _sanafe_check(network, x, timesteps, samples: int, seed: int, out: Path, echo) -> Path:

@@ -932,10 +932,10 @@ def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, P
     report_files = {}
     front_dirs = [out / t.user_attrs["run_dir"] for t in front]
     if report and front_dirs:
-        from neurokd.api import report as make_report
+        from neurokd.hardware.reports.summary import summarize_runs
 
-        report_files = make_report(front_dirs + [folder for _, folder, _ in refs], out / "report",
-                                   baseline="baseline" if refs else None, figures=figures)
+        report_files = summarize_runs(front_dirs + [folder for _, folder, _ in refs], out / "report",
+                                      baseline="baseline" if refs else None, figures=figures)
         files.update({f"report/{k}": v for k, v in report_files.items()})
     counts = {s: sum(t.state.name == s for t in trials) for s in STATE_NAMES}
     dominating = 0

@@ -114,7 +114,7 @@ def test_map_network_places_the_run_and_its_cost_sums_to_the_energy_report(train
     with open(trained.run_dir / "energy_report.csv", newline="") as fh:
         total = next(r for r in csv.DictReader(fh) if r["layer"] == "total")
     for q in ("synops", "macs"):
-        assert mapped.cost.per_core(q).sum() == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q
+        assert mapped.cost.per_core(q).sum() == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q  # per-core float sums vs the report's CSV (6 decimals)
     with pytest.raises(NeurokdError, match="model.nir|not found"):
         neurokd.map_network(tmp_path / "nothing-here", tmp_path / "m2", echo=None)
 

@@ -26,7 +26,7 @@ def test_cifar10_loads_normalised_images_and_official_test_batch(cifar10_dir):
     # Image layout: 1024 red, 1024 green, 1024 blue values, row by row; x' = (x/255 - mean[c]) / std[c].
     img = data[7].reshape(3, 32, 32) / 255.0
     mean, std = np.array(NORMALISATION["mean"]), np.array(NORMALISATION["std"])
-    np.testing.assert_allclose(x[7].numpy(), (img - mean[:, None, None]) / std[:, None, None], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x[7].numpy(), (img - mean[:, None, None]) / std[:, None, None], rtol=1e-5, atol=1e-5)  # float32 vs float64
 
 
 def test_cifar10_val_is_a_stratified_holdout_fixed_across_training_seeds(cifar10_dir):

@@ -73,6 +73,7 @@ def test_export_for_norse_writes_a_variant_that_norse_and_neurokd_run_as_the_stu
         for step in x:
             out, state = net(step, state)
             theirs.append(out)
+    # float32 r W in the variant's weights, Norse's step-wise matmuls: rounding, not bitwise
     assert torch.allclose(ours, ref, atol=1e-4)
     assert torch.allclose(torch.stack(theirs), ref, atol=1e-4)
     assert cli(["export", str(run_dir), "--target", "nir", "--for", "sinabs"]) == 2

@@ -51,8 +51,8 @@ def _assert_replays_exactly(student: Student, module, x: torch.Tensor) -> None:
         assert 0.01 < float(s.mean()) < 0.9, f"{layer} rate {float(s.mean())}: the check needs real spiking"
         assert torch.equal(record[layer], s), f"{layer}: spikes differ from the folded student"
         assert torch.equal(record[layer], original_spikes[layer]), f"{layer}: spikes differ from the student"
-    assert torch.equal(record["output"], readout)
-    torch.testing.assert_close(record["output"].mean(0), original_logits, atol=1e-6, rtol=0)
+    assert torch.equal(record["output"], readout)  # bitwise: the replay runs the folded student's ops on its (T*B, n) shapes
+    torch.testing.assert_close(record["output"].mean(0), original_logits, atol=1e-6, rtol=0)  # vs the unfolded student: folding rounds
 
 
 def test_mlp_student_roundtrip_through_nir_file_replays_spikes_bit_for_bit(tmp_path):
@@ -172,11 +172,12 @@ def test_batchnorm_is_folded_with_running_statistics():
     expected_w = student.net.conv1.weight.double() * scale[:, None, None]
     expected_b = -bn.running_mean.double() * scale + bn.bias.double()
     assert "bn1" not in graph.nodes
+    # the graph holds the student's float32 fold; the formula here runs in float64
     np.testing.assert_allclose(graph.nodes["conv1"].weight, expected_w.detach().numpy(), rtol=1e-6)
     np.testing.assert_allclose(graph.nodes["conv1"].bias, expected_b.detach().numpy(), rtol=1e-6, atol=1e-7)
     x = torch.rand(5, 2, 6)
     with torch.no_grad():
-        torch.testing.assert_close(fold_batchnorm(student).net[:2](x), student.net[:2](x), atol=1e-5, rtol=0)
+        torch.testing.assert_close(fold_batchnorm(student).net[:2](x), student.net[:2](x), atol=1e-5, rtol=0)  # folded conv vs conv then batch norm: float32 rounding
 
 
 def test_non_leaky_neuron_exports_as_if_and_replays(tmp_path):
@@ -191,7 +192,7 @@ def test_non_leaky_neuron_exports_as_if_and_replays(tmp_path):
     with torch.no_grad():
         _, spikes, readout = student.run(x)
         record = module(x, record=True)
-    assert torch.equal(record["lif1"], spikes["lif1"]) and torch.equal(record["output"], readout)
+    assert torch.equal(record["lif1"], spikes["lif1"]) and torch.equal(record["output"], readout)  # same ops, same shapes
 
 
 def test_write_nir_replaces_a_file_atomically_and_keeps_it_on_failure(tmp_path):
@@ -249,7 +250,7 @@ def test_lif_step_response_matches_hand_computation():
     module = nir_to_torch(_chain(("lif", lif)), dt=1e-4)
     out, states = module(torch.ones(7, 1, 1), record_states=True)
     # v: 0.5, 0.95, 1.355 -> spike, reset 0; then again
-    np.testing.assert_allclose(states["lif"]["v"][:, 0, 0].numpy(), [0.5, 0.95, 0.0, 0.5, 0.95, 0.0, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(states["lif"]["v"][:, 0, 0].numpy(), [0.5, 0.95, 0.0, 0.5, 0.95, 0.0, 0.5], rtol=1e-6)  # float32 v vs decimals
     assert out[:, 0, 0].tolist() == [0, 0, 1, 0, 0, 1, 0]
 
 
@@ -258,7 +259,7 @@ def test_lif_leak_voltage_and_reset_value_are_used():
     lif = nir.LIF(tau=np.array([1e-3]), r=np.array([1.0]), v_leak=np.array([2.0]), v_threshold=np.array([0.5]),
                   v_reset=np.array([0.3]))
     out, states = nir_to_torch(_chain(("lif", lif)), dt=1e-4)(torch.zeros(4, 1, 1), record_states=True)
-    np.testing.assert_allclose(states["lif"]["v"][:, 0, 0].numpy(), [0.2, 0.38, 0.3, 0.47], rtol=1e-6)
+    np.testing.assert_allclose(states["lif"]["v"][:, 0, 0].numpy(), [0.2, 0.38, 0.3, 0.47], rtol=1e-6)  # float32 v vs decimals
     assert out[:, 0, 0].tolist() == [0, 0, 1, 0]
 
 
@@ -347,7 +348,7 @@ def test_graph_metadata_dt_is_used_and_an_argument_overrides_it_with_a_warning()
     assert module.dt == 1e-4 and module.convention.source == "graph metadata"
     with pytest.warns(UserWarning, match="dt=0.0005"):
         other = nir_to_torch(graph, dt=5e-4)
-    assert math.isclose(float(other.op("lif").decay), 0.5, rel_tol=1e-7)
+    assert math.isclose(float(other.op("lif").decay), 0.5, rel_tol=1e-7)  # 1 - dt/tau held in float32
 
 
 @pytest.mark.parametrize("dt", [1e-4, 1e-3, 1.0, 0.37])
@@ -406,7 +407,7 @@ def test_the_norse_variant_is_the_same_network_and_a_residual_sum_is_refused_in_
     lifs = [k for k, n in variant.nodes.items() if isinstance(n, nir.LIF)]
     assert lifs and all(np.all(variant.nodes[k].r == 1) for k in lifs)
     for k in lifs:
-        np.testing.assert_allclose(NORSE_DT / variant.nodes[k].tau, DT / graph.nodes[k].tau, rtol=1e-12)
+        np.testing.assert_allclose(NORSE_DT / variant.nodes[k].tau, DT / graph.nodes[k].tau, rtol=1e-12)  # tau rescaled in float64
     x = torch.rand(4, 3, 16, dtype=torch.float64) * 3
     with torch.no_grad():
         a = nir_to_torch(graph)(x, record=True)

@@ -118,7 +118,7 @@ def assert_same(network, fast, lava, exact_readout: bool) -> None:
         if exact_readout:
             np.testing.assert_array_equal(fast.readout[name], ro)
         else:
-            np.testing.assert_allclose(fast.readout[name], ro, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(fast.readout[name], ro, rtol=0, atol=1e-12)  # float64: a matrix product here, W[:, s].sum in Lava (fastsim docstring)
     np.testing.assert_array_equal(fast.predictions, lava.predictions)
     assert fast.delays == lava.delays and fast.samples == lava.samples and fast.timesteps == lava.timesteps
 
@@ -135,7 +135,7 @@ def test_fast_float_equals_the_ir_equations_on_mlp_conv_pool_and_recurrent_netwo
         for name in network.spiking_layers:
             np.testing.assert_array_equal(res.spikes[name], ref[name])
         for name, ro in res.readout.items():
-            np.testing.assert_allclose(ro, ref[name], atol=1e-9)
+            np.testing.assert_allclose(ro, ref[name], atol=1e-9)  # float64 sums in another order than the reference's
 
 
 def test_chunks_and_repeated_frames_give_the_same_result_as_one_batch(conv_net):

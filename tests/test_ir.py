@@ -79,7 +79,7 @@ def test_reference_equations_reproduce_the_student():
     ref = reference_run(net, x)
     for name, s in spikes.items():
         assert np.array_equal(ref[name], s.numpy().swapaxes(0, 1))
-    np.testing.assert_allclose(ref["readout"].mean(axis=1), logits.numpy(), atol=1e-5)
+    np.testing.assert_allclose(ref["readout"].mean(axis=1), logits.numpy(), atol=1e-5)  # the float64 IR vs the float32 student
 
 
 def test_discretisation_rule_for_each_neuron_type():
@@ -129,7 +129,7 @@ def test_pool_then_conv_chain_is_one_exact_connection(hw, k_pool, conv):
     y_ref = torch.nn.functional.conv2d(
         torch.nn.functional.avg_pool2d(torch.tensor(x), k_pool) * k_pool ** 2, torch.tensor(w),
         stride=conv["stride"], padding=conv["pad"], dilation=conv["dil"]).numpy()
-    np.testing.assert_allclose(syn.apply(x).reshape(y_ref.shape), y_ref, atol=1e-10)
+    np.testing.assert_allclose(syn.apply(x).reshape(y_ref.shape), y_ref, atol=1e-10)  # float64 sums, numpy vs torch order
     assert syn.bias.shape == (math.prod(y_ref.shape[1:]),)
 
 
@@ -141,7 +141,7 @@ def test_numpy_conv_matches_torch_and_fanout_counts_connected_pairs():
     kw = dict(stride=(2, 1), dilation=(1, 2), groups=2)
     ref = F.conv2d(torch.tensor(x), torch.tensor(w), padding=(1, 2), **kw).numpy()
     got = ir.conv2d(x, w, kw["stride"], ((1, 1), (2, 2)), kw["dilation"], kw["groups"])
-    np.testing.assert_allclose(got, ref, atol=1e-10)
+    np.testing.assert_allclose(got, ref, atol=1e-10)  # float64 sums, numpy vs torch order
     syn = ir.Synapse("c", "a", "b", "conv", w, (4, 9, 7), tuple(ref.shape[1:]), stride=(2, 1), padding=(1, 2),
                      dilation=(1, 2), groups=2)
     dense = np.stack([syn.apply(np.eye(4 * 9 * 7)[i].reshape(1, 4, 9, 7)).reshape(-1) for i in range(4 * 9 * 7)], 1)
@@ -167,7 +167,7 @@ def test_flatten_then_affine_columns_follow_lava_xyc_order():
     syn = ir.Synapse("fc", "a", "b", "dense", w, shape, (5,))
     x = rng.normal(size=shape)
     lava_in = ir.to_lava(x[None], shape)[0].reshape(-1)       # what Lava's flattened port carries
-    np.testing.assert_allclose(syn.lava_weight() @ lava_in, w @ x.reshape(-1))
+    np.testing.assert_allclose(syn.lava_weight() @ lava_in, w @ x.reshape(-1))  # float64, summed in Lava's permuted order
 
 
 def test_conv_graph_reference_matches_nir_to_torch():
@@ -189,7 +189,7 @@ def test_conv_graph_reference_matches_nir_to_torch():
         rec = nir_to_torch(graph).double()(torch.tensor(x.swapaxes(0, 1)), record=True)
     assert ref["lif1"].sum() > 0
     np.testing.assert_array_equal(ref["lif1"], rec["lif1"].numpy().swapaxes(0, 1).reshape(3, 5, -1))
-    np.testing.assert_allclose(ref["fc"], rec["fc"].numpy().swapaxes(0, 1), atol=1e-9)
+    np.testing.assert_allclose(ref["fc"], rec["fc"].numpy().swapaxes(0, 1), atol=1e-9)  # float64 sums, IR vs PyTorch order
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_a_delayed_convolution_shortcut_is_multiplied_out_keeping_its_structure(
     assert sc.kind == "dense" and sc.delay == 2 and sc.weight.shape == (9, 12)   # d: 3 steps deep, a: 1
     x = rng.random((4, c, n))
     expected = F.conv1d(torch.tensor(x), torch.tensor(nodes["sc"].weight), stride=2).numpy().reshape(4, -1)
-    np.testing.assert_allclose(sc.apply(x).reshape(4, -1), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sc.apply(x).reshape(4, -1), expected, rtol=1e-12, atol=1e-12)  # float64: unrolled dense vs torch conv1d
     # each input channel position read by the stride-2 1x1 kernel reaches the 3 output channels; the rest none
     np.testing.assert_array_equal(sc.fanout(structural=True).reshape(c, n), np.tile([3, 0, 3, 0, 3, 0], (c, 1)))
     assert int(sc.structure.sum()) == 3 * c * 3 and sc.structure.size == 9 * 12

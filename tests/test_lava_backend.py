@@ -200,7 +200,7 @@ def test_lava_float_matches_student_spikes(mlp, mlp_float):
         assert ref.sum() > 20, f"{name} hardly spikes: the test would prove little"
         np.testing.assert_array_equal(mlp_float.spikes[name], ref)
         np.testing.assert_array_equal(mlp_float.counts[name], ref.sum(axis=1))
-    np.testing.assert_allclose(mlp_float.logits, logits.numpy(), atol=1e-5)
+    np.testing.assert_allclose(mlp_float.logits, logits.numpy(), atol=1e-5)  # Lava's float64 vs the float32 student
     np.testing.assert_array_equal(mlp_float.predictions, logits.numpy().argmax(axis=1))
     assert mlp_float.delays == {"lif1": 1, "lif2": 2, "readout": 3} and mlp_float.mode == "stream"
 
@@ -213,7 +213,7 @@ def test_lava_float_conv_layout_stride_padding_groups_match_reference():
     for name in ("lif1", "lif2"):
         assert ref[name].sum() > 5
         np.testing.assert_array_equal(res.spikes[name], ref[name])
-    np.testing.assert_allclose(res.readout["fc"], ref["fc"], atol=1e-9)
+    np.testing.assert_allclose(res.readout["fc"], ref["fc"], atol=1e-9)  # float64: Lava's sums in its own order
     fx = quantize(net, input_sample=x)
     res_fixed = run_lava(net, x, precision="fixed", fixed=fx, record_steps=True)
     ref_fixed = fixed_reference(net, fx, fx.quantize_input(x))
@@ -273,6 +273,7 @@ def test_non_spiking_readout_gets_its_affine_bias_once(readout):
     assert 0 < ref["lif1"].sum() < ref["lif1"].size
     lava = run_lava(net, x, precision="float", timesteps=6)
     fast = run_fast(net, x, precision="float", timesteps=6)
+    # float64 in each engine's order of sums vs the reference's
     np.testing.assert_allclose(lava.readout["out"], ref["out"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(fast.readout["out"], ref["out"], rtol=0, atol=1e-9)
 

@@ -7,6 +7,9 @@
 - ``hardware/placement`` imports network and cost code only: no engine run (Lava, the engines), no format,
   no report (reports draw placements, never the other way round);
 - nothing in ``hardware/`` imports the training side's models or loop;
+- ``neurokd.api`` is the top: only the package's ``__init__``, the command line (``cli``, ``commands/``) and
+  ``__main__`` import it; no module below it (``tuning``, ``deploy``, ``training``, the exporters, the
+  hardware side) does, directly or through an API name from ``neurokd``;
 - ``import neurokd`` (the public API) loads neither torch nor Lava.
 """
 
@@ -49,11 +52,15 @@ def _imports(path: Path) -> set[str]:
 
 
 def _offenders(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return _offenders_at(ROOT, files, forbidden)
+
+
+def _offenders_at(root: Path, files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
     bad = []
     for f in files:
         for name in sorted(_imports(f)):
             if any(name == p or name.startswith(p + ".") for p in forbidden):
-                bad.append(f"{f.relative_to(ROOT)} imports {name}")
+                bad.append(f"{f.relative_to(root)} imports {name}")
     return bad
 
 
@@ -98,6 +105,37 @@ def test_placement_imports_no_engine_run_and_no_report():
 def test_hardware_never_imports_the_training_side():
     assert _offenders(_modules("hardware"), ("neurokd.models", "neurokd.training", "neurokd.studies",
                                              "neurokd.losses", "neurokd.api", "neurokd.deploy")) == []
+
+
+ABOVE_API = {"neurokd/__init__.py", "neurokd/__main__.py", "neurokd/api.py", "neurokd/cli.py"}
+
+
+def _below_api() -> list[Path]:
+    return [f for f in _modules("neurokd", "exporters", "hardware")
+            if str(f.relative_to(ROOT)) not in ABOVE_API and "commands" not in f.relative_to(ROOT).parts]
+
+
+def test_nothing_below_the_api_imports_it():
+    """One direction: the API calls the library (``tuning``, ``deploy``, ...), never the other way round;
+    ``from neurokd import report`` counts too (it loads ``neurokd.api``)."""
+    import neurokd.api
+
+    files = _below_api()
+    assert {"tuning.py", "deploy.py", "training.py", "to_nir.py", "summary.py"} <= {f.name for f in files}
+    forbidden = ("neurokd.api", *(f"neurokd.{name}" for name in neurokd.api.__all__))
+    assert _offenders(files, forbidden) == []
+
+
+def test_the_api_rule_fails_on_a_function_level_import_of_the_api(tmp_path):
+    """The rule can fail: the pattern tuning once had (``report`` imported inside a function) is caught."""
+    import neurokd.api
+
+    f = tmp_path / "tuning.py"
+    f.write_text("def finalize():\n    from neurokd.api import report as make_report\n"
+                 "def other():\n    from neurokd import tune\n")
+    forbidden = ("neurokd.api", *(f"neurokd.{name}" for name in neurokd.api.__all__))
+    bad = [line.split(" imports ")[1] for line in _offenders_at(tmp_path, [f], forbidden)]
+    assert bad == ["neurokd.api", "neurokd.api.report", "neurokd.tune"]
 
 
 def test_hardware_modules_live_in_their_stage_folders_and_old_paths_are_gone():

@@ -100,7 +100,7 @@ def test_resnet1d_blocks_add_their_shortcut_before_the_second_neuron():
         h3 = torch.relu(teacher.net.bn3(teacher.net.conv3(h2)) + h1)
         h4 = torch.relu(teacher.net.bn4(teacher.net.conv4(h3)))
         h5 = torch.relu(teacher.net.bn5(teacher.net.conv5(h4)) + teacher.shortcuts["lif5"](h3))
-        torch.testing.assert_close(teacher(x), teacher.net.readout(h5.flatten(1)), rtol=0, atol=0)
+        torch.testing.assert_close(teacher(x), teacher.net.readout(h5.flatten(1)), rtol=0, atol=0)  # the forward's own ops and shapes
     assert float(spikes["lif3"].mean()) > 0 and float(spikes["lif5"].mean()) > 0
 
 

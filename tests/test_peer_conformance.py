@@ -15,7 +15,7 @@ multi-spike IAF, Rockpool's LIF) the reader warns once, naming the nodes (``conv
 and the tests pin that down with the peer's default neuron.
 
 The other way, a neurokd student's ``model.nir`` read by snnTorch's and SpikingJelly's importers gives
-the student's readout exactly at every step. Norse 1.1.0's ``from_nir`` ignores ``r`` (it warns "r is
+the student's readout at every step, to float32 rounding (``READOUT_ATOL``). Norse 1.1.0's ``from_nir`` ignores ``r`` (it warns "r is
 expected to be set to 1") and the graph's dt, so it reads ``to_nir.for_norse(graph)``: the same network
 with ``r`` moved into the weights at Norse's step. Sinabs 3.1.3's reads ``tau`` in steps, decays
 exponentially and resets by subtraction, so no neurokd LIF graph runs there as the student.
@@ -41,6 +41,10 @@ T = 40
 # measured 0.908 (the 3-neuron last layer of the snnTorch conv net, where rounding upstream accumulates:
 # 11 of 120 decisions) to 1.0; most layers >= 0.99.
 FIXED_AGREEMENT = 0.90
+# A peer's importer runs the student's readout one step at a time, (B, n) rows per matmul; the student runs all
+# T steps as one (T*B, n) matmul. BLAS picks its kernel (and so its summation order) by matrix shape and CPU:
+# the float32 values agree to a few ulp, not bitwise (1 ulp on 7 % of the values with MKL on AVX-512).
+READOUT_ATOL = 1e-5
 
 
 def _spike_input(shape, rate=0.3, seed=0) -> torch.Tensor:
@@ -106,7 +110,9 @@ What differs and why:
 - SpikingJelly: `IFNode` is written `IF(r = 1/dt)`; other writers and neurokd mean `r = 1` per step.
 - Rockpool: `LIFTorch` decays exponentially, adds input unscaled, fires floor(v/threshold) spikes at
   v >= threshold and subtracts: no NIR parameters say that, so it fires far less in neurokd.
-- Read the other way: snnTorch's and SpikingJelly's importers give a neurokd student's readout exactly.
+- Read the other way: snnTorch's and SpikingJelly's importers give a neurokd student's readout (to float32
+  rounding: they run it a step at a time, the student all steps in one matmul; the agreement of these rows
+  is the share of readout values within 1e-5 of the student's).
   Norse 1.1.0's `from_nir` ignores `r` and the graph's dt: `neurokd.exporters.to_nir.for_norse(graph)`
   writes the same network with r = 1 (moved into the weights) at Norse's dt 1e-3, which Norse runs as the
   student. Sinabs 3.1.3's `from_nir` reads `tau` in steps, decays exponentially and subtracts at reset:
@@ -479,14 +485,14 @@ def _student_graph(tmp_path):
 
 
 def _readout_row(peer_name: str, out: torch.Tensor, readout: torch.Tensor) -> None:
-    same = float((out == readout).double().mean())
+    same = float(((out - readout).abs() <= READOUT_ATOL).double().mean())     # agreement within READOUT_ATOL
     ROWS.append({"peer": peer_name, "network": "reads neurokd's MLP student 8-12-3 (5 samples, T = 10)",
                  "layer": "readout per step", "peer spikes": "", "neurokd spikes": "", "agreement torch": same,
                  "agreement float": "", "agreement fixed": "",
                  "note": f"predictions equal: {bool(torch.equal(out.mean(0).argmax(1), readout.mean(0).argmax(1)))}"})
 
 
-def test_snntorch_reads_a_neurokd_student_and_gives_its_readout_exactly(tmp_path):
+def test_snntorch_reads_a_neurokd_student_and_gives_its_readout(tmp_path):
     """Batched: since the MLP export writes no no-op Flatten, snnTorch's importer takes (B, 8) input."""
     pytest.importorskip("snntorch")
     from snntorch.import_nir import import_from_nir
@@ -500,11 +506,11 @@ def test_snntorch_reads_a_neurokd_student_and_gives_its_readout_exactly(tmp_path
             outs.append(step)
     out = torch.stack(outs)
     _readout_row("snnTorch 1.0.0", out, readout)
-    assert torch.equal(out, readout)
+    torch.testing.assert_close(out, readout, atol=READOUT_ATOL, rtol=0)     # step-wise vs one matmul: a few ulp
     assert torch.equal(out.mean(0).argmax(1), readout.mean(0).argmax(1))
 
 
-def test_spikingjelly_reads_a_neurokd_student_and_gives_its_readout_exactly(tmp_path):
+def test_spikingjelly_reads_a_neurokd_student_and_gives_its_readout(tmp_path):
     """SpikingJelly's module returns (output, state): the state goes back in at every step."""
     pytest.importorskip("spikingjelly")
     from spikingjelly.activation_based.nir_exchange import import_from_nir
@@ -517,7 +523,8 @@ def test_spikingjelly_reads_a_neurokd_student_and_gives_its_readout_exactly(tmp_
             out, state = net(xs[t], state)
             outs.append(out)
     _readout_row("SpikingJelly 2.0.0", torch.stack(outs), readout)
-    assert torch.equal(torch.stack(outs), readout)
+    torch.testing.assert_close(torch.stack(outs), readout, atol=READOUT_ATOL, rtol=0)   # step-wise vs one matmul
+    assert torch.equal(torch.stack(outs).mean(0).argmax(1), readout.mean(0).argmax(1))
 
 
 def test_norse_reads_a_neurokd_student_written_for_it_and_gives_its_readout(tmp_path):
@@ -547,8 +554,8 @@ def test_norse_reads_a_neurokd_student_written_for_it_and_gives_its_readout(tmp_
     assert all(np.all(np.asarray(n.r) == 1) for n in variant.nodes.values() if isinstance(n, nir.LIF))
     out = norse_readout(variant)
     _readout_row("Norse 1.1.0 (for_norse)", out, readout)
-    torch.testing.assert_close(out, readout, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out, readout, atol=READOUT_ATOL, rtol=0)     # float32 r W, step-wise matmuls
     assert torch.equal(out.mean(0).argmax(1), readout.mean(0).argmax(1))
     with torch.no_grad():                                           # and neurokd reads the variant as the student
         ours = nir_to_torch(variant)(xs.double(), record=True)["output"]
-    torch.testing.assert_close(ours.float(), readout, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.float(), readout, atol=1e-5, rtol=0)  # float64 replay of the variant vs the float32 student

@@ -64,7 +64,7 @@ def test_export_hardware_writes_map_whose_per_core_synops_sum_to_the_energy_repo
     cores = [r for r in rows if r["scope"] == "core"]
     total = next(r for r in read_csv(run / "energy_report.csv") if r["layer"] == "total")
     for q in ("synops", "macs"):                      # the same 360 samples and spikes as the energy report
-        assert sum(float(r[q]) for r in cores) == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q
+        assert sum(float(r[q]) for r in cores) == pytest.approx(float(total[f"{q}_per_sample"]), rel=1e-6), q  # float sums over cores vs the report's CSV (6 decimals)
     assert float(total["synops_per_sample"]) > 0 and float(total["macs_per_sample"]) > 0
     summary = {r["name"]: float(r["value"]) for r in rows if r["scope"] == "summary"}
     assert summary["cores"] == len(cores) == 2 and summary["energy_routing_uj_per_inference"] > 0
@@ -263,3 +263,40 @@ def test_export_on_loihi1_with_an_input_mode_reports_it_everywhere(trained, tmp_
     card = (run / "MODEL.md").read_text()
     assert "| input mode | `bias`: an on-chip" in card and "--input-mode bias" in card
     assert [r["name"] for r in read_csv(run / "map" / "cost_report.csv") if r["scope"] == "input"] == ["bias"]
+
+
+def test_map_of_a_trained_run_without_model_nir_exports_it_first_and_says_so(trained, tmp_path, capsys):
+    """`neurokd map RUN` on a trained run that was never exported writes the model.nir (and MODEL.md) that
+    `neurokd export RUN --target nir` writes, says so in one line, then places and costs it; a folder that is
+    no run, or a run whose student is user code (map takes no --model), is refused in one line."""
+    run, exported = _copy(trained, tmp_path / "a"), _copy(trained, tmp_path / "b")
+    for r in (run, exported):
+        (r / "model.nir").unlink(missing_ok=True)
+    assert cli(["export", str(exported), "--target", "nir"]) == 0
+    capsys.readouterr()
+    assert cli(["map", str(run), "--out", str(tmp_path / "m"), "--samples", "20", "--hardware", "loihi2"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "export" in line]
+    assert said == [f"neurokd: {run} had no model.nir: exported it first, as `neurokd export {run} --target nir` "
+                    f"does ({run / 'model.nir'}, MODEL.md)"]
+    ours, theirs = nir.read(run / "model.nir"), nir.read(exported / "model.nir")
+    assert ours.nodes.keys() == theirs.nodes.keys() and ours.edges == theirs.edges
+    for name, node in theirs.nodes.items():                  # the same writer on the same weights: the same file
+        for key, value in node.to_dict().items():
+            assert np.array_equal(np.asarray(ours.nodes[name].to_dict()[key]), np.asarray(value)), (name, key)
+    assert (run / "MODEL.md").is_file() and (tmp_path / "m" / "cost_report.csv").is_file()
+    assert cli(["map", str(run), "--out", str(tmp_path / "m2"), "--no-cost"]) == 0      # now it has one: silent
+    assert "had no model.nir" not in capsys.readouterr().out
+
+    nothing = tmp_path / "empty"
+    nothing.mkdir()
+    assert cli(["map", str(nothing), "--out", str(tmp_path / "m3")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a neurokd run folder" in err and "\n" not in err
+    user = _copy(trained, tmp_path / "c")
+    (user / "model.nir").unlink(missing_ok=True)
+    config = (user / "config.toml").read_text()
+    (user / "config.toml").write_text(config.replace('model = "mlp"', 'model = "my_net.py:build"', 1))
+    assert cli(["map", str(user), "--out", str(tmp_path / "m4")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "comes from user code" in err and "--target nir --model" in err and "\n" not in err
+    assert not (user / "model.nir").exists()

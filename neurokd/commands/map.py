@@ -3,7 +3,8 @@
 
 Places a network on a chip's cores, checks that it fits, and costs every time step from simulated spikes.
 
-The network is the run's ``model.nir`` (written by ``neurokd export RUN --target nir``), any NIR
+The network is the run's ``model.nir`` (written by ``neurokd export RUN --target nir``, which ``map``
+does first, saying so, when the run has none), any NIR
 file, or a lava-dl netx file (``.net``: :mod:`neurokd.hardware.formats.netx_reader`; its ``--input`` is
 the input layer's bias, held ``--steps`` steps, when that layer is bias-driven, else Lava-layout data). Spikes come from neurokd's fast engine (bit-exact with Lava's ``fixed_pt``; ``--precision
 float`` for Lava's ``floating_pt``): a run's test split (``--samples N`` of it), a graph's
