@@ -9,6 +9,9 @@ header) or starts with ``base = "loihi1"`` and changes only the tables it names.
 * ``secondary``: a tool or thread that mirrors the vendor's software (e.g. nengo-loihi's limits);
 * ``inferred``: a rule reconstructed from what a vendor's compiler printed (the note names the rows it reproduces);
 * ``assumed``: a modelling choice of neurokd; ``unknown``: not published, the value stands in;
+* ``fitted``: not published; fitted to named measurements (the note names them and the fit's residuals), not
+  validated beyond them (e.g. ``loihi2-fitted.toml``: Loihi 2's time and energy scaled to Intel's six PilotNet
+  LIF runs);
 * ``user``: set by ``overrides`` (the chip's ``figures`` keep the replaced figure's note).
 
 An optional ``[barrier]`` table (``tiles_<n> = { value, ... }``, ns) gives the barrier as a step table
@@ -34,7 +37,7 @@ except ImportError:  # Python 3.10
         tomllib = None  # type: ignore[assignment]
 
 CHIP_DIR = Path(__file__).with_name("chips")
-STATUSES = ("published", "derived", "secondary", "inferred", "assumed", "unknown", "user")
+STATUSES = ("published", "derived", "secondary", "inferred", "assumed", "unknown", "fitted", "user")
 
 #: section -> figures every chip file must give. Optional (:data:`OPTIONAL`, 0 when absent):
 #: ``core.synapses`` (a count limit), ``energy.spike_out_pj`` / ``time.spike_out_ns`` (a neuron emitting
@@ -150,8 +153,12 @@ class Chip:
         return f"{self.name}'s {self[key]:,} {what} per core ({f.status}, {f.source})"
 
     def stand_ins(self) -> list[Figure]:
-        """Figures that are not published for this chip (status unknown, assumed or inferred)."""
-        return [f for f in self.figures.values() if f.status in ("unknown", "assumed", "inferred")]
+        """Figures that are not published for this chip (status unknown, assumed, inferred or fitted)."""
+        return [f for f in self.figures.values() if f.status in ("unknown", "assumed", "inferred", "fitted")]
+
+    def fitted(self) -> list[Figure]:
+        """Figures fitted to measurements (status ``fitted``): reports name them apart, as unvalidated."""
+        return [f for f in self.figures.values() if f.status == "fitted"]
 
     def to_dict(self) -> dict:
         return {

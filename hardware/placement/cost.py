@@ -130,6 +130,56 @@ class CostReport:
     energy: "energy_mod.EnergyEstimate"
     notes: list[str] = field(default_factory=list)
     input_charge: "object | None" = None     # the input mode and what it charges (:class:`.inputs.InputCharge`)
+    neuron_at: "np.ndarray | None" = None    # per core: the hardware step of its first neuron phase
+
+    # -- streamed inferences ----------------------------------------------------------------------
+    def steady_state(self) -> dict:
+        """Per hardware step when inferences are streamed back to back (pipelined: while the deeper layers finish
+        one inference the first ones work on the next, as a chip runs a stream of frames; Intel's throughput
+        figures are of this kind). Every core then works in every step on the inference of its own window: step
+        ``h`` of the single inference above lands in steady-state phase ``h mod T``, each core's work folded onto
+        the ``T`` phases; a neuron is updated once per step (its active updates those of its window, the rest
+        inactive: the single inference's fill and drain updates are not counted again). A phase takes the slowest
+        core (or busiest tile) + its longest route + the barrier. Returns ``step_ns`` (mean over phases and
+        samples), ``energy_pj_per_step`` (dynamic, every event of a phase, routing and host messages included),
+        ``step_ns_per_phase``, and the core on the critical path (``bottleneck_core``, ``bottleneck_layer``)."""
+        T, Th, N = self.timesteps, self.hardware_steps, self.samples
+        pl, c = self.placement, self.chip
+        on = self.neuron_at if self.neuron_at is not None else np.zeros(pl.n_cores, dtype=np.int64)
+        h = np.arange(Th)
+        window = (h[:, None] >= on[None]) & (h[:, None] < on[None] + T)                 # (Th, cores)
+
+        def fold(a, how=np.add):
+            out = np.zeros((T,) + a.shape[1:])
+            for k in range(Th):
+                out[k % T] = how(out[k % T], a[k])
+            return out
+
+        steps = {q: fold(self.steps[q]) for q in QUANTITIES if q not in ("updates_active", "updates_inactive")}
+        sizes = np.array([cc.neurons for cc in pl.cores], dtype=np.float64)
+        steps["updates_active"] = fold(self.steps["updates_active"] * window[:, None, :])
+        steps["updates_inactive"] = sizes - steps["updates_active"]
+        host = {q: fold(v) for q, v in self.host.items()}
+        route = fold(self.route_ns, np.maximum)
+        core_ns, tile_ns = _core_and_tile_ns(pl, steps)
+        host_ns = host["msgs_sent"] * c.opt("input.host_message_ns")
+        step_ns = np.maximum(np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)), host_ns) + route + self.barrier_ns
+        e = ((steps["synops"] + steps["macs"]) * c["energy.synop_pj"]
+             + steps["updates_active"] * c["energy.update_active_pj"] + steps["updates_inactive"] * c["energy.update_inactive_pj"]
+             + steps["spikes"] * c.opt("energy.spike_out_pj") + steps["msgs_sent"] * c["energy.spike_pj"]
+             + steps["hops_ew"] * c["energy.hop_ew_pj"] + steps["hops_ns"] * c["energy.hop_ns_pj"]
+             + steps["chip_crossings"] * c["energy.chip_crossing_pj"]).sum(axis=2)
+        e = e + host["msgs_sent"] * (c["energy.spike_pj"] + c.opt("input.host_message_pj")) \
+            + host["hops_ew"] * c["energy.hop_ew_pj"] + host["hops_ns"] * c["energy.hop_ns_pj"] \
+            + host["chip_crossings"] * c["energy.chip_crossing_pj"]
+        critical = np.bincount(core_ns.argmax(axis=2).reshape(-1), weights=core_ns.max(axis=2).reshape(-1),
+                               minlength=pl.n_cores)
+        core = int(critical.argmax())
+        return {"step_ns": float(step_ns.mean()), "energy_pj_per_step": float(e.mean()),
+                "step_ns_per_phase": step_ns.mean(axis=1), "energy_pj_per_phase": e.mean(axis=1),
+                "slowest_core_ns": float(core_ns.max(axis=2).mean()), "barrier_ns": self.barrier_ns,
+                "route_ns": float(route.mean()), "bottleneck_core": core, "bottleneck_layer": pl.cores[core].layer,
+                "counts_per_step": {q: float(v.sum(axis=2).mean()) for q, v in steps.items()}}
 
     # -- per core, per inference ------------------------------------------------------------------
     def per_core(self, q: str) -> np.ndarray:
@@ -340,10 +390,15 @@ class CostReport:
             lines.append(f"| {r['name']} | {r['layer']} | {r['neuron_range']} | {r['synops'] + r['macs']:,.0f} | "
                          f"{r['updates_active'] + r['updates_inactive']:,.0f} ({r['updates_active']:,.0f}) | "
                          f"{r['msgs_sent']:,.0f} | {r['hops_ew'] + r['hops_ns']:,.0f} | {r['busy_ns']:,.0f} | {r['energy_pj']:,.0f} |")
-        stand = self.chip.stand_ins()
+        stand = [f for f in self.chip.stand_ins() if f.status != "fitted"]
         if stand:
             lines += ["", f"Figures of `{self.chip.name}` that are not published (they stand in; override them in a chip file): "
                       + ", ".join(f"`{f.key}` = {f.value:g} ({f.status})" for f in stand) + "."]
+        fitted = self.chip.fitted()
+        if fitted:
+            lines += ["", f"Figures of `{self.chip.name}` **fitted** to measurements, not published and not validated "
+                      f"beyond the measurements they were fitted to ({'; '.join(sorted({f.source for f in fitted}))}): "
+                      + ", ".join(f"`{f.key}` = {f.value:g}" for f in fitted) + "."]
         lines += [""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
@@ -529,19 +584,8 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
                 recv = (events @ reach).toarray()
             steps["msgs_received"][o_t:o_t + T, sl][..., dest] += recv.reshape(T, B, -1)
     c = chip
-    receive_ns = (steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["msgs_received"] * c.opt("time.message_in_ns")
-    neuron_ns = (steps["updates_active"] * c["time.update_active_ns"] + steps["updates_inactive"] * c["time.update_inactive_ns"]
-                 + steps["msgs_sent"] * c["time.spike_ns"] + steps["spikes"] * c.opt("time.spike_out_ns"))
     overlap = c.opt("time.phases_overlap") >= 0.5
-    core_ns = np.maximum(receive_ns, neuron_ns) if overlap else receive_ns + neuron_ns
-    # tile bandwidth: messages leaving and entering each tile in a step
-    tiles = sorted({(cc.chip, cc.tile) for cc in pl.cores})
-    tindex = {t: i for i, t in enumerate(tiles)}
-    tile_of = np.array([tindex[(cc.chip, cc.tile)] for cc in pl.cores])
-    traffic = steps["msgs_sent"] + steps["msgs_received"]
-    by_tile = np.argsort(tile_of, kind="stable")     # cores grouped by tile, then summed per group
-    tile_msgs = np.add.reduceat(traffic[..., by_tile], np.searchsorted(tile_of[by_tile], np.arange(len(tiles))), axis=2)
-    tile_ns = tile_msgs / c["time.tile_bandwidth_spikes_per_s"] * 1e9
+    core_ns, tile_ns = _core_and_tile_ns(pl, steps)
     tiles_synced = pl.tiles_used
     if host["msgs_sent"].any() and (0, *pl.input_xy) not in {(cc.chip, cc.x, cc.y) for cc in pl.cores}:
         tiles_synced += 1                      # the input enters on a tile of its own, which joins the barrier
@@ -573,7 +617,27 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     ]
     if c["energy.chip_crossing_pj"] == 0 and steps["chip_crossings"].sum() + host["chip_crossings"].sum() > 0:
         notes.append("chip crossings are counted but not charged (no published figure)")
-    return CostReport(pl, int(N), int(T), steps, host, core_ns, tile_ns, route, bar, step_ns, est, notes)
+    neuron_at = np.array([offset[cc.population] + shift for cc in pl.cores], dtype=np.int64)
+    return CostReport(pl, int(N), int(T), steps, host, core_ns, tile_ns, route, bar, step_ns, est, notes,
+                      neuron_at=neuron_at)
+
+
+def _core_and_tile_ns(pl: Placement, steps: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, sample and core the busy time (module docstring: receiving phase and neuron phase, added or
+    overlapped), and per tile the time its messages take at the tile bandwidth."""
+    c = pl.chip
+    receive_ns = (steps["synops"] + steps["macs"]) * c["time.synop_ns"] + steps["msgs_received"] * c.opt("time.message_in_ns")
+    neuron_ns = (steps["updates_active"] * c["time.update_active_ns"] + steps["updates_inactive"] * c["time.update_inactive_ns"]
+                 + steps["msgs_sent"] * c["time.spike_ns"] + steps["spikes"] * c.opt("time.spike_out_ns"))
+    core_ns = np.maximum(receive_ns, neuron_ns) if c.opt("time.phases_overlap") >= 0.5 else receive_ns + neuron_ns
+    # tile bandwidth: messages leaving and entering each tile in a step
+    tiles = sorted({(cc.chip, cc.tile) for cc in pl.cores})
+    tindex = {t: i for i, t in enumerate(tiles)}
+    tile_of = np.array([tindex[(cc.chip, cc.tile)] for cc in pl.cores])
+    traffic = steps["msgs_sent"] + steps["msgs_received"]
+    by_tile = np.argsort(tile_of, kind="stable")     # cores grouped by tile, then summed per group
+    tile_msgs = np.add.reduceat(traffic[..., by_tile], np.searchsorted(tile_of[by_tile], np.arange(len(tiles))), axis=2)
+    return core_ns, tile_msgs / c["time.tile_bandwidth_spikes_per_s"] * 1e9
 
 
 def state_from_result(geometry: Geometry, result) -> dict[str, np.ndarray] | None:

@@ -495,6 +495,7 @@ class Placement:
                        for k in lim if k in self.chip.figures},
             "synapse_format": {k: self.chip[k] for k in self.chip.figures if k.startswith("synapse.")},
             "stand_in_figures": [f.key for f in self.chip.stand_ins()],
+            "fitted_figures": [f.key for f in self.chip.fitted()],
             "notes": list(self.notes),
         }
 
