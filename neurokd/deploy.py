@@ -163,7 +163,7 @@ def _check_fits(network, chip, chips: int | None, geometry, input_mode: str = "g
     from neurokd.hardware.placement import place
     from neurokd.hardware.placement.inputs import mode_geometry
 
-    place(network, chip, placer="pack", geometry=mode_geometry(input_mode, geometry, network)[0], max_chips=chips or 1)
+    place(network, chip, placer="pack", geometry=mode_geometry(input_mode, geometry, network, chip)[0], max_chips=chips or 1)
 
 
 def _input_mode(mode: str | None, chip, network, x) -> str:

@@ -133,12 +133,29 @@ def test_graded_mode_charges_macs_on_loihi2():
 
 def test_spikes_mode_accumulates_host_spikes():
     """Deterministic spikes: x = 1 every step (4), x = 0.5 at steps 0 and 2 (2): 6 spikes x 3 synapses = 18 synops,
-    no MACs, 6 host messages."""
+    no MACs, 6 host messages. On loihi2 and loihi1-sanafe the host's spikes enter lif1's synapses directly."""
+    for hardware in ("loihi2", "loihi1-sanafe"):
+        net, res, mapped = _placed("spikes", hardware)
+        c, pl = mapped.cost, mapped.placement
+        lif1 = pl.layer_cores["lif1"][0]
+        assert pl.n_cores == 2 and c.per_core("synops")[lif1] == 18 and c.per_core("macs").sum() == 0
+        assert c.host_total("msgs_sent") == 6 and mapped.input.encoding == "deterministic"
+
+
+def test_spikes_mode_on_loihi1_enters_through_input_compartments():
+    """loihi1 (input.spike_input_layer, as NxSDK): the 2 input values get compartments on a core of their own; each
+    of the 6 host spikes is one host message and one synaptic op into its compartment, which relays it (6 spikes,
+    6 messages to lif1's core) in the step lif1 receives it: no pipeline stage added, lif1's 18 synops unchanged."""
     net, res, mapped = _placed("spikes", "loihi1")
     c, pl = mapped.cost, mapped.placement
-    lif1 = pl.layer_cores["lif1"][0]
-    assert pl.n_cores == 2 and c.per_core("synops")[lif1] == 18 and c.per_core("macs").sum() == 0
-    assert c.host_total("msgs_sent") == 6 and mapped.input.encoding == "deterministic"
+    assert pl.n_cores == 3 and list(pl.layer_cores)[0] == "input"
+    inp, lif1 = pl.layer_cores["input"][0], pl.layer_cores["lif1"][0]
+    assert pl.cores[inp].neurons == 2 and pl.cores[inp].memory_bytes == 0
+    assert c.host_total("msgs_sent") == 6 and c.per_core("msgs_received")[inp] == 6 and c.per_core("synops")[inp] == 6
+    assert c.per_core("spikes")[inp] == 6 and c.per_core("msgs_sent")[inp] == 6 and c.per_core("synops")[lif1] == 18
+    assert c.hardware_steps == _placed("spikes", "loihi2")[2].cost.hardware_steps
+    assert np.array_equal(c.steps["msgs_sent"][:, 0, inp], c.steps["msgs_received"][:, 0, lif1])
+    assert any("input compartments" in n for n in mapped.input.notes)
 
 
 def test_bias_mode_places_the_input_layer_and_charges_its_updates_and_spikes():

@@ -178,3 +178,32 @@ def test_placement_json_reports_the_compilers_units_per_layer():
     assert info["layers"]["d"]["max_synmem_units"] == 130 == pl.cores[0].synmem_units
     assert info["limits"]["core.synmem_units"]["value"] == 12000
     assert "max_synmem_units" not in place(dense_layer(10, 50), "loihi1").to_dict()["layers"]["d"]
+
+
+def test_loihi1_places_host_spikes_on_input_compartments_as_nxsdk():
+    # a netx file fed spikes (no input neuron): on loihi1 the 300 inputs take compartments on cores of their own
+    # (input.spike_input_layer, inferred from NxSDK's N-TIDIGITS and N-MNIST partitions), cut by the compartment
+    # budget like any layer: 256 per core -> 2 cores; none on loihi1-sanafe (SANA-FE's own input neurons) or loihi2
+    from neurokd.hardware.placement import place_and_cost
+
+    net = dense_layer(300, 20)
+    mapped = place_and_cost(net, load_chip("loihi1", {"core.neurons": 256}), input_mode="spikes")
+    assert [(c.layer, c.neurons, c.synapses, c.memory_bytes) for c in mapped.placement.cores] == [
+        ("input", 256, 0, 0), ("input", 44, 0, 0), ("d", 20, 6000, mapped.placement.cores[2].memory_bytes)]
+    for chip in ("loihi1-sanafe", "loihi2"):
+        assert [c.layer for c in place_and_cost(net, chip, input_mode="spikes").placement.cores] == ["d"]
+    assert load_chip("loihi1").fig("input.spike_input_layer").status == "inferred"
+
+
+@needs_gts
+def test_ntidigits_takes_six_cores_on_loihi1_from_the_command_line(tmp_path, capsys):
+    # NxSDK: input 64 on 1 core, dense 256 (delays) 2 + 2, dense 242 1, the average on the host: 6
+    from conftest import cli
+
+    path = gts_folder() / "ntidigits" / "ntidigits.net"
+    assert cli(["map", str(path), "--hardware", "loihi1", "--no-cost", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ntidigits.net on loihi1: 6 cores" in out
+    cores = {line.split(":")[0].strip(): int(line.split(":")[1].split("core")[0]) for line in out.splitlines()
+             if "core(s)" in line}
+    assert cores == {"input": 1, "2": 2, "3": 2, "4": 1, "5": 0}

@@ -124,7 +124,11 @@ def place_and_cost(network, hardware: "str | Path | Chip" = "loihi1", result=Non
     if state is None and result is not None:
         state = state_from_result(geometry, result)
     base_geometry = geometry
-    geometry, hosted = mode_geometry(mode, geometry, network)
+    geometry, hosted = mode_geometry(mode, geometry, network, chip)
+    if any(p.kind == "spike_input" for p in geometry.populations):
+        charge.notes.append(f"{chip.name} takes host spikes through on-chip input compartments (input.spike_input_layer, "
+                            f"{chip.fig('input.spike_input_layer').status}): the input is placed as a layer, each spike one "
+                            f"host message and one synaptic op into its compartment, relayed in the same step")
     charge.host_layers = hosted
     drive = None
     if mode == "bias" and geometry is not base_geometry:

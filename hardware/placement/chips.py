@@ -47,7 +47,10 @@ STATUSES = ("published", "derived", "secondary", "inferred", "assumed", "unknown
 #: and the ``[input]`` table, how the chip takes input from the host (:mod:`.inputs`):
 #: ``input.graded_payload_bits`` (the widest graded spike payload; 0: binary spikes only, absent: not stated,
 #: graded input refused), ``input.graded_payload_bits_default`` (the payload a graded input is sent with),
-#: ``input.host_message_pj`` / ``input.host_message_ns`` (one host-to-chip message over the host link).
+#: ``input.host_message_pj`` / ``input.host_message_ns`` (one host-to-chip message over the host link),
+#: ``input.spike_input_layer`` (1: under ``--input-mode spikes`` the host's spikes enter through on-chip input
+#: compartments, one per input value, placed as a layer of their own, as NxSDK does; 0 or absent: straight into
+#: the first layer's synapses).
 REQUIRED = {
     "mesh": ("cores_per_chip", "cores_per_tile", "tiles_x", "tiles_y"),
     "core": ("neurons", "synaptic_memory_bytes", "fan_in_axons", "fan_out_axons"),
@@ -72,14 +75,15 @@ OPTIONAL = {"core": ("synapses", "synmem_units", "delay_slots", "conv_cut_w", "r
             "synapse": ("dense_per_unit", "kernel_unit_bits", "conv_storage"),
             "energy": ("spike_out_pj",),
             "time": ("spike_out_ns", "message_in_ns", "phases_overlap"),
-            "input": ("graded_payload_bits", "graded_payload_bits_default", "host_message_pj", "host_message_ns")}
+            "input": ("graded_payload_bits", "graded_payload_bits_default", "host_message_pj", "host_message_ns",
+                      "spike_input_layer")}
 INTEGER = {"mesh.cores_per_chip", "mesh.cores_per_tile", "mesh.tiles_x", "mesh.tiles_y", "core.neurons",
            "core.synaptic_memory_bytes", "core.fan_in_axons", "core.fan_out_axons", "core.synapses",
            "synapse.weight_bits", "synapse.index_bits_min", "synapse.index_bits_max", "synapse.list_header_bits",
            "synapse.list_max_entries", "synapse.word_bits", "synapse.delay_bits", "time.barrier_max_tiles",
            "core.synmem_units", "core.delay_slots", "core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core",
            "synapse.dense_per_unit", "synapse.kernel_unit_bits", "synapse.conv_storage",
-           "input.graded_payload_bits", "input.graded_payload_bits_default"}
+           "input.graded_payload_bits", "input.graded_payload_bits_default", "input.spike_input_layer"}
 ZERO_OK = {"core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core"}   # switches: 0 is a value
 
 

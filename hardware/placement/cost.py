@@ -530,6 +530,16 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             red = lambda a: np.add.reduceat(a, bounds, axis=2, dtype=np.int64)   # per core (bools counted)
             cols = _columns(ids)
             sizes = np.array([pl.cores[i].neurons for i in ids])
+            if p.kind == "spike_input":      # input compartments: each host spike one message in, one synaptic op
+                n_in = red(spk)
+                steps["synops"][on:on + T, sl][..., cols] += n_in
+                steps["msgs_received"][on:on + T, sl][..., cols] += n_in
+                host["msgs_sent"][on:on + T, sl] += n_in.sum(axis=2)
+                dx, dy = np.abs(cx[owner[pop]] - cx[host_idx]), np.abs(cy[owner[pop]] - cy[host_idx])
+                host["hops_ew"][on:on + T, sl] += (spk * dx).sum(axis=2)
+                host["hops_ns"][on:on + T, sl] += (spk * dy).sum(axis=2)
+                host["chip_crossings"][on:on + T, sl] += (spk * cchip[owner[pop]]).sum(axis=2)
+                route[on:on + T, sl] = np.maximum(route[on:on + T, sl], (spk * (dx * hop_ew_ns + dy * hop_ns_ns)).max(axis=2))
             if syn is not None and geom.incoming(pop):
                 steps["synops"][o:o + T, sl][..., cols] += red(syn)
             if mac is not None and geom.incoming(pop):

@@ -123,15 +123,33 @@ def host_layers(network, geometry: Geometry) -> list[str]:
     return first
 
 
-def mode_geometry(mode: str, geometry: Geometry, network=None) -> tuple[Geometry, list[str]]:
-    """The geometry the placement and cost see under ``mode``, and the host-computed populations (``host``).
+def spike_input_layer(chip, geometry: Geometry, network=None) -> bool:
+    """``spikes`` mode: whether the host's spikes enter through on-chip input compartments placed as a layer
+    (the chip file's ``input.spike_input_layer``, Loihi 1 as NxSDK places SLAYER networks), which the network does
+    not have already (a bias-driven input layer, or a first layer fed through an identity: netx's input layer
+    with a neuron)."""
+    if chip is None or chip.opt("input.spike_input_layer") < 0.5 or has_bias_input_layer(network):
+        return False
+    from neurokd.hardware.placement.place import is_identity
+
+    inp = next(p.name for p in geometry.populations if p.kind == "input")
+    return not any(c.source == inp and is_identity(c) for c in geometry.connections)
+
+
+def mode_geometry(mode: str, geometry: Geometry, network=None, chip=None) -> tuple[Geometry, list[str]]:
+    """The geometry the placement and cost see under ``mode`` on ``chip``, and the host-computed populations
+    (``host``).
 
     ``bias`` (a network without its own input layer): the input population becomes a placed spiking layer
-    (kind ``bias_input``), stateful, without incoming synapses; ``host``: the input and the layers it feeds are
-    not placed (the latter become host-side spiking sources) and the input's synapses go; ``spikes`` and
-    ``graded``: unchanged (the geometry's input is spiking or graded as the data is)."""
-    if mode == "bias" and not has_bias_input_layer(network):
-        layers = tuple(dataclasses.replace(p, kind="bias_input", spiking=True, stateful=True)
+    (kind ``bias_input``), stateful, without incoming synapses; ``spikes`` on a chip whose host spikes enter
+    through input compartments (:func:`spike_input_layer`): likewise, kind ``spike_input`` (its neurons relay the
+    host's spikes: one host message and one synaptic op per spike, :mod:`.cost`); ``host``: the input and the
+    layers it feeds are not placed (the latter become host-side spiking sources) and the input's synapses go;
+    otherwise unchanged (the geometry's input is spiking or graded as the data is)."""
+    placed_kind = "bias_input" if mode == "bias" and not has_bias_input_layer(network) else \
+        "spike_input" if mode == "spikes" and spike_input_layer(chip, geometry, network) else None
+    if placed_kind:
+        layers = tuple(dataclasses.replace(p, kind=placed_kind, spiking=True, stateful=True)
                        if isinstance(p, Population) and p.kind == "input" else p for p in geometry.layers)
         return Geometry(layers, teacher=geometry.teacher, footprint_bytes=geometry.footprint_bytes), []
     if mode == "host":
@@ -194,7 +212,7 @@ def charge_figures(charge: InputCharge, report) -> dict:
     out = {"host_messages": report.host_total("msgs_sent"),
            "host_message_energy_pj": report.host_routing_pj,
            "first_synapse_macs": float(report.per_core("macs").sum())}
-    inp = [pop for pop in pl.layer_cores if pl.geometry.population(pop).kind == "bias_input"]
+    inp = [pop for pop in pl.layer_cores if pl.geometry.population(pop).kind in ("bias_input", "spike_input")]
     if inp:
         ids = pl.layer_cores[inp[0]]
         comp = report.compute_pj_per_core()[ids].sum() + report.routing_pj_per_core()[ids].sum()
@@ -211,7 +229,7 @@ def markdown(charge: InputCharge, report=None) -> list[str]:
     lines = [f"**Input mode `{charge.mode}`**: {charge.describe()}."]
     if report is not None:
         f = charge_figures(charge, report)
-        if charge.mode == "bias" and "input_layer_cores" in f:
+        if charge.mode in ("bias", "spikes") and "input_layer_cores" in f:
             lines.append(f"The input layer: {f['input_layer_cores']} core(s), {f['input_layer_updates']:,.0f} neuron "
                          f"updates ({f['input_layer_updates_active']:,.0f} active) and {f['input_layer_spikes']:,.0f} "
                          f"spikes per inference, {f['input_layer_energy_pj'] / 1e6:.4f} uJ with routing.")
@@ -233,5 +251,5 @@ def markdown(charge: InputCharge, report=None) -> list[str]:
 
 
 __all__ = ["INPUT_MODES", "InputCharge", "chip_modes", "takes_graded", "default_input_mode", "resolve_input_mode",
-           "has_bias_input_layer", "mode_geometry", "host_layers", "host_network", "charge_figures", "markdown",
+           "has_bias_input_layer", "spike_input_layer", "mode_geometry", "host_layers", "host_network", "charge_figures", "markdown",
            "refusal"]
