@@ -207,3 +207,76 @@ def test_ntidigits_takes_six_cores_on_loihi1_from_the_command_line(tmp_path, cap
     cores = {line.split(":")[0].strip(): int(line.split(":")[1].split("core")[0]) for line in out.splitlines()
              if "core(s)" in line}
     assert cores == {"input": 1, "2": 2, "3": 2, "4": 1, "5": 0}
+
+
+@needs_gts
+def test_a_bias_driven_input_layers_identity_synapse_is_never_charged(tmp_path):
+    # lava-dl's tiny.net: an input LIF driven by its bias (the image), read by netx as a layer fed through an
+    # identity synapse. On chip the value is the neuron's bias: no synaptic op, no MAC, no message into the input
+    # core and no host message; the layer's own spikes and updates are charged, and its messages reach conv 1
+    from neurokd.deploy import map_target
+
+    g = gts_folder()
+    mapped = map_target(g.parent / "tiny.net", tmp_path, hardware="loihi2", input_path=g / "tinynet" / "input_bias.npy",
+                        steps=16, echo=lambda *a: None)
+    c, pl = mapped.cost, mapped.placement
+    assert mapped.input.mode == "bias"
+    inp, conv1 = pl.layer_cores["0"], pl.layer_cores["1"]
+    for q in ("synops", "macs", "msgs_received"):
+        assert c.per_core(q)[inp].sum() == 0, q
+    assert c.host_total("msgs_sent") == 0 and c.per_core("macs").sum() == 0
+    assert all(pl.cores[i].synapses == 0 and pl.cores[i].memory_bytes == 0 for i in inp)
+    assert c.per_core("spikes")[inp].sum() > 1000 and c.per_core("updates_active")[inp].sum() > 0
+    assert c.per_core("msgs_sent")[inp].sum() == c.per_core("msgs_received")[conv1].sum() > 0
+
+
+@needs_gts
+def test_steady_state_folds_one_inference_onto_t_pipelined_steps(tmp_path):
+    # streamed inferences: every event of the inference lands in one of the T steps, and each neuron is updated
+    # once per step, so the single inference's fill and drain updates (outside a core's window) drop out
+    from neurokd.deploy import map_target
+
+    g = gts_folder()
+    c = map_target(g.parent / "tiny.net", tmp_path, hardware="loihi2", input_path=g / "tinynet" / "input_bias.npy",
+                   steps=16, echo=lambda *a: None).cost
+    ss, T, chip = c.steady_state(), c.timesteps, c.chip
+    for q in ("synops", "spikes", "msgs_sent", "hops_ew", "hops_ns"):
+        assert ss["counts_per_step"][q] * T == pytest.approx(c.per_core(q).sum(), rel=1e-12), q   # sums of integers
+    neurons = sum(core.neurons for core in c.placement.cores)
+    assert ss["counts_per_step"]["updates_active"] + ss["counts_per_step"]["updates_inactive"] == neurons
+    h = np.arange(c.hardware_steps)[:, None]
+    outside = (h < c.neuron_at[None]) | (h >= c.neuron_at[None] + T)
+    fill_drain = ((c.steps["updates_active"][:, 0] * chip["energy.update_active_pj"]
+                   + c.steps["updates_inactive"][:, 0] * chip["energy.update_inactive_pj"]) * outside).sum()
+    # the same products summed in another order: float rounding only
+    assert ss["energy_pj_per_step"] * T == pytest.approx(c.energy_pj - fill_drain, rel=1e-9)
+    assert len(ss["step_ns_per_phase"]) == T and ss["step_ns"] > ss["barrier_ns"]
+
+
+@needs_gts
+def test_the_fitted_loihi2_profile_is_marked_fitted_in_every_report(tmp_path):
+    # loihi2-fitted: loihi2's rules, two scales (time 0.469, energy 0.726) on the per-event figures, status fitted
+    from neurokd.deploy import map_target
+
+    fitted, base = load_chip("loihi2-fitted"), load_chip("loihi2")
+    keys = {f.key for f in fitted.fitted()}
+    assert keys == {"time.synop_ns", "time.update_active_ns", "time.update_inactive_ns", "time.spike_ns",
+                    "energy.synop_pj", "energy.update_active_pj", "energy.update_inactive_pj", "energy.spike_pj",
+                    "energy.hop_ew_pj", "energy.hop_ns_pj"}
+    assert all(f.source == "fit_pilotnet" and "unvalidated" in fitted.title for f in fitted.fitted())
+    for k in keys:      # the figures are rounded to 4 digits
+        assert fitted[k] / base[k] == pytest.approx(0.469 if k.startswith("time") else 0.726, rel=2e-3), k
+    assert {k: f.value for k, f in fitted.figures.items() if k not in keys} == \
+        {k: f.value for k, f in base.figures.items() if k not in keys}
+    g = gts_folder()
+    runs = {}
+    for chip in ("loihi2", "loihi2-fitted"):
+        runs[chip] = map_target(g.parent / "tiny.net", tmp_path / chip, hardware=chip, echo=lambda *a: None,
+                                input_path=g / "tinynet" / "input_bias.npy", steps=16)
+    assert runs["loihi2-fitted"].cost.energy_pj / runs["loihi2"].cost.energy_pj == pytest.approx(0.726, rel=2e-3)
+    md = (tmp_path / "loihi2-fitted" / "cost_report.md").read_text()
+    assert "**fitted** to measurements" in md and "`time.synop_ns` = 1.642" in md
+    assert "fitted" not in (tmp_path / "loihi2" / "cost_report.md").read_text()
+    import json
+    info = json.loads((tmp_path / "loihi2-fitted" / "placement.json").read_text())
+    assert set(info["fitted_figures"]) == keys
