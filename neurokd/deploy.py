@@ -246,6 +246,13 @@ def report_mapped(mapped, name: str, echo=print, network=None) -> None:
         echo(f"neurokd: {c.samples} sample(s): {c.latency_ns / 1e3:.3f} us and {c.energy_pj / 1e6:.4f} uJ per inference "
              f"(routing {c.routing_pj / 1e6:.4f} uJ); {c.inferences_per_s:,.0f} inferences/s; bottleneck core "
              f"{b['core']} ({b['layer']}), bound by {b['bound']}")
+        ss = c.steady_state()
+        echo(f"neurokd: streamed (inferences pipelined, every core busy every step): {ss['step_ns'] / 1e3:.3f} us and "
+             f"{ss['energy_pj_per_step'] / 1e6:.4f} uJ per hardware step, {c.timesteps} steps per inference")
+    fitted = mapped.chip.fitted()
+    if fitted:
+        echo(f"neurokd: {mapped.chip.name}'s {', '.join(f.key for f in fitted)} are FITTED to measurements "
+             f"({', '.join(sorted({f.source for f in fitted}))}), not published and unvalidated beyond them")
 
 
 def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, chips: int | None, out_dir: Path,

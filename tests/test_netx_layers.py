@@ -94,7 +94,7 @@ def test_average_is_a_host_layer_on_no_core_that_means_groups_of_the_last_layer(
     assert cli(["map", str(path), "--hardware", "loihi1", "--no-cost", "--out", str(tmp_path / "m")]) == 0
     out = capsys.readouterr().out
     assert "2:    0 core(s),       2 outputs, average of layer 1 computed by the host" in out
-    assert "1 cores" in out
+    assert "2 cores" in out              # layer 1 and loihi1's input compartments (spikes: input.spike_input_layer)
     placement = json.loads((tmp_path / "m" / "placement.json").read_text())
     assert "layer 2 (average of layer 1, 2 outputs) is computed by the host: no core" in placement["notes"]
 

@@ -372,7 +372,10 @@ def test_per_core_sums_equal_the_whole_network_counts(make, precision):
     net = make()
     x = spikes_in(7, 9, net.input_shape, seed=1)
     res = run_fast(net, x, precision=precision, record_steps=True)
-    mapped = place_and_cost(net, load_chip("loihi1", {"core.neurons": 10}), result=res, inputs=x)
+    # the host's spikes straight into the first synapses (not through loihi1's input compartments, which add a
+    # layer that the whole-network counts do not have)
+    mapped = place_and_cost(net, load_chip("loihi1", {"core.neurons": 10, "input.spike_input_layer": 0}), result=res,
+                            inputs=x)
     rep, pl = mapped.cost, mapped.placement
     assert pl.n_cores > len(net.layers)                              # layers really are split
     assert rep.hardware_steps == 9 + max(l.delay for l in net.layers)
@@ -445,7 +448,8 @@ def test_messages_and_hops_by_hand():
     # The host sends each input event to the 4 cores (all weights non-zero) from tile (0, 0):
     # 0 + 1 + 2 + 3 = 6 E-W hops per input event, 4 messages.
     net = dense_net(3, 4, weight=0.01)                            # weak: the LIF never spikes
-    chip = load_chip("loihi1", {"mesh.cores_per_tile": 1, "mesh.cores_per_chip": 32, "core.neurons": 1})
+    chip = load_chip("loihi1", {"mesh.cores_per_tile": 1, "mesh.cores_per_chip": 32, "core.neurons": 1,
+                                "input.spike_input_layer": 0})       # host events straight into the lif's synapses
     x = np.zeros((1, 5, 3))
     x[0, 1, 0] = x[0, 3, 2] = 1.0                                 # two input events
     res = run_fast(net, x, precision="float", record_steps=True)
@@ -468,8 +472,9 @@ def test_balance_shortens_the_step_and_keeps_every_limit():
     net = dense_net(64, 256, weight=None, seed=2)
     x = spikes_in(6, 8, net.input_shape, rate=0.5, seed=3)
     res = run_fast(net, x, precision="float", record_steps=True)
-    packed = place_and_cost(net, "loihi1", result=res, inputs=x)
-    balanced = place_and_cost(net, "loihi1", result=res, inputs=x, placer="balance")
+    chip = load_chip("loihi1", {"input.spike_input_layer": 0})   # the host's spikes straight into the layer
+    packed = place_and_cost(net, chip, result=res, inputs=x)
+    balanced = place_and_cost(net, chip, result=res, inputs=x, placer="balance")
     assert packed.placement.n_cores == 1
     assert packed.placement.n_cores < balanced.placement.n_cores <= 128
     assert balanced.cost.latency_ns < packed.cost.latency_ns
@@ -520,7 +525,7 @@ def test_cli_maps_a_graph_and_refuses_in_one_line(tmp_path, capsys):
               "--steps", "5", "--samples", "2"])
     assert ex.value.code == 0
     assert (tmp_path / "m" / "cost_report.csv").is_file() and (tmp_path / "m" / "mesh_load.png").stat().st_size > 0
-    assert "1 cores" in capsys.readouterr().out
+    assert "2 cores" in capsys.readouterr().out          # the layer, and loihi1's input compartments (spikes mode)
     big = tmp_path / "big.nir"
     nir.write(big, _chain({"fc": nir.Affine(weight=np.full((2, 4100), 0.1), bias=np.zeros(2)), "lif": _lif(2)}, (4100,)))
     with pytest.raises(SystemExit) as ex:

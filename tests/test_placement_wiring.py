@@ -128,8 +128,9 @@ def test_simulate_hardware_places_the_graph_and_refuses_one_that_does_not_fit(tm
                 "--precision", "fixed", "--no-progress", "--out", str(out), "--hardware", "loihi1"]) == 0
     assert (out / "map" / "cost_report.csv").is_file() and (out / "map" / "mesh_load.png").is_file()
     sim = json.loads((out / "simulation.json").read_text())
-    assert sim["placement"]["cores"] == 1 and sim["placement"]["dir"] == "map"
-    cores = [r for r in read_csv(out / "map" / "cost_report.csv") if r["scope"] == "core"]
+    # the layer's core and loihi1's input compartments (host spikes enter through them: input.spike_input_layer)
+    assert sim["placement"]["cores"] == 2 and sim["placement"]["dir"] == "map"
+    cores = [r for r in read_csv(out / "map" / "cost_report.csv") if r["scope"] == "core" and r["layer"] == "lif"]
     energy = read_csv(out / "energy_report.csv")
     lif = next(r for r in energy if r["layer"] == "lif")
     total = next(r for r in energy if r["layer"] == "total")
@@ -206,7 +207,8 @@ def test_a_placement_rewritten_into_a_folder_leaves_no_earlier_files_read_as_its
     rep = tmp_path / "rep"
     assert cli(["report", str(run), "--out", str(rep), "--no-figures"]) == 0
     row = read_csv(rep / "summary.csv")[0]
-    assert row["cores"] == "2" and row["latency_us_per_inference"] == ""       # placed, not costed: no old latency
+    # placed, not costed: no old latency; 3 cores: lif1, readout and loihi1's input compartments (spikes mode)
+    assert row["cores"] == "3" and row["latency_us_per_inference"] == ""
     (run / "map" / "sanafe_comparison.csv").write_text("metric,sanafe\n")
     capsys.readouterr()
     assert cli(["export", str(run), "--target", "lava", "--precision", "fixed", "--engine", "fast", "--verify", "0",

@@ -309,8 +309,10 @@ def _placed(run, rate: float, seed: int, hardware: str = "loihi1", core_neurons:
     net = ir.from_nir(nir.NIRGraph(nodes, list(zip(names[:-1], names[1:])), metadata={"dt": 1e-4}, type_check=False))
     x = (np.random.default_rng(seed).random((3, 6, 16)) < rate).astype(np.float64)
     res = run_fast(net, x, precision="fixed", record_steps=True)
-    mapped = place_and_cost(net, hardware, result=res, inputs=x,
-                            overrides={"core.neurons": core_neurons} if core_neurons else None)
+    overrides = {"core.neurons": core_neurons} if core_neurons else {}
+    if hardware == "loihi1":    # the host's spikes straight into fc1 (not through input compartments): the layers' sums
+        overrides["input.spike_input_layer"] = 0
+    mapped = place_and_cost(net, hardware, result=res, inputs=x, overrides=overrides or None)
     if run is not None:
         write_outputs(mapped, run / "map")
     mapped.run = (net, res, x)

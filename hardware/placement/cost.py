@@ -164,18 +164,21 @@ class CostReport:
         core_ns, tile_ns = _core_and_tile_ns(pl, steps)
         host_ns = host["msgs_sent"] * c.opt("input.host_message_ns")
         step_ns = np.maximum(np.maximum(core_ns.max(axis=2), tile_ns.max(axis=2)), host_ns) + route + self.barrier_ns
-        e = ((steps["synops"] + steps["macs"]) * c["energy.synop_pj"]
-             + steps["updates_active"] * c["energy.update_active_pj"] + steps["updates_inactive"] * c["energy.update_inactive_pj"]
-             + steps["spikes"] * c.opt("energy.spike_out_pj") + steps["msgs_sent"] * c["energy.spike_pj"]
-             + steps["hops_ew"] * c["energy.hop_ew_pj"] + steps["hops_ns"] * c["energy.hop_ns_pj"]
-             + steps["chip_crossings"] * c["energy.chip_crossing_pj"]).sum(axis=2)
-        e = e + host["msgs_sent"] * (c["energy.spike_pj"] + c.opt("input.host_message_pj")) \
+        e_core = ((steps["synops"] + steps["macs"]) * c["energy.synop_pj"]
+                  + steps["updates_active"] * c["energy.update_active_pj"]
+                  + steps["updates_inactive"] * c["energy.update_inactive_pj"] + steps["spikes"] * c.opt("energy.spike_out_pj")
+                  + steps["msgs_sent"] * c["energy.spike_pj"] + steps["hops_ew"] * c["energy.hop_ew_pj"]
+                  + steps["hops_ns"] * c["energy.hop_ns_pj"] + steps["chip_crossings"] * c["energy.chip_crossing_pj"])
+        e = e_core.sum(axis=2) + host["msgs_sent"] * (c["energy.spike_pj"] + c.opt("input.host_message_pj")) \
             + host["hops_ew"] * c["energy.hop_ew_pj"] + host["hops_ns"] * c["energy.hop_ns_pj"] \
             + host["chip_crossings"] * c["energy.chip_crossing_pj"]
         critical = np.bincount(core_ns.argmax(axis=2).reshape(-1), weights=core_ns.max(axis=2).reshape(-1),
                                minlength=pl.n_cores)
         core = int(critical.argmax())
         return {"step_ns": float(step_ns.mean()), "energy_pj_per_step": float(e.mean()),
+                "core_ns_per_step": core_ns.mean(axis=(0, 1)), "core_ns_max_step": core_ns.max(axis=(0, 1)),
+                "energy_pj_per_core_step": e_core.mean(axis=(0, 1)),
+                "synop_ns_per_core_step": ((steps["synops"] + steps["macs"]) * c["time.synop_ns"]).mean(axis=(0, 1)),
                 "step_ns_per_phase": step_ns.mean(axis=1), "energy_pj_per_phase": e.mean(axis=1),
                 "slowest_core_ns": float(core_ns.max(axis=2).mean()), "barrier_ns": self.barrier_ns,
                 "route_ns": float(route.mean()), "bottleneck_core": core, "bottleneck_layer": pl.cores[core].layer,
@@ -363,7 +366,7 @@ class CostReport:
 
     def markdown(self, title: str = "") -> str:
         """A section for energy_report.md: totals, the bottleneck core and what bounds it, stand-in figures."""
-        pl, b = self.placement, self.bottleneck()
+        pl, b, ss = self.placement, self.bottleneck(), self.steady_state()
         lines = [f"## Placement on {self.chip.name}{': ' + title if title else ''}", "",
                  f"{pl.n_cores} cores on {pl.n_chips} chip(s) ({pl.tiles_used} tiles), placer `{pl.placer}`; "
                  f"{self.samples} sample(s) x {self.timesteps} steps = {self.hardware_steps} hardware steps per inference "
@@ -374,6 +377,8 @@ class CostReport:
                  f"| energy with routing | {self.energy_pj / 1e6:.4f} uJ (routing {self.routing_pj / 1e6:.4f} uJ, "
                  f"{self.routing_pj / self.energy_pj * 100 if self.energy_pj else 0:.1f} %) |",
                  f"| energy-delay product | {self.edp:.3e} J s |",
+                 f"| streamed (inferences pipelined, every core busy every step), per hardware step | "
+                 f"{ss['step_ns'] / 1e3:.3f} us, {ss['energy_pj_per_step'] / 1e6:.4f} uJ |",
                  f"| barrier per step | {self.barrier_ns:.0f} ns ({pl.tiles_used} tiles) |", "",
                  f"**Bottleneck: core {b['core']}** (layer `{b['layer']}`, neurons {b['neurons']}) sets the most step time "
                  f"(the slowest core in {b['slowest_fraction'] * 100:.0f} % of the steps); its time is "
