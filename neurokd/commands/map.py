@@ -44,7 +44,9 @@ def _overrides(items: tuple[str, ...]) -> dict[str, float]:
 
 @click.command("map")
 @click.argument("target", type=click.Path(path_type=Path))
-@click.option("--hardware", default="loihi1", show_default=True, help="loihi1, loihi2, or a chip .toml file.")
+@click.option("--hardware", default="loihi1", show_default=True,
+              help="loihi1, loihi2, loihi2-fitted (time and energy fitted to PilotNet LIF, unvalidated), "
+                   "loihi1-sanafe, or a chip .toml file.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for mapping.csv and the cost report.")
 @click.option("--placer", type=click.Choice(["pack", "balance"]), default="pack", show_default=True,
               help="pack: fewest cores; balance: spread measured load over the chips' cores.")
