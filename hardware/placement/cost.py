@@ -266,7 +266,7 @@ class CostReport:
         step = float(self.step_ns.mean())
         info = self.placement.cores[core]
         return {
-            "core": core, "layer": info.layer, "neurons": f"{info.lo}-{info.hi - 1}",
+            "core": core, "layer": info.layer, "neurons": info.neuron_range,
             "slowest_fraction": float(counts[core] / max(counts.sum(), 1)),
             "bound": bound, "shares": {k: v / total for k, v in parts.items()},
             "busy_ns_per_inference": float(self.core_ns[:, :, core].sum(axis=0).mean()),
@@ -299,7 +299,7 @@ class CostReport:
 
         for c in pl.cores:
             rows.append(row("core", str(c.core), [c.core], chip=c.chip, tile=c.tile, x=c.x, y=c.y, layer=c.layer,
-                            neuron_range=f"{c.lo}-{c.hi - 1}", neurons=c.neurons, synapses=c.synapses,
+                            neuron_range=c.neuron_range, neurons=c.neurons, synapses=c.synapses,
                             synaptic_memory_bytes=c.memory_bytes))
         for pop, ids in pl.layer_cores.items():
             cs = [pl.cores[i] for i in ids]
@@ -414,6 +414,19 @@ def _input_lines(report: CostReport) -> list[str]:
     return markdown(report.input_charge, report)
 
 
+def _per_core_sum(pl: Placement, ids, nth: np.ndarray):
+    """``f(a, axis, dtype)``: ``a`` summed over each core's neurons along ``axis`` (the layer's neuron axis), one
+    entry per core of ``ids``. Cores of contiguous ranges in order: ``np.add.reduceat`` at their first neurons; W-cut
+    cores (a tile's neurons are not contiguous): the neurons gathered core by core first."""
+    cores = [pl.cores[i] for i in ids]
+    if all(c.block is None for c in cores):
+        bounds = [c.lo for c in cores]
+        return lambda a, axis, dtype: np.add.reduceat(a, bounds, axis=axis, dtype=dtype)
+    order = np.argsort(nth, kind="stable")
+    bounds = np.searchsorted(nth[order], np.arange(len(cores)))
+    return lambda a, axis, dtype: np.add.reduceat(np.take(a, order, axis=axis), bounds, axis=axis, dtype=dtype)
+
+
 def _columns(ids) -> "slice | np.ndarray":
     """Core ids as a slice where they are consecutive (as a layer's are): adding into a slice of the per-core
     arrays is in place, adding into a list of columns gathers and scatters a copy."""
@@ -488,11 +501,14 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
     cchip = np.array([c.chip for c in pl.cores] + [0])
     host_idx = ncores
     owner, nth = {}, {}              # per neuron: its core, and that core's place among its layer's cores
+    per_core = {}                    # per layer: how to sum a neuron axis per core (:func:`_per_core_sum`)
     for pop, ids in pl.layer_cores.items():
         o, k = np.empty(pops[pop].size, dtype=np.int64), np.empty(pops[pop].size, dtype=np.int64)
         for j, i in enumerate(ids):
-            o[pl.cores[i].lo:pl.cores[i].hi], k[pl.cores[i].lo:pl.cores[i].hi] = i, j
+            at = slice(pl.cores[i].lo, pl.cores[i].hi) if pl.cores[i].block is None else pl.cores[i].indices()
+            o[at], k[at] = i, j
         owner[pop], nth[pop] = o, k
+        per_core[pop] = _per_core_sum(pl, ids, k)
     hop_ew_ns, hop_ns_ns = chip["time.hop_ew_ns"], chip["time.hop_ns_ns"]
     links = []                       # per connection: what each source neuron's spike sends where
     for conn in geom.connections:
@@ -531,8 +547,7 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
             st = None if state is None or pop not in state else state[pop][:, sl].reshape(T, B, p.size) != 0
             if st is not None:                         # state left by the previous step
                 hit[1:] |= st[:-1]
-            bounds = [pl.cores[i].lo for i in ids]
-            red = lambda a: np.add.reduceat(a, bounds, axis=2, dtype=np.int64)   # per core (bools counted)
+            red = lambda a, s=per_core[pop]: s(a, 2, np.int64)   # per core (bools counted)
             cols = _columns(ids)
             sizes = np.array([pl.cores[i].neurons for i in ids])
             if p.kind == "spike_input":      # input compartments: each host spike one message in, one synaptic op
@@ -572,8 +587,7 @@ def cost(placement: Placement, rasters: dict[str, np.ndarray], network=None, chu
                 evf = ev.astype(np.float64)
                 for q, vec in per_src.items():
                     if src_pop in owner:
-                        bounds = [pl.cores[i].lo for i in pl.layer_cores[src_pop]]
-                        flow = np.add.reduceat(evf * vec, bounds, axis=1)
+                        flow = per_core[src_pop](evf * vec, 1, None)
                         steps[q][o:o + T, sl][..., _columns(pl.layer_cores[src_pop])] += flow.reshape(T, B, -1)
                     else:
                         host[q][o:o + T, sl] += (evf @ vec).reshape(T, B)

@@ -30,10 +30,12 @@ as every limit of the chip allows:
 
 **The vendor compiler's cuts** (chip switches): ``core.conv_cut_w`` cuts a (C, H, W) layer fed by
 convolutions along W into tiles of a power of two columns (not above W), the widest whose every channel
-and row fit a core, one core per tile; the core is kept as the contiguous range of the tile's size (its use,
-the tile's). ``core.ratio_split`` cuts a 1-D layer into ``ceil(use / budget)`` equal parts (the largest
-ratio over the limits) and multiplies the parts by a part's own ``ceil(ratio)`` while one is over. Both
-apply to the ``pack`` placer; ``balance`` cuts by the generic rule above.
+and row fit a core, one core per tile; the core holds the tile's own neurons, every channel and row of its
+columns (not a range of the flat order: :attr:`Core.block`, ``neuron_range`` ``w x0-x1``), and its synapses, axons,
+routes and messages are the tile's (a tile over ``core.fan_out_axons`` is cut into narrower tiles).
+``core.ratio_split`` cuts a 1-D layer into ``ceil(use / budget)`` equal parts (the largest ratio over the limits)
+and multiplies the parts by a part's own ``ceil(ratio)`` while one is over. Both apply to the ``pack`` placer;
+``balance`` cuts by the generic rule above (keeping ``pack``'s cut where no finer one shortens the step).
 
 **Synaptic memory** counts the real non-zero synapses of each axon into the core (the geometry's
 weights: the fixed-point mantissas when the geometry was built with ``fixed``, so a weight
@@ -187,6 +189,11 @@ def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: in
     return index[hit], out[hit].astype(np.int64)   # whole numbers: float64 sums of products of small counts are exact
 
 
+def _is_tile(part: tuple) -> bool:
+    """A core's part is a range ``(lo, hi)`` of the flat (C, H, W) order or a W tile ``("w", x0, x1)``."""
+    return len(part) == 3
+
+
 _DENSE_TABLES_MAX = 1 << 22     # dense masks up to this many synapses get per-row running tables (3 x int32)
 
 
@@ -260,6 +267,18 @@ class _Incoming:
             else:
                 self._sparse[key] = _conv_per_source(self.parts, self.kernel_cum, self.conn.conv_groups, lo, hi)
         return self._sparse[key]
+
+    def sparse_part(self, part: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`sparse` of a core's part: a range ``(lo, hi)``, or a W tile ``("w", x0, x1)`` (every channel and row
+        of output columns ``x0..x1-1``; a convolution's target only), cached per part."""
+        if not _is_tile(part):
+            return self.sparse(*part)
+        if part not in self._sparse:
+            _, _, _, _, _, (ho, _) = self.parts
+            co = self.parts[0].shape[0]
+            self._sparse[part] = _conv_per_source(self.parts, self.kernel_cum, self.conn.conv_groups, 0, 0,
+                                                  [(0, co, 0, ho, part[1], part[2])])
+        return self._sparse[part]
 
     def dense_span(self, lo: int, hi: int) -> np.ndarray | None:
         """Dense connections: per source, targets from its first to its last non-zero synapse in ``lo..hi-1``."""
@@ -345,8 +364,7 @@ def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
         if tile is not None:
             if inc.conn.kind == "dense":
                 raise NeurokdError(f"connection {inc.conn.name!r}: a dense connection into a W-cut layer")
-            nz, per = _conv_per_source(inc.parts, inc.kernel_cum, inc.conn.conv_groups, 0, 0,
-                                       [(0, tile[0], 0, tile[1], tile[2], tile[3])])
+            nz, per = inc.sparse_part(("w", tile[2], tile[3]))
             out_channels = tile[0]
         else:
             nz, per = inc.sparse(lo, hi)
@@ -410,21 +428,44 @@ class Core:
     y: int
     layer: str           # IR layer
     population: str      # the geometry's population (``<layer>.out`` for a readout without neuron)
-    lo: int              # flat neuron range [lo, hi)
+    lo: int              # flat neuron range [lo, hi) (a W tile: its first and last neuron + 1, not all between)
     hi: int
     synapses: int
     memory_bytes: int
     fan_in_axons: int
     fan_out_axons: int = 0
     synmem_units: int = 0    # synaptic memory in the compiler's units, where the chip gives core.synmem_units
+    block: tuple[int, int, int, int, int] | None = None   # a W-cut core: (C, H, W, x0, x1), columns x0..x1-1
 
     @property
     def neurons(self) -> int:
+        if self.block is not None:
+            c, h, _, x0, x1 = self.block
+            return c * h * (x1 - x0)
         return self.hi - self.lo
+
+    @property
+    def part(self) -> tuple:
+        """``(lo, hi)``, or ``("w", x0, x1)`` for a W-cut core."""
+        return (self.lo, self.hi) if self.block is None else ("w", self.block[3], self.block[4])
+
+    def indices(self) -> np.ndarray:
+        """The core's neurons, flat (C, H, W) indices, ascending: a range, or a W tile's (C, H, columns) block."""
+        if self.block is None:
+            return np.arange(self.lo, self.hi)
+        c, h, w, x0, x1 = self.block
+        return _flat_index(c, h, w)[:, :, x0:x1].reshape(-1)
+
+    @property
+    def neuron_range(self) -> str:
+        """``lo-last`` for a range; ``w x0-x1`` (columns, every channel and row) for a W-cut core."""
+        if self.block is not None:
+            return f"w {self.block[3]}-{self.block[4] - 1}"
+        return f"{self.lo}-{self.hi - 1}"
 
     def row(self) -> dict:
         return {"core": self.core, "chip": self.chip, "tile": self.tile, "x": self.x, "y": self.y,
-                "layer": self.layer, "neuron_range": f"{self.lo}-{self.hi - 1}", "neurons": self.neurons,
+                "layer": self.layer, "neuron_range": self.neuron_range, "neurons": self.neurons,
                 "synapses": self.synapses, "synaptic_memory_bytes": self.memory_bytes,
                 "fan_in_axons": self.fan_in_axons, "fan_out_axons": self.fan_out_axons}
 
@@ -552,6 +593,33 @@ class _LayerSplitter:
         use = self.check(lo, hi)[0]
         return max(getattr(use, attr) / value for _, attr, value in self.limits)
 
+    def use_of(self, part: tuple) -> tuple[CoreUse, str | None]:
+        """:meth:`check` of a range ``(lo, hi)`` or a W tile ``("w", x0, x1)``."""
+        if not _is_tile(part):
+            return self.check(*part)
+        if part not in self._cache:
+            c, h, _ = self.shape
+            use, _ = core_use(self.incoming, 0, 0, self.chip, tile=(c, h, part[1], part[2]))
+            self._cache[part] = (use, self._judge(use))
+        return self._cache[part]
+
+    def indices(self, part: tuple) -> "np.ndarray | slice":
+        """The neurons of a part: a slice for a range, the flat indices of a W tile's block."""
+        if not _is_tile(part):
+            return slice(*part)
+        return _flat_index(*self.shape)[:, :, part[1]:part[2]].reshape(-1)
+
+    def block(self, part: tuple) -> tuple[int, int, int, int, int] | None:
+        """A W tile's ``(C, H, W, x0, x1)`` (:attr:`Core.block`), None for a range."""
+        return (*self.shape, part[1], part[2]) if _is_tile(part) else None
+
+    def bounds(self, part: tuple) -> tuple[int, int]:
+        """``(first neuron, last + 1)`` of a part (:attr:`Core.lo`, :attr:`Core.hi`)."""
+        if not _is_tile(part):
+            return part
+        c, h, w = self.shape
+        return part[1], (c * h - 1) * w + part[2]
+
     def check(self, lo: int, hi: int) -> tuple[CoreUse, str | None]:
         """``(use, first limit key exceeded or None)``."""
         key = (lo, hi)
@@ -560,22 +628,16 @@ class _LayerSplitter:
             self._cache[key] = (use, self._judge(use))
         return self._cache[key]
 
-    def split_w(self) -> list[tuple[int, int]]:
+    def split_w(self) -> list[tuple]:
         """The W-cut (``core.conv_cut_w``): the widest power-of-two tile of output columns (not above W) whose every
-        channel and row fit a core; one core per tile. Each core is kept as the contiguous range of the tile's size in
-        neurokd's flat (C, H, W) order (the routing's approximation), its use as the tile's."""
-        c, h, w = self.shape
+        channel and row fit a core; one core per tile, a part ``("w", x0, x1)`` holding the tile's own neurons (every
+        channel and row of columns ``x0..x1-1``, not a range of the flat (C, H, W) order)."""
+        w = self.shape[2]
         t = 1 << (w.bit_length() - 1)                 # the widest power of two not above W
         while t >= 1:
-            uses = [core_use(self.incoming, 0, 0, self.chip, tile=(c, h, x0, min(x0 + t, w)))[0]
-                    for x0 in range(0, w, t)]
-            if all(self._judge(u) is None for u in uses):
-                ranges = []
-                for x0, use in zip(range(0, w, t), uses):
-                    lo = c * h * x0
-                    ranges.append((lo, min(lo + use.neurons, self.size)))
-                    self._cache[ranges[-1]] = (use, None)
-                return ranges
+            parts = [("w", x0, min(x0 + t, w)) for x0 in range(0, w, t)]
+            if all(self.use_of(part)[1] is None for part in parts):
+                return parts
             t //= 2
         return []                                      # one column does not fit: the generic cut
 
@@ -608,7 +670,7 @@ class _LayerSplitter:
             f"{self.chip.limit_text(bad)} by {value - self.chip[bad]:,}".replace("  ", " ")
         )
 
-    def split(self, cap=None) -> list[tuple[int, int]]:
+    def split(self, cap=None) -> list[tuple]:
         """Ranges covering the layer; ``cap(lo, hi) -> bool`` is an extra bound (the balance placer's load).
 
         Each range is the largest fitting candidate end of the coarsest level at which one unit fits. Limits
@@ -742,13 +804,13 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
                 f"the network needs {needed} cores, {needed - total_cap} over (allow more chips: max_chips / --chips)"
             )
         ids = []
-        for lo, hi in rs:
-            use, bad = sp.check(lo, hi)
+        for part in rs:
+            use, bad = sp.use_of(part)
             assert bad is None
             idx = len(cores)
             c, tile, x, y = _position(idx, chip)
-            cores.append(Core(idx, c, tile, x, y, sp.layer, sp.population, lo, hi, use.synapses, use.memory_bytes,
-                              use.fan_in_axons, synmem_units=use.units))
+            cores.append(Core(idx, c, tile, x, y, sp.layer, sp.population, *sp.bounds(part), use.synapses,
+                              use.memory_bytes, use.fan_in_axons, synmem_units=use.units, block=sp.block(part)))
             ids.append(idx)
         layer_cores[sp.population] = ids
     # routing tables and fan-out
@@ -758,11 +820,11 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
     for pop, ids in layer_cores.items():
         owner = np.empty(by_pop[pop].size, dtype=np.int64)
         for i in ids:
-            owner[cores[i].lo:cores[i].hi] = i
+            owner[by_pop[pop].indices(cores[i].part)] = i
         src_core[pop] = owner
     for sp in splitters:
         for inc in sp.incoming:
-            column = [inc.sparse(cores[i].lo, cores[i].hi) for i in layer_cores[sp.population]]
+            column = [inc.sparse_part(cores[i].part) for i in layer_cores[sp.population]]
             table = scipy.sparse.csc_matrix(                # each core's column of sources, as it was counted
                 (np.concatenate([per for _, per in column]).astype(np.int32), np.concatenate([nz for nz, _ in column]),
                  np.concatenate([[0], np.cumsum([nz.size for nz, _ in column])])),
@@ -779,11 +841,13 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
     for c in cores:
         if c.fan_out_axons > lim:
             raise NeurokdError(
-                f"layer {c.layer!r}: core {c.core} (neurons {c.lo}-{c.hi - 1}) sends to {c.fan_out_axons:,} "
+                f"layer {c.layer!r}: core {c.core} (neurons {c.neuron_range}) sends to {c.fan_out_axons:,} "
                 f"(neuron, destination core) pairs, above {chip.limit_text('core.fan_out_axons')} by {c.fan_out_axons - lim:,}"
             )
-    notes = ["one layer per core; ranges of the flat (C, H, W) neuron order; cores numbered in layer order, "
-             "tiles in snake order, chips side by side along x",
+    notes = ["one layer per core; ranges of the flat (C, H, W) neuron order"
+             + ("; a W-cut core holds every channel and row of a tile of columns (neuron_range `w x0-x1`)"
+                if any(c.block is not None for c in cores) else "")
+             + "; cores numbered in layer order, tiles in snake order, chips side by side along x",
              "the input is sent by the host and enters the mesh at tile (0, 0) of chip 0"]
     return Placement(chip, placer, options, geometry, cores, layer_cores, routes, (0, 0), notes)
 
@@ -797,14 +861,32 @@ def _fanout_per_neuron(sp: "_LayerSplitter", splitters, ranges: dict[str, list[t
             if inc.conn.source != sp.population:
                 continue
             if per_core:
-                for lo, hi in ranges[tg.population]:
-                    f[inc.sparse(lo, hi)[0]] += 1
+                for part in ranges[tg.population]:
+                    f[inc.sparse_part(part)[0]] += 1
             else:                                       # one per neuron and connection, whatever the cores
                 hit = np.zeros(sp.size, dtype=bool)
-                for lo, hi in ranges[tg.population]:
-                    hit[inc.sparse(lo, hi)[0]] = True
+                for part in ranges[tg.population]:
+                    hit[inc.sparse_part(part)[0]] = True
                 f += hit
     return f
+
+
+def _split_tile_for_fanout(sp: "_LayerSplitter", part: tuple, f: np.ndarray, lim: int) -> list[tuple]:
+    """A W tile over ``core.fan_out_axons`` cut into narrower tiles of whole columns, left to right."""
+    cols = f.reshape(sp.shape).sum(axis=(0, 1))
+    out, start, acc = [], part[1], 0
+    for x in range(part[1], part[2]):
+        if cols[x] > lim:
+            raise NeurokdError(
+                f"layer {sp.layer!r}: column {x} (every channel and row, the W-cut's unit) sends to {int(cols[x]):,} "
+                f"(neuron, destination core) pairs, above {sp.chip.limit_text('core.fan_out_axons')} by "
+                f"{int(cols[x]) - lim:,} (set core.conv_cut_w = 0 in a chip file to cut the layer by ranges)")
+        if acc + cols[x] > lim:
+            out.append(("w", start, x))
+            start, acc = x, 0
+        acc += int(cols[x])
+    out.append(("w", start, part[2]))
+    return out
 
 
 def _split_for_fanout(splitters, ranges: dict[str, list[tuple[int, int]]], chip: Chip) -> dict[str, list[tuple[int, int]]]:
@@ -825,10 +907,15 @@ def _split_for_fanout(splitters, ranges: dict[str, list[tuple[int, int]]], chip:
                     f"above {chip.limit_text('core.fan_out_axons')} by {int(f[i]) - lim:,}"
                 )
             out = []
-            for lo, hi in ranges[sp.population]:
-                if int(f[lo:hi].sum()) <= lim:
-                    out.append((lo, hi))
+            for part in ranges[sp.population]:
+                if int(f[sp.indices(part)].sum()) <= lim:
+                    out.append(part)
                     continue
+                if _is_tile(part):
+                    out.extend(_split_tile_for_fanout(sp, part, f, lim))
+                    changed = True
+                    continue
+                lo, hi = part
                 start, acc = lo, 0
                 for i in range(lo, hi):
                     if acc + f[i] > lim:
@@ -889,12 +976,19 @@ def place(network: Network | None, chip: "Chip | str", placer: str = "pack", geo
                 return None
         return out
 
-    hi_tau = max(max(p[r[1]] - p[r[0]] for r in packed[pop]) for pop, p in prefix.items())
+    by_pop = {sp.population: sp for sp in splitters}
+
+    def part_load(pop: str, r: tuple) -> float:             # a range from the running sum, a W tile summed
+        if _is_tile(r):
+            return float(np.asarray(load[pop], dtype=np.float64)[by_pop[pop].indices(r)].sum())
+        return prefix[pop][r[1]] - prefix[pop][r[0]]
+
+    hi_tau = max(max(part_load(pop, r) for r in packed[pop]) for pop in prefix)
     lo_tau = max(float(np.max(np.asarray(load[sp.population]))) for sp in splitters)
     per_tile = chip["mesh.cores_per_tile"]
 
     def step_estimate(ranges) -> float:          # the busiest core's mean load + the barrier of the tiles used
-        busiest = max(prefix[pop][r[1]] - prefix[pop][r[0]] for pop, rs in ranges.items() for r in rs)
+        busiest = max(part_load(pop, r) for pop, rs in ranges.items() for r in rs)
         tiles = math.ceil(sum(len(rs) for rs in ranges.values()) / per_tile)
         return busiest + chip.barrier_ns(tiles)
 

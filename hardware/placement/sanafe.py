@@ -210,7 +210,7 @@ def run(placement: Placement, network, fixed, x: np.ndarray, timing_model: str =
                                             else {"bias": b})
             for c in owner[layer.name]:
                 sc = cores[_tile_of(c.x - c.chip * chip["mesh.tiles_x"], c.y, ty) * per_tile + c.core % per_tile]
-                for i in range(c.lo, c.hi):
+                for i in (range(c.lo, c.hi) if c.block is None else c.indices().tolist()):
                     g.neurons[i].map_to_core(sc)
         for src, dst, pairs, weights in edges:
             if pairs:
