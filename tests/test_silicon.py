@@ -172,6 +172,69 @@ def test_loihi2_w_cut_tiles_store_one_kernel_each():
     assert len({c.memory_bytes for c in pl.cores}) == 1
 
 
+def two_w_cut_convs(**overrides):
+    """input (2, 4, 16) -> conv a (4, 4, 16) -> conv b (4, 4, 16), 3x3, padding 1, on loihi2 with 64 neurons a core: a
+    column is 4 x 4 = 16 neurons, so each layer takes 4 tiles of 4 columns (cores 0-3 and 4-7, 4 cores a tile)."""
+    b = NetxBuilder((2, 4, 16), 0, "two")
+    b.conv("a", np.full((4, 2, 3, 3), 3), LIF, (4, 4, 16), (1, 1), (1, 1))
+    b.conv("b", np.full((4, 4, 3, 3), 3), LIF, (4, 4, 16), (1, 1), (1, 1))
+    net = b.build().network
+    return net, place(net, load_chip("loihi2", {"core.neurons": 64, **overrides}))
+
+
+def test_a_w_cut_core_holds_its_tiles_channels_and_rows():
+    # the cores' neurons are the column blocks (every channel and row of columns 4k..4k+3), not flat ranges
+    _, pl = two_w_cut_convs()
+    index = np.arange(4 * 4 * 16).reshape(4, 4, 16)
+    for layer in ("a", "b"):
+        cores = pl.cores_of(layer)
+        assert [c.neuron_range for c in cores] == ["w 0-3", "w 4-7", "w 8-11", "w 12-15"]
+        for k, core in enumerate(cores):
+            assert np.array_equal(core.indices(), np.sort(index[:, :, 4 * k:4 * k + 4].reshape(-1)))
+            assert core.neurons == 64
+    assert [r["neuron_range"] for r in pl.rows()][:2] == ["w 0-3", "w 4-7"]
+    # fan-in: one axon per input position a tile reads (shared kernel), rows x receptive columns: tile 0 reads
+    # columns 0-4 (padding), inner tiles 6 columns, the last 5 -> 4 x (5, 6, 6, 5)
+    assert [c.fan_in_axons for c in pl.cores] == [20, 24, 24, 20] * 2
+    # b's synapses: 4 x 4 channels x (valid kernel rows summed over the 4 rows: 2 + 3 + 3 + 2 = 10) x (valid kernel
+    # columns over the tile's columns: 2 + 3 + 3 + 3 = 11 at the border, 12 inside)
+    assert [c.synapses for c in pl.cores_of("b")] == [1760, 1920, 1920, 1760]
+
+
+def test_a_spike_of_a_w_cut_core_goes_to_the_tiles_that_read_it():
+    from neurokd.hardware.placement.cost import cost
+
+    _, pl = two_w_cut_convs()
+    r = {"input": np.zeros((1, 1, 2, 4, 16)), "a": np.zeros((1, 1, 4, 4, 16)), "b": np.zeros((1, 1, 4, 4, 16))}
+    r["a"][0, 0, 3, 0, 1] = 1       # column 1 (a's core 0; flat 193: a flat range of 64 would put it on core 3)
+    r["a"][0, 0, 1, 2, 4] = 1       # column 4 (core 1): read by b's columns 3-5, tiles 0 and 1
+    c = cost(pl, r)
+    assert list(c.per_core("spikes")) == [1, 1, 0, 0, 0, 0, 0, 0]
+    assert list(c.per_core("msgs_sent")) == [1, 2, 0, 0, 0, 0, 0, 0]
+    assert list(c.per_core("msgs_received")) == [0, 0, 0, 0, 2, 1, 0, 0]
+    assert list(c.per_core("hops_ew")) == [1, 2, 0, 0, 0, 0, 0, 0]          # tile 0 (x 0) -> tile 1 (x 1)
+    assert c.per_core("hops_ns").sum() == 0
+    # synaptic ops: (3, 0, 1) reaches 4 channels x rows 0-1 x columns 0-2 = 24 on tile 0; (1, 2, 4) 4 x rows 1-3 x
+    # columns 3-5: column 3 on tile 0 (12), columns 4-5 on tile 1 (24)
+    assert list(c.per_core("synops")) == [0, 0, 0, 0, 36, 24, 0, 0]
+    # every neuron of a spiking (the dense path): a column at a tile's edge is read by two tiles
+    r["a"][:] = 1
+    c = cost(pl, r)
+    assert list(c.per_core("spikes")[:4]) == [64] * 4
+    assert list(c.per_core("msgs_sent")) == [80, 96, 96, 80, 0, 0, 0, 0]
+    assert list(c.per_core("msgs_received")) == [0, 0, 0, 0, 80, 96, 96, 80]
+    assert list(c.per_core("synops")[4:]) == [c.synapses for c in pl.cores_of("b")]
+
+
+def test_a_w_tile_over_its_output_axons_is_cut_into_narrower_tiles():
+    # an output axon per destination core, 60 at most: a's tile 0 sends 16 x 3 (columns 0-2, to b's tile 0) + 32
+    # (column 3, to tiles 0 and 1) = 80 -> columns 0-2 and 3; inner tiles 32 + 16 + 16 + 32 = 96 -> two halves
+    _, pl = two_w_cut_convs(**{"core.fan_out_per_core": 1, "core.fan_out_axons": 60})
+    assert [c.neuron_range for c in pl.cores_of("a")] == ["w 0-2", "w 3-3", "w 4-5", "w 6-7", "w 8-9", "w 10-11",
+                                                          "w 12-13", "w 14-15"]
+    assert [c.fan_out_axons for c in pl.cores_of("a")] == [48, 32, 48, 48, 48, 48, 48, 32]
+
+
 def test_placement_json_reports_the_compilers_units_per_layer():
     pl = place(dense_layer(10, 50), "loihi2")
     info = pl.to_dict()
