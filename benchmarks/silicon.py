@@ -318,9 +318,8 @@ def time_markdown(res: dict) -> str:
         out.append(f"| {m['run']} | {m['step_us']:.1f} | {t:.1f} | {t / m['step_us'] - 1:+.1%} | {m['step_uj']:.1f} | {e:.1f} | "
                    f"{e / m['step_uj'] - 1:+.1%} |")
     out.append("")
-    out.append("Unvalidated: one network, one frame, one chip; the scales absorb whatever the stand-in model misses "
-               "(its message overcount on W-cut cores below included), so they say nothing about a network whose "
-               "cost is made of other events.")
+    out.append("Unvalidated: one network, one frame, one chip; the scales absorb whatever the stand-in model misses, "
+               "so they say nothing about a network whose cost is made of other events.")
     out.append("")
     out.append("Per layer, steady state (stand-in figures; PilotNet on loihi2, N-TIDIGITS on loihi1):")
     out.append("")
