@@ -32,8 +32,17 @@ def _lava_missing() -> str | None:
             "(`make test`); this environment is the core (`make test-core`)")
 
 
+LAVA_MISSING = _lava_missing()
+
+
+def require_lava() -> None:
+    """For a test module that imports Lava at its top: skip the whole module, with the reason, without it."""
+    if LAVA_MISSING is not None:
+        pytest.skip(LAVA_MISSING, allow_module_level=True)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    reason = _lava_missing()
+    reason = LAVA_MISSING
     if reason is None:
         return
     for item in items:
