@@ -83,6 +83,32 @@ def install() -> bool:
     return needed()
 
 
+def missing(module: str = "lava.magma") -> str | None:
+    """Why ``module`` (lava-nc's ``lava.magma``, lava-dl's ``lava.lib.dl.netx``) cannot be imported here, in one
+    line, or None when it can. Lava is the optional reference backend: lava-nc 0.10 / lava-dl 0.6 declare
+    Python < 3.11 and numpy < 2, so they are installed only on the Python 3.11 stack."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return None
+    package = "lava-dl" if module.startswith("lava.lib.dl") else "lava-nc"
+    return (f"{package} is not installed in this Python {sys.version_info.major}.{sys.version_info.minor}: "
+            "the Lava reference backend (--target lava/netx with --engine lava, --verify N, tune --engine lava) "
+            "runs on the Python 3.11 stack (`make`, README 'Which Python gives what'); without it use the fast "
+            "engine: --engine fast --verify 0")
+
+
+def require(module: str = "lava.magma") -> None:
+    """Raise :class:`~neurokd.errors.NeurokdError` (exit 2, one line) when ``module`` is not installed."""
+    reason = missing(module)
+    if reason is not None:
+        from neurokd.errors import NeurokdError
+
+        raise NeurokdError(reason)
+
+
 def import_netx():
     """Import ``lava.lib.dl.netx`` without the line lava-dl prints on stdout at import time (its
     optional Prophesee dataset toolbox is missing, which netx never uses), nor torch's warning
@@ -91,6 +117,7 @@ def import_netx():
     import io
     import logging
 
+    require("lava.lib.dl.netx")
     quiet = logging.getLogger("torch.utils.cpp_extension")
     level = quiet.level
     quiet.setLevel(logging.ERROR)

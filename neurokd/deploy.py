@@ -766,7 +766,6 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
     import nir
 
     from neurokd.exporters.from_nir import read_nir
-    from neurokd.hardware.engines.lava_backend import run_lava
     from neurokd.hardware.network import ir
 
     if precision not in ("float", "fixed"):
@@ -834,6 +833,8 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
             fixed = quantize(network, input_sample=x, input_bits=input_bits)   # what run_lava builds itself
         cost_samples = _cost_samples(n, t, sum(l.size for l in network.layers))
         _check_fits(network, chip, chips, run_geometry(network, x, fixed), mode)
+    from neurokd.hardware.engines.lava_backend import run_lava   # here: bad input is named first, with or without Lava
+
     res = run_lava(network, x, precision=precision, input_bits=input_bits, fixed=fixed, record_steps=per_step,
                    progress=progress)
     out = Path(out)

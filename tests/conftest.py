@@ -1,9 +1,14 @@
 """Shared pytest fixtures: tiny datasets written in the real on-disk layouts (Speech Commands, CIFAR-10),
 the recorded third-party graphs of ``shared/interop`` where that folder exists, and ``cli`` (the
-command line in-process, returning its exit code)."""
+command line in-process, returning its exit code).
+
+Tests marked ``lava`` run Lava (lava-nc, and lava-dl's netx): the reference backend, installed only on the
+Python 3.11 stack (``make test``). Where it is absent (the core environment on Python 3.12/3.13 with
+numpy 2, ``make test-core``) they skip with that reason; where it is installed none of them skips."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 from pathlib import Path
@@ -15,6 +20,34 @@ import pytest
 # repository in shared/interop; a clone without it skips the tests that read them.
 # NEUROKD_INTEROP points elsewhere (a missing path makes those tests skip).
 INTEROP_DIR = Path(os.environ.get("NEUROKD_INTEROP") or Path(__file__).resolve().parents[2] / "shared" / "interop")
+
+
+def _lava_missing() -> str | None:
+    """Why the Lava reference backend cannot run here, or None when lava-nc and lava-dl are installed."""
+    missing = [name for name, module in (("lava-nc", "lava.magma"), ("lava-dl", "lava.lib.dl"))
+               if importlib.util.find_spec(module.split(".")[0]) is None or importlib.util.find_spec(module) is None]
+    if not missing:
+        return None
+    return (f"{' and '.join(missing)} not installed: the Lava reference backend runs on the Python 3.11 stack "
+            "(`make test`); this environment is the core (`make test-core`)")
+
+
+LAVA_MISSING = _lava_missing()
+
+
+def require_lava() -> None:
+    """For a test module that imports Lava at its top: skip the whole module, with the reason, without it."""
+    if LAVA_MISSING is not None:
+        pytest.skip(LAVA_MISSING, allow_module_level=True)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    reason = LAVA_MISSING
+    if reason is None:
+        return
+    for item in items:
+        if item.get_closest_marker("lava") is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def cli(argv: list[str]) -> int:

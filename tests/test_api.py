@@ -9,6 +9,8 @@ import pydoc
 import numpy as np
 import pytest
 
+from conftest import LAVA_MISSING
+
 import neurokd
 from neurokd.errors import CheckFailed, NeurokdError
 
@@ -50,19 +52,23 @@ def test_evaluate_export_and_report_chain_from_the_run_result(trained, tmp_path)
     metrics = neurokd.evaluate(trained, device="cpu")
     assert metrics["test_accuracy"] == trained.test_accuracy
     messages = []
-    exported = neurokd.export(trained, target="lava", precision="fixed", engine="fast", verify=2, progress=False,
+    verify = 2 if LAVA_MISSING is None else 0       # checked against Lava where Lava is installed (3.11 stack)
+    exported = neurokd.export(trained, target="lava", precision="fixed", engine="fast", verify=verify, progress=False,
                               echo=messages.append)
     assert isinstance(exported, neurokd.ExportResult) and exported.target == "lava"
     ag = exported.agreements["fixed"]
     assert ag == json.loads((trained.run_dir / "agreement_fixed.json").read_text())
-    assert ag["fast_vs_lava"]["identical"] and ag["samples"] == 360
+    assert ag["samples"] == 360
     assert exported.placement is None                          # no hardware given: not placed
-    assert any("fast model vs Lava" in m for m in messages)
+    if verify:
+        assert ag["fast_vs_lava"]["identical"]
+        assert any("fast model vs Lava" in m for m in messages)
     paths = neurokd.report(exported, out=tmp_path / "reports", figures=False)
     assert {"summary.csv", "summary.md", "summary.tex"} <= set(paths)
     assert "kd-lr" in paths["summary.md"].read_text()
 
 
+@pytest.mark.lava
 def test_simulate_takes_a_graph_object_and_an_array_and_matches_load_nir(trained, tmp_path):
     import nir
     import torch

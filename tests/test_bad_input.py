@@ -211,6 +211,38 @@ def test_simulation_too_large_for_memory_is_refused_before_lava_starts(capsys, t
     assert not (tmp_path / "out" / "spikes.npz").exists()
 
 
+def _as_if_lava_were_not_installed(monkeypatch) -> None:
+    """This process as it is on the core (Python >= 3.12): ``import lava`` fails. Lava's modules already
+    imported, and neurokd's Lava backend, are taken out of sys.modules for the test (monkeypatch puts them back)."""
+    import sys
+
+    for name in [n for n in sys.modules if n == "lava" or n.startswith("lava.")
+                 or n in ("neurokd.hardware.engines.lava_backend", "neurokd.hardware.formats.netx")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "lava", None)
+
+
+def test_without_lava_a_lava_path_stops_in_one_line_naming_the_311_stack(capsys, tmp_path, monkeypatch):
+    import importlib
+
+    import nir
+
+    from neurokd.errors import NeurokdError
+    from neurokd.hardware import lava_compat
+
+    _as_if_lava_were_not_installed(monkeypatch)
+    assert "lava-nc is not installed" in lava_compat.missing("lava.magma")
+    with pytest.raises(NeurokdError, match=r"lava-nc is not installed.*Python 3\.11 stack.*--engine fast --verify 0"):
+        importlib.import_module("neurokd.hardware.engines.lava_backend")
+    with pytest.raises(NeurokdError, match="lava-dl is not installed"):
+        lava_compat.import_netx()
+    nodes, edges = _chain(np.ones((3, 2), np.float32), nir.IF(r=np.ones(3), v_threshold=np.ones(3)))
+    _write_graph(tmp_path / "g.nir", nodes, edges)
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path / "g.nir"), "--random-input", "--steps", "5",
+                           "--out", str(tmp_path / "out"))
+    assert_one_line_error(code, err, "lava-nc is not installed", "Python 3.11 stack")
+
+
 # ------------------------------------------------------------------ options, checkpoints, run folders
 
 @pytest.mark.parametrize("args, fragment", [

@@ -16,7 +16,6 @@ from conftest import cli
 from neurokd.config import TrainConfig
 from neurokd.training import build_models
 
-pytestmark = pytest.mark.lava
 
 AGREEMENT_KEYS = {"precision", "samples", "spike_agreement", "prediction_agreement", "accuracy_torch", "accuracy_lava"}
 
@@ -79,6 +78,7 @@ def test_export_for_norse_writes_a_variant_that_norse_and_neurokd_run_as_the_stu
     assert cli(["export", str(run_dir), "--target", "nir", "--for", "sinabs"]) == 2
 
 
+@pytest.mark.lava
 def test_export_lava_both_precisions_writes_the_file_contract(run_dir, capsys):
     assert cli(["export", str(run_dir), "--target", "lava", "--precision", "both", "--samples", "40",
                 "--no-progress"]) == 0
@@ -103,6 +103,7 @@ def test_export_lava_both_precisions_writes_the_file_contract(run_dir, capsys):
     assert any(line.startswith("lif1,lif,32,") for line in report)
 
 
+@pytest.mark.lava
 def test_export_float_mismatch_exits_1_after_writing_files(run_dir, monkeypatch, capsys):
     import neurokd.hardware.engines.lava_backend as backend
 
@@ -134,6 +135,7 @@ def _write_graph(path: Path, threshold_node: bool = False) -> Path:
     return path
 
 
+@pytest.mark.lava
 def test_simulate_writes_one_array_per_nir_node(tmp_path):
     from neurokd.hardware.network import ir
     from neurokd.hardware.network.nir_semantics import reference_run
@@ -173,6 +175,7 @@ def test_simulate_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
     assert not (tmp_path / "o" / "spikes.npz").exists()
 
 
+@pytest.mark.lava
 def test_export_netx_target_writes_model_net_checked_in_lava_and_a_model_card(run_dir, tmp_path, capsys):
     run = tmp_path / "netx"
     run.mkdir()
@@ -201,6 +204,7 @@ def test_export_onnx_target_checks_the_student_step(run_dir, tmp_path):
     assert (run / "student_step.onnx").is_file() and (run / "MODEL.md").is_file()
 
 
+@pytest.mark.lava
 def test_export_engine_fast_runs_the_split_and_verifies_a_subset_in_lava(run_dir, tmp_path, capsys):
     run = tmp_path / "fast"
     run.mkdir()

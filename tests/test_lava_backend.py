@@ -13,6 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import require_lava
+
+require_lava()  # the module imports Lava: it skips, saying why, where Lava is absent
+
 from neurokd.errors import NeurokdError
 from neurokd.exporters.to_nir import student_to_nir
 from neurokd.hardware.network import ir

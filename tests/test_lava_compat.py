@@ -25,6 +25,7 @@ def test_patch_rewrites_mutable_bytencoder_defaults_only():
     assert patched.count("\n") == src.count("\n")  # line numbers preserved for tracebacks
 
 
+@pytest.mark.lava
 def test_finder_is_installed_on_311_and_var_model_imports():
     import neurokd.hardware  # noqa: F401  (installs the finder)
 
@@ -105,6 +106,7 @@ def test_lava_dl_netx_imports():
     assert hasattr(netx, "hdf5") and hasattr(netx.hdf5, "Network")
 
 
+@pytest.mark.lava
 def test_lava_imports_after_a_progress_bar_set_the_multiprocessing_context():
     import subprocess
 

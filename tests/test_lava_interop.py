@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import require_lava
+
+require_lava()  # the module imports Lava: it skips, saying why, where Lava is absent
+
 from neurokd.exporters.from_nir import nir_to_torch, read_nir
 from neurokd.hardware.network import ir
 from neurokd.hardware.engines.lava_backend import run_lava

@@ -15,7 +15,6 @@ import pytest
 import neurokd
 from conftest import cli
 
-pytestmark = pytest.mark.lava
 
 TINY = dict(model_options={"hidden": [16]}, epochs=2, teacher_epochs=2, batch_size=128, device="cpu")
 
@@ -121,6 +120,7 @@ def test_export_bad_hardware_options_are_one_line(trained, tmp_path, capsys, arg
     assert not (run / "model.nir").exists()          # refused before anything was written
 
 
+@pytest.mark.lava
 def test_simulate_hardware_places_the_graph_and_refuses_one_that_does_not_fit(tmp_path, capsys):
     graph = _graph(tmp_path / "g.nir", 12, 30, 0.2)
     out = tmp_path / "sim"

@@ -51,6 +51,9 @@ from neurokd.errors import NeurokdError
 from neurokd.hardware.network.ir import Layer, Network, bias_routing, host_readout, lava_order, lava_shape, to_lava
 from neurokd.hardware.network.quantize import FORMAT, FixedNetwork, quantize
 from neurokd.hardware.engines.result import LavaResult
+from neurokd.hardware.lava_compat import require as _require_lava
+
+_require_lava()   # one line (NeurokdError, exit 2) where Lava is not installed: the core on Python >= 3.12
 
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
