@@ -220,7 +220,8 @@ def relay_cores_per_chip(copies: int) -> int:
     src/benchmarking.py, ``MultiChipNetwork.create``): the input source is a relay core (``RelayInput``: one
     compartment per input value, identity synapses of weight 2 to each copy's input layer), and a new relay core,
     fed by the previous one, is added before every third copy (copy i, i % 3 == 0); a single copy uses none.
-    20 copies: the source plus copies 3, 6, ..., 18, so 7 relay cores and 20 x 6 + 7 = 127 of 128 cores."""
+    20 copies: the source plus copies 3, 6, ..., 18, so 7 relay cores and 20 x 6 + 7 = 127 of 128 cores
+    (``ntidigitsEnergy.ipynb``'s log: "# cores per repeater: 1.0", "Repeater added at core 19", 38, 57, ...)."""
     return 0 if copies < 2 else 1 + (copies - 1) // 3
 
 
