@@ -343,3 +343,20 @@ def test_the_fitted_loihi2_profile_is_marked_fitted_in_every_report(tmp_path):
     import json
     info = json.loads((tmp_path / "loihi2-fitted" / "placement.json").read_text())
     assert set(info["fitted_figures"]) == keys
+
+
+def test_relay_cores_of_the_measured_ntidigits_board_as_nxslayers_multichipnetwork_builds_them():
+    # MultiChipNetwork.create: the input source is a relay core; a new one before copy i for i % 3 == 0
+    # (i = 1 .. copies - 1); one copy uses none. 20 copies per chip: source + copies 3, 6, 9, 12, 15, 18 = 7,
+    # and 20 x 6 + 7 = 127 cores, within the chip's 128 (as floor(128 / (6 + 1/3)) = 20 copies says)
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "silicon_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "silicon.py")
+    silicon = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = silicon  # its dataclasses look their module up there
+    spec.loader.exec_module(silicon)
+    assert [silicon.relay_cores_per_chip(c) for c in (1, 2, 3, 4, 6, 7, 20)] == [0, 1, 1, 2, 2, 3, 7]
+    assert silicon.NTIDIGITS_COPIES_PER_CHIP * 6 + silicon.relay_cores_per_chip(silicon.NTIDIGITS_COPIES_PER_CHIP) == 127
