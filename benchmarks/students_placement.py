@@ -70,16 +70,18 @@ def main() -> None:
     ap.add_argument("--resnet1d")
     ap.add_argument("--vgg-width", type=float, default=0.25)
     ap.add_argument("--vgg-samples", type=int, default=32)
+    ap.add_argument("--no-vgg", action="store_true", help="only the run folders given")
     ap.add_argument("--chips", type=int, default=16, help="chips available (the VGG needs several Loihi 1 chips)")
     ap.add_argument("--neurokd", default=str(Path(sys.executable).with_name("neurokd")))
     ap.add_argument("--before", action="store_true", help="the neurokd given has no --input-mode")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     out = Path(args.out)
-    graph, data = write_vgg(out / "vgg", args.vgg_width, args.vgg_samples)
     targets = [(n, [r]) for n, r in (("digits MLP", args.digits), ("synth-kws conv1d", args.conv1d),
                                       ("synth-kws resnet1d", args.resnet1d)) if r]
-    targets.append((f"CIFAR VGG-11 x{args.vgg_width:g} (untrained)", [str(graph), "--input", str(data)]))
+    if not args.no_vgg:
+        graph, data = write_vgg(out / "vgg", args.vgg_width, args.vgg_samples)
+        targets.append((f"CIFAR VGG-11 x{args.vgg_width:g} (untrained)", [str(graph), "--input", str(data)]))
     print("| network | chip | input mode | cores | chips | us / inference | uJ / inference | bottleneck | accuracy |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|")
     for i, (name, target) in enumerate(targets):
