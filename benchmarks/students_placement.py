@@ -1,14 +1,14 @@
 """neurokd's own students placed on loihi1 and loihi2 through ``neurokd map``, one row per chip and input mode.
 
-The digits MLP, synth-kws conv1d and resnet1d (trained run folders) and the CIFAR-shaped VGG-11 that
-``benchmarks/placement.py`` builds (untrained, seed 0, random graded frames: the placement is what is measured,
-the spike rates are not a working network's) are mapped with the ``pack`` placer, fixed point, on their whole
+The digits MLP, synth-kws conv1d and resnet1d (trained run folders, or with ``--untrained`` the students
+``benchmarks/placement.py`` builds) and the CIFAR-shaped VGG-11 that ``benchmarks/placement.py`` builds (untrained,
+seed 0, random graded frames: the placement is what is measured, the spike rates are not a working network's) are mapped with the ``pack`` placer, fixed point, on their whole
 test split (the VGG on ``--vgg-samples`` frames); the table gives cores, chips, latency and energy per inference
 (routing included), the bottleneck core and what bounds it, and the accuracy under the input mode where the run
 has labels.
 
     .venv/bin/python benchmarks/students_placement.py --digits RUN --conv1d RUN --resnet1d RUN --out DIR
-        [--neurokd PATH] [--before]
+        [--untrained conv1d,resnet1d] [--no-vgg] [--neurokd PATH] [--before]
 
 ``--neurokd`` runs another checkout's command (e.g. an older one's venv); ``--before`` is for a ``neurokd``
 without ``--input-mode``: every network is mapped once per chip with its input as that version took it (graded
@@ -29,9 +29,10 @@ import torch
 MODES = {"loihi1": ("bias", "spikes", "host"), "loihi2": ("graded", "bias")}
 
 
-def write_vgg(out: Path, width: float, samples: int) -> tuple[Path, Path]:
-    """The VGG and inputs of ``benchmarks/placement.py`` (same seeds, same draws before it), as model.nir and a
-    (N, T, 3, 32, 32) input .npy for ``neurokd map``."""
+def write_untrained(out: Path, vgg_width: float, vgg_samples: int, samples: int = 256) -> dict[str, tuple[Path, Path]]:
+    """The untrained students and inputs of ``benchmarks/placement.py`` (same seeds, same draws in the same order:
+    synth-kws conv1d and resnet1d on ``|N(0, 1)|`` frames, T = 8; the VGG on uniform frames, T = 4), each as a
+    ``.nir`` and an ``(N, T, *shape)`` input ``.npy`` for ``neurokd map``."""
     import nir
 
     from neurokd.exporters.to_nir import student_to_nir
@@ -39,17 +40,21 @@ def write_vgg(out: Path, width: float, samples: int) -> tuple[Path, Path]:
 
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    build_student("mlp", (64,), 10, timesteps=8)          # placement.py builds these first: the same weights
+    build_student("mlp", (64,), 10, timesteps=8)          # placement.py builds it first: the same weights after
+    nets = {}
     for model in ("conv1d", "resnet1d"):
-        build_student(model, (10, 49), 12, timesteps=8)
-        rng.normal(size=(256, 10, 49))
-    st = build_student("vgg", (3, 32, 32), 10, timesteps=4, width=width).eval()
-    x = rng.random((samples, 3, 32, 32))
+        st = build_student(model, (10, 49), 12, timesteps=8).eval()
+        nets[model] = (st, np.abs(rng.normal(size=(samples, 10, 49))), 8)
+    st = build_student("vgg", (3, 32, 32), 10, timesteps=4, width=vgg_width).eval()
+    nets["vgg"] = (st, rng.random((vgg_samples, 3, 32, 32)), 4)
     out.mkdir(parents=True, exist_ok=True)
-    graph, data = out / "vgg.nir", out / "vgg_input.npy"
-    nir.write(graph, student_to_nir(st, dt=1e-4))
-    np.save(data, np.repeat(x[:, None], 4, axis=1))
-    return graph, data
+    files = {}
+    for name, (st, x, t) in nets.items():
+        graph, data = out / f"{name}.nir", out / f"{name}_input.npy"
+        nir.write(graph, student_to_nir(st, dt=1e-4))
+        np.save(data, np.repeat(x[:, None], t, axis=1))
+        files[name] = (graph, data)
+    return files
 
 
 def row(name: str, chip: str, mode: str, folder: Path) -> str:
@@ -71,6 +76,8 @@ def main() -> None:
     ap.add_argument("--vgg-width", type=float, default=0.25)
     ap.add_argument("--vgg-samples", type=int, default=32)
     ap.add_argument("--no-vgg", action="store_true", help="only the run folders given")
+    ap.add_argument("--untrained", default="", help="comma-separated conv1d,resnet1d: placement.py's untrained "
+                                                      "synth-kws students (random |N(0,1)| frames) for runs not given")
     ap.add_argument("--chips", type=int, default=16, help="chips available (the VGG needs several Loihi 1 chips)")
     ap.add_argument("--neurokd", default=str(Path(sys.executable).with_name("neurokd")))
     ap.add_argument("--before", action="store_true", help="the neurokd given has no --input-mode")
@@ -79,9 +86,14 @@ def main() -> None:
     out = Path(args.out)
     targets = [(n, [r]) for n, r in (("digits MLP", args.digits), ("synth-kws conv1d", args.conv1d),
                                       ("synth-kws resnet1d", args.resnet1d)) if r]
-    if not args.no_vgg:
-        graph, data = write_vgg(out / "vgg", args.vgg_width, args.vgg_samples)
-        targets.append((f"CIFAR VGG-11 x{args.vgg_width:g} (untrained)", [str(graph), "--input", str(data)]))
+    untrained = [m for m in args.untrained.split(",") if m]
+    if untrained or not args.no_vgg:
+        files = write_untrained(out / "untrained", args.vgg_width, args.vgg_samples)
+        for m in untrained:
+            targets.append((f"synth-kws {m} (untrained)", [str(files[m][0]), "--input", str(files[m][1])]))
+        if not args.no_vgg:
+            graph, data = files["vgg"]
+            targets.append((f"CIFAR VGG-11 x{args.vgg_width:g} (untrained)", [str(graph), "--input", str(data)]))
     print("| network | chip | input mode | cores | chips | us / inference | uJ / inference | bottleneck | accuracy |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|")
     for i, (name, target) in enumerate(targets):
