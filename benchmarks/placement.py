@@ -134,8 +134,9 @@ def main() -> None:
                     fast_m = min(fast_m, time.perf_counter() - t0)
             for placer in ("pack", "balance"):
                 try:
-                    runs = [place_and_cost(net, chip, result=res_m, inputs=xin, placer=placer, max_chips=args.chips,
-                                           overrides=over, input_mode=mode if graded else None, input_layer=layer)
+                    runs = [place_and_cost(net, chip, result=res_m, inputs=xin, placer=placer,
+                                           max_chips=args.chips, overrides=over,
+                                           input_mode=mode if graded else None, input_layer=layer)
                             for _ in range(args.repeat)]
                 except Exception as exc:  # a refusal is a result too
                     print(f"{name:<32} {chip:<7} {placer:<8} {mode:<7} refused: {exc}")

@@ -2,8 +2,8 @@
 
 The digits MLP, synth-kws conv1d and resnet1d (trained run folders, or with ``--untrained`` the students
 ``benchmarks/placement.py`` builds) and the CIFAR-shaped VGG-11 that ``benchmarks/placement.py`` builds (untrained,
-seed 0, random graded frames: the placement is what is measured, the spike rates are not a working network's) are mapped with the ``pack`` placer, fixed point, on their whole
-test split (the VGG on ``--vgg-samples`` frames); the table gives cores, chips, latency and energy per inference
+seed 0, random graded frames: the placement is what is measured, the spike rates are not a working network's)
+are mapped with the ``pack`` placer, fixed point, on their whole test split (the VGG on ``--vgg-samples`` frames); the table gives cores, chips, latency and energy per inference
 (routing included), the bottleneck core and what bounds it, and the accuracy under the input mode where the run
 has labels.
 
@@ -29,7 +29,8 @@ import torch
 MODES = {"loihi1": ("bias", "spikes", "host"), "loihi2": ("graded", "bias")}
 
 
-def write_untrained(out: Path, vgg_width: float, vgg_samples: int, samples: int = 256) -> dict[str, tuple[Path, Path]]:
+def write_untrained(out: Path, vgg_width: float, vgg_samples: int,
+                    samples: int = 256) -> dict[str, tuple[Path, Path]]:
     """The untrained students and inputs of ``benchmarks/placement.py`` (same seeds, same draws in the same order:
     synth-kws conv1d and resnet1d on ``|N(0, 1)|`` frames, T = 8; the VGG on uniform frames, T = 4), each as a
     ``.nir`` and an ``(N, T, *shape)`` input ``.npy`` for ``neurokd map``."""
@@ -65,7 +66,8 @@ def row(name: str, chip: str, mode: str, folder: Path) -> str:
     acc = info.get("input", {}).get("accuracy")
     acc_s = f"{acc * 100:.2f} %" if acc is not None else ""
     return (f"| {name} | {chip} | {mode} | {info['cores']} | {info['chips']} | {c['latency_us_per_inference']:.1f} | "
-            f"{c['energy_uj_per_inference']:.3f} | core {b['core']}, {b['layer']} ({b['bound']} {share:.0f} %) | {acc_s} |")
+            f"{c['energy_uj_per_inference']:.3f} | core {b['core']}, {b['layer']} ({b['bound']} {share:.0f} %) | "
+            f"{acc_s} |")
 
 
 def main() -> None:
@@ -100,7 +102,8 @@ def main() -> None:
         for chip in ("loihi1", "loihi2"):
             for mode in (("graded (before)",) if args.before else MODES[chip]):
                 folder = out / f"{i}-{chip}-{mode.split()[0]}"
-                cmd = [args.neurokd, "map", *target, "--hardware", chip, "--chips", str(args.chips), "--out", str(folder)]
+                cmd = [args.neurokd, "map", *target, "--hardware", chip, "--chips", str(args.chips),
+                       "--out", str(folder)]
                 if not args.before:
                     cmd += ["--input-mode", mode]
                 done = subprocess.run(cmd, capture_output=True, text=True)
