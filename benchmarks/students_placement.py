@@ -2,10 +2,10 @@
 
 The digits MLP, synth-kws conv1d and resnet1d (trained run folders, or with ``--untrained`` the students
 ``benchmarks/placement.py`` builds) and the CIFAR-shaped VGG-11 that ``benchmarks/placement.py`` builds (untrained,
-seed 0, random graded frames: the placement is what is measured, the spike rates are not a working network's)
-are mapped with the ``pack`` placer, fixed point, on their whole test split (the VGG on ``--vgg-samples``
-frames); the table gives cores, chips, latency and energy per inference (routing included), the bottleneck core and what bounds it, and the
-accuracy under the input mode where the run has labels.
+seed 0, random graded frames: the placement is what is measured, the spike rates are not a working network's) are
+mapped with the ``pack`` placer, fixed point, on their whole test split (the VGG on ``--vgg-samples`` frames); the
+table gives cores, chips, latency and energy per inference (routing included), the bottleneck core and what bounds
+it, and the accuracy under the input mode where the run has labels.
 
     .venv/bin/python benchmarks/students_placement.py --digits RUN --conv1d RUN --resnet1d RUN --out DIR
         [--untrained conv1d,resnet1d] [--no-vgg] [--neurokd PATH] [--before]
