@@ -17,6 +17,13 @@ graded frames of the right shape. Measured, not asserted. With the optional ``sa
 SANA-FE runs ``--sanafe-samples`` samples of each network (as Bernoulli spikes where the input is
 graded) on the ``loihi1-sanafe`` placement: its seconds per sample, extrapolated to the split, and
 neurokd's energy and latency difference to it under the same figures.
+
+``--loihi1-input`` / ``--loihi2-input`` choose how each chip takes the input (:mod:`neurokd.hardware.placement.inputs`):
+``bias`` and ``spikes`` encode the inputs first (``neurokd.hardware.engines.encoding``), the fast engine then runs
+on those spikes and is timed on them, and the encoding's seconds are added to placement + costing; ``host`` and
+``graded`` cost the run on the values. The default on loihi1, ``graded*``, costs graded input by override, as
+before input modes (Loihi 1 takes binary spikes only: those rows time placement and costing, they are not a
+deployable cost).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import torch
 from neurokd.exporters.from_nir import read_nir
 from neurokd.exporters.to_nir import student_to_nir
 from neurokd.hardware.cost.counting import input_is_spiking
+from neurokd.hardware.engines.encoding import bias_layer, rate_spikes
 from neurokd.hardware.engines.fastsim import run_fast
 from neurokd.hardware.network import ir
 from neurokd.hardware.placement import place_and_cost
@@ -83,12 +91,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3,
                     help="time the fast engine and each placement + costing this many times, keep the best of each")
+    ap.add_argument("--loihi1-input", default="graded*", choices=("graded*", "bias", "spikes", "host"),
+                    help="input mode on loihi1 (graded*: graded input costed by override, as before input modes)")
+    ap.add_argument("--loihi2-input", default="graded", choices=("graded", "bias", "spikes", "host"))
     ap.add_argument("--sanafe-samples", type=int, default=2,
                     help="samples SANA-FE runs per network (0: skip; needs the optional sanafe package)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    head = (f"{'network':<32} {'chip':<7} {'placer':<8} {'cores':>6} {'chips':>5} {'place s':>8} {'cost s':>8} "
+    head = (f"{'network':<32} {'chip':<7} {'placer':<8} {'input':<7} {'cores':>6} {'chips':>5} {'place s':>8} {'cost s':>8} "
             f"{'fast s':>8} {'ratio':>6} {'us/inf':>9} {'uJ/inf':>9} {'routing':>8}  bottleneck")
     print(head)
     print("-" * len(head))
@@ -101,25 +112,44 @@ def main() -> None:
         sanafe_note = _sanafe_seconds(net, x, t, args.sanafe_samples, len(x))
         graded = not input_is_spiking(x)
         for chip in ("loihi1", "loihi2"):
-            # Loihi 1 takes binary spikes only: a graded input is costed there by override, as before input modes
-            # (this benchmark times placement and costing; `neurokd map --input-mode` gives deployable costs)
-            over = {"input.graded_payload_bits": 16} if graded and chip == "loihi1" else None
+            mode = args.loihi1_input if chip == "loihi1" else args.loihi2_input
+            # Loihi 1 takes binary spikes only: graded* costs a graded input there by override, as before input
+            # modes (this benchmark times placement and costing; `neurokd map --input-mode` gives deployable costs)
+            over = {"input.graded_payload_bits": 16} if graded and mode == "graded*" else None
+            mode = mode.rstrip("*")
+            xin, layer, res_m, fast_m, enc_s = x, None, res, fast_s, 0.0
+            if graded and mode in ("bias", "spikes"):
+                t0 = time.perf_counter()
+                frames = net.input_sequence(x, t)
+                if mode == "bias":
+                    layer = bias_layer(frames)
+                    xin = layer.spikes
+                else:
+                    xin = rate_spikes(frames)
+                enc_s = time.perf_counter() - t0
+                fast_m = float("inf")
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    res_m = run_fast(net, xin, precision="fixed", timesteps=t, record_steps=True)
+                    fast_m = min(fast_m, time.perf_counter() - t0)
             for placer in ("pack", "balance"):
                 try:
-                    runs = [place_and_cost(net, chip, result=res, inputs=x, placer=placer, max_chips=args.chips,
-                                           overrides=over) for _ in range(args.repeat)]
+                    runs = [place_and_cost(net, chip, result=res_m, inputs=xin, placer=placer,
+                                           max_chips=args.chips, overrides=over,
+                                           input_mode=mode if graded else None, input_layer=layer)
+                            for _ in range(args.repeat)]
                 except Exception as exc:  # a refusal is a result too
-                    print(f"{name:<32} {chip:<7} {placer:<8} refused: {exc}")
+                    print(f"{name:<32} {chip:<7} {placer:<8} {mode:<7} refused: {exc}")
                     continue
                 m = min(runs, key=lambda r: r.seconds["place"] + r.seconds["cost"])
                 c, b = m.cost, m.cost.bottleneck()
-                ps, cs = m.seconds["place"], m.seconds["cost"]
-                print(f"{name:<32} {chip + ('*' if over else ''):<7} {placer:<8} {m.placement.n_cores:>6} {m.placement.n_chips:>5} {ps:>8.2f} "
-                      f"{cs:>8.2f} {fast_s:>8.2f} {(ps + cs) / fast_s:>6.1f} {c.latency_ns / 1e3:>9.2f} "
-                      f"{c.energy_pj / 1e6:>9.4f} {c.routing_pj / c.energy_pj * 100:>7.1f}%  "
+                ps, cs = m.seconds["place"], m.seconds["cost"] + enc_s
+                print(f"{name:<32} {chip:<7} {placer:<8} {mode + ('*' if over else ''):<7} {m.placement.n_cores:>6} "
+                      f"{m.placement.n_chips:>5} {ps:>8.2f} {cs:>8.2f} {fast_m:>8.2f} {(ps + cs) / fast_m:>6.1f} "
+                      f"{c.latency_ns / 1e3:>9.2f} {c.energy_pj / 1e6:>9.4f} {c.routing_pj / c.energy_pj * 100:>7.1f}%  "
                       f"core {b['core']} ({b['layer']}, {b['bound']})")
         print(f"{'':<32} SANA-FE: {sanafe_note}")
-    print("* graded input on loihi1, costed by override (input.graded_payload_bits = 16): Loihi 1 takes binary spikes "
+    print("* graded input costed by override (input.graded_payload_bits = 16): Loihi 1 takes binary spikes "
           "only, so these rows time placement and costing, they are not a deployable cost (neurokd map --input-mode)")
 
 
