@@ -162,3 +162,10 @@ def test_export_on_the_fast_engine_without_verification_needs_no_lava(trained, t
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "360" and (run / "energy_report.csv").is_file()
+
+
+def test_a_zoo_model_named_by_name_trains(tmp_path):
+    """`model="mlp"` (as `--model conv1d` / `resnet1d` on the command line) names a built-in student, not user
+    code: it trains, and the run records it."""
+    run = neurokd.train(out=tmp_path / "zoo", model="mlp", progress=False, echo=None, **TINY)
+    assert run.config["model"] == "mlp" and (run.run_dir / "student.pt").is_file()
