@@ -251,15 +251,25 @@ def test_a_bias_driven_input_layer_takes_its_bias_in_netx_layout_held_for_steps(
     np.save(tmp_path / "bias.npy", bias)
     net, x = load_netx(path, tmp_path / "bias.npy", steps=8)
     assert x.shape == (1, 8, 2, 3, 4) and not x.any()
+    assert cli(["map", str(path), "--hardware", "loihi2", "--input", str(tmp_path / "bias.npy"), "--steps", "8",
+                "--out", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "is the bias of input layer 0, held 8 steps" in out and "bound by" in out
+
+
+@pytest.mark.lava
+def test_a_bias_driven_input_layer_fires_in_lava_where_its_bias_says(tmp_path, capsys):
+    """`neurokd simulate` runs the bias-driven netx file in Lava: exactly neuron (c=0, y=1, x=3) fires, every step."""
+    path = _bias_file(tmp_path)
+    bias = np.zeros((4, 3, 2), dtype=np.int32)
+    bias[3, 1, 0] = 5
+    np.save(tmp_path / "bias.npy", bias)
     assert cli(["simulate", str(path), "--input", str(tmp_path / "bias.npy"), "--steps", "8", "--out",
                 str(tmp_path / "s")]) == 0
     assert "is the bias of input layer 0, held 8 steps" in capsys.readouterr().out
     spikes = np.load(tmp_path / "s" / "spikes.npz")["0"]           # (T, N, C, H, W)
     assert spikes.shape == (8, 1, 2, 3, 4)
     assert spikes[:, 0, 0, 1, 3].sum() == 8 and spikes.sum() == 8
-    assert cli(["map", str(path), "--hardware", "loihi2", "--input", str(tmp_path / "bias.npy"), "--steps", "8",
-                "--out", str(tmp_path / "m")]) == 0
-    assert "bound by" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv_tail, match", [
