@@ -77,7 +77,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "",
-                       verification=None, sections=(), geometry=None) -> list[Path]:
+                       verification=None, sections=(), geometry=None, placed=None) -> list[Path]:
     """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
 
     Counting and energy belong to :mod:`neurokd.hardware.cost.counting` / :mod:`neurokd.hardware.reports.energy_report`:
@@ -88,7 +88,8 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
     :class:`~neurokd.hardware.engines.fastsim.Verification`) the samples Lava re-ran are counted too and written
     beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). ``sections``: more
     Markdown sections for ``energy_report.md`` (the placement's cost); ``geometry``: :func:`run_geometry`'s,
-    when the caller built it already. Returns the written paths ([] when those modules are not installed).
+    when the caller built it already. ``placed``: the placement's cost, the run's energy on its chip, which leads
+    the report. Returns the written paths ([] when those modules are not installed).
     """
     try:
         from neurokd.hardware.cost.counting import activity_from_lava, count
@@ -113,7 +114,7 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
             spike_rse=rse,
         )
     return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title, subset=subset,
-                                                 sections=sections)]
+                                                 sections=sections, placed=placed)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -637,7 +638,8 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     else:
         _retire_map(run / "map", echo)
     written = energy_report_hook(run, network, last, x_test, title=f"{run.name} ({engine_name}, {last.precision})",
-                                 verification=last_verification, sections=sections, geometry=geometry)
+                                 verification=last_verification, sections=sections, geometry=geometry,
+                                 placed=None if mapped is None else mapped.cost)
     if written:
         echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
     _write_card(run, cfg, graph, command, agreements=agreements,
@@ -897,7 +899,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         "spikes_npz": ("one array per NIR node: (T, N, *shape); spikes of spiking nodes, per-step values of readouts"
                        if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
     }
-    sections = []
+    sections, mapped = [], None
     geometry = run_geometry(network, x, res.fixed)            # one geometry for the placement and the report
     if chip is not None:
         mapped, section = _place_on_chip(network, geometry, res, x, chip, placer, chips, out / "map",
@@ -913,7 +915,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         fileio.write_json(out / "quantization.json", res.fixed.report())
     # ---- ENERGY REPORT HOOK (see energy_report_hook) ----
     written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})", sections=sections,
-                                 geometry=geometry)
+                                 geometry=geometry, placed=None if mapped is None else mapped.cost)
     echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in Lava {precision} ({res.run_seconds:.2f} s run, "
          f"{res.build_seconds:.2f} s build); dt {network.dt} ({network.dt_source})")
     for layer, s in res.spikes_per_sample().items():

@@ -21,7 +21,7 @@ Objectives (names as given to ``--objectives``; each computed on the whole valid
 - ``activity``: spikes per neuron per time step, all spiking layers pooled (minimised);
 - ``synops``: synaptic operations per inference on the hardware model (minimised);
 - ``energy:<model>``: energy per inference (pJ) under an energy model of
-  :mod:`neurokd.hardware.cost.energy` (``loihi``, ``loihi-tile``, ``45nm``, ``45nm-int8``; minimised),
+  :mod:`neurokd.hardware.cost.energy` (``loihi-events``, formerly ``loihi``, ``loihi-tile``, ``45nm``, ``45nm-int8``; minimised),
   from the events of the network Loihi runs: the student exported to NIR
   (:func:`neurokd.exporters.to_nir.student_to_nir`), read into the hardware IR, quantised for fixed point
   (scales from the training and validation inputs, never the test split) and run by the fast model
@@ -251,7 +251,7 @@ class Objective:
 
 def parse_objectives(text: str | Sequence[str]) -> list[Objective]:
     """``'accuracy,energy:loihi'`` -> objectives (two or three, each once)."""
-    from neurokd.hardware.cost.energy import ENERGY_MODELS
+    from neurokd.hardware.cost.energy import ALIASES, ENERGY_MODELS
 
     names = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
     if not 1 <= len(names) <= 3:
@@ -260,7 +260,7 @@ def parse_objectives(text: str | Sequence[str]) -> list[Objective]:
     for name in names:
         if name.startswith("energy"):
             model = name.split(":", 1)[1] if ":" in name else ""
-            if model not in ENERGY_MODELS:
+            if ALIASES.get(model, model) not in ENERGY_MODELS:
                 raise NeurokdError(f"--objectives {name}: name an energy model, one of: "
                                    + ", ".join(f"energy:{m}" for m in ENERGY_MODELS))
         elif name not in ("accuracy", "activity", "synops"):
@@ -481,9 +481,11 @@ def _test_figures(run: Path, objectives: Sequence[Objective]) -> dict[str, float
     report = run / "energy_report.csv"
     if report.is_file():
         with open(report, newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv.DictReader(fh) if r["layer"] == "total"]
+            rows = [r for r in csv.DictReader(fh) if r["layer"] == "total" and not r["energy_model"].startswith("placed-")]
+        from neurokd.hardware.cost.energy import canonical_model
+
         for o in objectives:
-            row = next((r for r in rows if r["energy_model"] == o.energy_model), None)
+            row = next((r for r in rows if canonical_model(r["energy_model"]) == canonical_model(o.energy_model)), None)
             if row is not None:
                 out[f"test_energy_{o.energy_model}_pj"] = float(row["energy_pj_per_sample"])
         if rows:

@@ -5,6 +5,7 @@ student is refused on Loihi 1 in one line naming the way to a deployable one."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -123,6 +124,20 @@ def test_bias_student_lava_float_is_pytorch_and_fast_model_is_lava_fixed_and_loi
     assert charged["input_layer_updates"] % 64 == 0 and charged["input_layer_updates"] >= 64 * 4
     report = (run / "map" / "cost_report.md").read_text()
     assert "Input mode `bias`" in report and "The input layer:" in report
+    # one energy per chip: the report leads with the placed cost, the counting models beside it part by part
+    md = (run / "energy_report.md").read_text()
+    lead = md.split("\n## ")[1]
+    assert lead.startswith("Energy per inference on loihi1:") and "(placed)" in lead.splitlines()[0]
+    assert "| **total** |" in lead and "| difference from placed |" in lead and "`loihi-events`" in lead
+    rows = list(csv.DictReader(open(run / "energy_report.csv", newline="")))
+    placed = next(r for r in rows if r["energy_model"] == "placed-loihi1" and r["layer"] == "total")
+    cost = {r["name"]: float(r["value"]) for r in csv.DictReader(open(run / "map" / "cost_report.csv", newline=""))
+            if r["scope"] == "summary"}
+    # the same figure through two writers: csv keeps 6 decimals of pJ, cost_report 8 of uJ
+    assert float(placed["energy_pj_per_sample"]) == pytest.approx(cost["energy_uj_per_inference"] * 1e6, abs=0.01)
+    assert rows[0]["energy_model"] == "placed-loihi1" and {"loihi-events", "loihi-tile"} <= {r["energy_model"] for r in rows}
+    events = next(r for r in rows if r["energy_model"] == "loihi-events" and r["layer"] == "total")
+    assert float(events["energy_pj_per_sample"]) < float(placed["energy_pj_per_sample"])   # no routing, no input layer
     # the run's mode is the placement's; another one is refused in one line
     assert cli(["map", str(run), "--hardware", "loihi1", "--input-mode", "spikes", "--samples", "5",
                 "--out", str(runs / "m")]) == 2

@@ -176,15 +176,21 @@ def read_run(run_dir: str | Path) -> RunRecord:
     for key in ("test_accuracy", "activity"):
         if key not in metrics:
             raise NeurokdError(f"{run / 'metrics.json'} has no {key!r} (rewrite it with `neurokd eval {run}`)")
+    from neurokd.hardware.cost.energy import canonical_model
+
     with open(run / "energy_report.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    for r in rows:                 # a file written before a model's rename: today's name (energy.ALIASES)
+        if r.get("energy_model") is not None:
+            r["energy_model"] = canonical_model(r["energy_model"])
     need = {"layer", "kind", "synops_per_sample", "energy_model", "energy_pj_per_sample"}
     if not rows or not need <= set(rows[0]):
         raise NeurokdError(
             f"{run / 'energy_report.csv'} is empty or lacks columns {sorted(need)}: "
             f"remake it with `neurokd export {run} --target lava`"
         )
-    models = list(dict.fromkeys(r["energy_model"] for r in rows))
+    # the counting models; a placed run's own block (``placed-<chip>``) is its map/ summary (cores, latency, energy)
+    models = list(dict.fromkeys(r["energy_model"] for r in rows if not r["energy_model"].startswith("placed-")))
     for m in models:
         if not any(r["energy_model"] == m and r["layer"] == "total" for r in rows):
             raise NeurokdError(f"{run / 'energy_report.csv'} has no total row for energy model {m!r}")
@@ -237,9 +243,13 @@ def summary_rows(runs: Sequence[RunRecord], models: Sequence[str]) -> tuple[list
     header = ["run", "dataset", "model", "method", "seed", "timesteps", "accuracy", "accuracy_lava_float",
               "accuracy_lava_fixed", "teacher_accuracy", "activity", "spikes_per_sample", "synops_per_sample",
               "macs_per_sample"]
+    from neurokd.hardware.cost.energy import ALIASES
+
+    legacy = {old: new for old, new in ALIASES.items() if new in models}    # columns under a model's former name
     for m in models:
         header += [f"energy_pj_per_sample_{m}", f"teacher_energy_pj_per_sample_{m}"]
     header += list(MAP_COLUMNS)
+    header += [c for old in legacy for c in (f"energy_pj_per_sample_{old}", f"teacher_energy_pj_per_sample_{old}")]
     rows = []
     for r in runs:
         first = r.total(r.models[0])
@@ -256,6 +266,9 @@ def summary_rows(runs: Sequence[RunRecord], models: Sequence[str]) -> tuple[list
             t = r.teacher_pj(m) if m in r.models else None
             row[f"teacher_energy_pj_per_sample_{m}"] = "" if t is None else t
         row.update(_map_cells(r.mapping))
+        for old, new in legacy.items():
+            row[f"energy_pj_per_sample_{old}"] = row[f"energy_pj_per_sample_{new}"]
+            row[f"teacher_energy_pj_per_sample_{old}"] = row[f"teacher_energy_pj_per_sample_{new}"]
         rows.append(row)
     return header, rows
 
@@ -561,7 +574,9 @@ def summarize_runs(
     if not dirs:
         raise NeurokdError("no run folders given: pass one or more folders made by `neurokd train`")
     runs = [read_run(d) for d in dirs]
-    models = list(models) if models else list(runs[0].models)
+    from neurokd.hardware.cost.energy import canonical_model
+
+    models = [canonical_model(m) for m in models] if models else list(runs[0].models)
     for m in models:
         for r in runs:
             if m not in r.models:
