@@ -444,10 +444,18 @@ def evaluate_run(run_dir: str | Path, objectives: Sequence[Objective], *, precis
     x_val, y_val = (t.numpy() for t in splits.val.tensors)
     x_val = x_val.astype(np.float64)
     steps = int(cfg.timesteps)
+    from neurokd.deploy import _encode_input, trained_input_mode
+
+    trained = trained_input_mode(network)
+    if trained is not None:     # --input-mode bias|spikes: the network behind the input layer, on its spikes (as export)
+        from neurokd.hardware.placement import load_chip
+
+        x_val = _encode_input(network, x_val, trained, load_chip("loihi2"), steps)[0]
     fixed = None
     if precision == "fixed":  # scales from training + validation inputs, as export takes training + test
         x_train = splits.train.tensors[0].numpy().astype(np.float64)
-        fixed = quantize(network, input_sample=np.concatenate([x_train, x_val]), input_bits=input_bits)
+        sample = x_val if trained is not None else np.concatenate([x_train, x_val])
+        fixed = quantize(network, input_sample=sample, input_bits=input_bits)
     neurons = sum(layer.size for layer in network.layers if layer.neuron.spiking)
     per_step = len(x_val) * steps * neurons <= MAX_STEP_RECORD   # per-step trains count active updates
     if engine == "lava":

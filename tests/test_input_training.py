@@ -159,3 +159,13 @@ def test_graded_run_on_loihi1_is_refused_naming_the_deployable_training(runs, co
     assert "give --input-mode bias, spikes or host" in err and "neurokd train --input-mode bias" in err
     assert cli(argv[:2] + ["--input-mode", "graded"] + argv[2:]) == 2
     assert "neurokd train --input-mode bias" in capsys.readouterr().err
+
+
+def test_tune_counts_a_bias_student_on_its_input_layers_spikes(runs):
+    """``neurokd tune``'s hardware objectives run the network behind the input layer on its spikes, as export does:
+    the fast model in float predicts what the student predicts (float64 vs float32 on whole-number spikes and
+    the same weights: no prediction flips on this fixture), and the old model name still works."""
+    from neurokd import tuning
+
+    out = tuning.evaluate_run(runs / "digits-bias", tuning.parse_objectives("accuracy,energy:loihi"), precision="float")
+    assert out["val_accuracy_hw"] == out["val_accuracy"] and out["val_energy_loihi_pj"] > 0
