@@ -188,7 +188,7 @@ def _input_mode(mode: str | None, chip, network, x) -> str:
                                f"out or give {trained}")
         return resolve_input_mode(trained, chip, network, x)
     graded_run = (getattr(network, "metadata", None) or {}).get("input_mode") == "graded"
-    if graded_run and mode in (None, "graded") and not takes_graded(chip):
+    if graded_run and (mode == "graded" or (mode is None and x is not None)) and not takes_graded(chip):
         raise NeurokdError(refusal(chip, default=mode is None).rstrip(")") + "); a student deployable there is "
                            "trained with its input: `neurokd train --input-mode bias` (or spikes)")
     return resolve_input_mode(mode, chip, network, x)
