@@ -469,10 +469,10 @@ def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str |
     (empty for a group with no placed run; "mixed hardware" where its seeds were placed on different chips)."""
     e_unit = "nJ"
     header = ["Dataset", "Method", "Seeds", "Accuracy (%)", "Activity (spikes/neuron/step)", "SynOps / inference"]
-    header += [f"Energy {m} ({e_unit})" for m in models]
     with_map = _with_map(groups)
-    if with_map:
-        header += ["Cores", "Chips", "Latency / inference (us)", f"Energy with routing ({e_unit})"]
+    if with_map:        # the placed cost leads: the runs' energy on their chip, then the counting models
+        header += [f"Energy placed, with routing ({e_unit})", "Cores", "Chips", "Latency / inference (us)"]
+    header += [f"Energy {m}{', counted' if with_map else ''} ({e_unit})" for m in models]
     rows = [header]
     for g in groups:
         base = pick_baseline(groups, g["dataset"], baseline)
@@ -493,7 +493,6 @@ def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str |
         name = g["method"] + (" (baseline)" if is_base and several and g["method"] != "baseline" else "")
         row = [g["dataset"], name, str(g["seeds"]), cell("accuracy", 100.0, 4, pp=True), cell("activity", 1.0, 3),
                cell("synops", 1.0, 3)]
-        row += [cell(f"energy_{m}", 1e-3, 3) for m in models]
         if with_map:
             if len(g["map_hardware"]) > 1:
                 row += ["mixed hardware"] * 4
@@ -501,7 +500,8 @@ def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str |
                 placed = g["cores"].n
                 part = f" [{placed} of {g['seeds']} seeds]" if 0 < placed < g["seeds"] else ""
                 row += [cell(key, scale, 3, whole=whole) + part if placed else "" for key, scale, whole in
-                        (("cores", 1.0, True), ("chips", 1.0, True), ("latency", 1.0, False), ("energy_routed", 1e3, False))]
+                        (("energy_routed", 1e3, False), ("cores", 1.0, True), ("chips", 1.0, True), ("latency", 1.0, False))]
+        row += [cell(f"energy_{m}", 1e-3, 3) for m in models]
         rows.append([_tex_escape(c) if tex and "$" not in c and "\\" not in c else c for c in row])
     return rows
 
@@ -512,8 +512,10 @@ def summary_markdown(runs: Sequence[RunRecord], groups: Sequence[dict], models: 
              f"{len(runs)} run(s). Mean ± sample standard deviation over seeds; in brackets the change vs the "
              "dataset's baseline method (accuracy in percentage points, the rest in percent). Energy per inference "
              "(one sample, all time steps), from each run's energy_report.csv."
-             + (f" Cores, chips, latency and energy with routing per inference: the run placed on a chip "
-                f"({_map_hardware(groups)}; its map/cost_report.csv), empty where a run was not placed."
+             + (f" A run placed on a chip ({_map_hardware(groups)}; its map/cost_report.csv) has one energy there, "
+                "the placed one (with routing, host messages and the pipeline's steps), which leads with its cores, "
+                "chips and latency, empty where a run was not placed; the counting models beside it price the counted "
+                "events without a placement (each run's energy_report.md sets them side by side, part by part)."
                 if _with_map(groups) else ""), ""]
     lines.append("| " + " | ".join(table[0]) + " |")
     lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(table[0]) - 2)) + "|")
