@@ -858,6 +858,16 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
             raise NeurokdError(f"--steps {steps} but the input has {x.shape[1]} steps")
     else:
         x = random_spikes(network, samples, steps, rate, seed)
+    trained = trained_input_mode(network) if netx is None else None
+    if trained is not None:
+        from neurokd.hardware.cost.counting import input_is_spiking
+
+        if not input_is_spiking(x):     # a student's graph with its input layer / encoder: its input is the spikes
+            from neurokd.hardware.placement import load_chip
+
+            x = _encode_input(network, x, trained, chip or load_chip("loihi2"), None)[0]
+            echo(f"neurokd: {path.name} was trained with --input-mode {trained}: the values are encoded as the "
+                 f"student encodes them (its offset and full scale), {x.mean():.3f} spikes per input and step")
     n, t = x.shape[:2]
     per_step = n * t * sum(l.size for l in network.layers) <= MAX_STEP_RECORD
     from neurokd.resources import ensure_fits
