@@ -713,8 +713,16 @@ def export_netx(run: Path, graph, splits, steps: int, samples: int | None, input
     x_test, y_test = (t.numpy() for t in splits.test.tensors)
     n = min(len(x_test), samples or 100)
     x_test, y_test = x_test[:n].astype(np.float64), y_test[:n]
-    fixed = quantize_netx(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits,
-                          timesteps=steps)
+    sample = np.concatenate([x_train, x_test])
+    trained = trained_input_mode(network)
+    if trained is not None:    # the file's input is the student's input spikes (netx: binary input, no input layer)
+        from neurokd.hardware.placement import load_chip
+
+        x_test = _encode_input(network, x_test, trained, load_chip("loihi2"), steps)[0]
+        sample = x_test
+        echo(f"neurokd: trained with --input-mode {trained}: model.net takes the student's input spikes "
+             f"(encode the values with the graph's input_offset and input_full_scale)")
+    fixed = quantize_netx(network, input_sample=sample, input_bits=input_bits, timesteps=steps)
     path = write_netx(fixed, run / "model.net", timesteps=steps)
     fileio.write_json(run / "quantization_netx.json", fixed.report())
     agreement = check_netx(path, fixed, x_test, labels=y_test, timesteps=steps)
