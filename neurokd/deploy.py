@@ -187,8 +187,11 @@ def _input_mode(mode: str | None, chip, network, x) -> str:
                                f"those spikes), so --input-mode {mode} would run another network: leave --input-mode "
                                f"out or give {trained}")
         return resolve_input_mode(trained, chip, network, x)
+    from neurokd.hardware.cost.counting import input_is_spiking
+
     graded_run = (getattr(network, "metadata", None) or {}).get("input_mode") == "graded"
-    if graded_run and (mode == "graded" or (mode is None and x is not None)) and not takes_graded(chip):
+    graded_data = x is not None and not input_is_spiking(x)      # spikes given as data are sent as they are
+    if graded_run and (mode == "graded" or (mode is None and graded_data)) and not takes_graded(chip):
         raise NeurokdError(refusal(chip, default=mode is None).rstrip(")") + "); a student deployable there is "
                            "trained with its input: `neurokd train --input-mode bias` (or spikes)")
     return resolve_input_mode(mode, chip, network, x)
