@@ -93,7 +93,7 @@ def _run(tmp: Path, mode: str) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("runs")
-    for mode in ("bias", "graded"):
+    for mode in ("bias", "spikes", "graded"):
         _run(tmp, mode)
     return tmp
 
@@ -169,3 +169,17 @@ def test_tune_counts_a_bias_student_on_its_input_layers_spikes(runs):
 
     out = tuning.evaluate_run(runs / "digits-bias", tuning.parse_objectives("accuracy,energy:loihi"), precision="float")
     assert out["val_accuracy_hw"] == out["val_accuracy"] and out["val_energy_loihi_pj"] > 0
+
+
+@pytest.mark.lava
+def test_spikes_student_runs_on_its_rate_code_in_lava_float_spike_for_spike_and_places_with_host_messages(runs, capsys):
+    run = runs / "digits-spikes"
+    assert cli(["export", str(run), "--engine", "fast", "--precision", "float", "--samples", "30", "--verify", "6",
+                "--no-progress", "--hardware", "loihi2"]) == 0
+    assert "input mode spikes (trained)" in capsys.readouterr().out
+    ag = json.loads((run / "agreement.json").read_text())
+    assert ag["fast_vs_lava"]["identical"] is True and min(ag["spike_agreement"].values()) == 1.0
+    assert ag["accuracy_student"] == ag["accuracy_torch"]
+    placement = json.loads((run / "map" / "placement.json").read_text())
+    assert placement["input"]["mode"] == "spikes" and placement["input"]["charged"]["host_messages"] > 0
+    assert "input" not in placement["layers"]              # no on-chip input layer: the host sends the spikes
