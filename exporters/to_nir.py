@@ -51,6 +51,16 @@ Metadata (the contract a reader needs, since NIR has no ``dt``)::
                       "producer": "neurokd <version>"}
     node.metadata  = {"dt": dt}            # every LIF / IF node
 
+A student trained with ``--input-mode bias`` or ``spikes`` (:mod:`neurokd.models.encoders`) is exported as the
+network behind its input layer / host encoder: the graph's input is the binary spikes the chip's first synapses
+receive, one frame per step, and the metadata says how they are made from the data (``encoding`` ``"bias"`` or
+``"spikes"``, and ``input_mode``, ``input_offset``, ``input_full_scale``, ``input_bits``, ``input_layer_rule``).
+The bias-driven input layer is not written as NIR nodes: NIR has no way to say "the value is this neuron's bias"
+(an ``IF`` fed through an identity ``Affine`` would make every consumer deliver the value through a synapse, one
+step late on Lava and quantised as a graded spike, which is not what the chip runs); the placement puts it on
+cores from the metadata (``neurokd map``: ``input mode bias``, its neurons placed and updated every step, no
+synapses into them). A graded student's metadata says ``input_mode = "graded"``.
+
 :func:`for_norse` rewrites such a graph for Norse 1.1.0's reader (which ignores ``r`` and ``dt``): the
 same network with ``r = 1`` (moved into the weights) at Norse's ``dt = 1e-3``.
 
@@ -376,7 +386,16 @@ def student_to_nir(student: Student, dt: float = 1e-4) -> nir.NIRGraph:
         "readout": READOUT,
         "neuron_contract": NEURON_CONTRACT,
         "producer": f"neurokd {_version()}",
+        "input_mode": "graded",
     }
+    encoder = getattr(student, "encoder", None)
+    if encoder is not None:
+        meta.update(encoder.metadata(), encoding=encoder.mode, input_layer_rule=(
+            f"non-leaky IF per value, bias round((x - offset) / full_scale * {2 ** encoder.bits - 1}), threshold "
+            f"{encoder.vth}, reset to 0 (Lava's fixed-point LIF, neurokd.hardware.engines.encoding.bias_layer)"
+            if encoder.mode == "bias" else
+            "deterministic error-feedback rate code of (x - offset) / full_scale (accumulator from 0.5, a spike "
+            "on reaching 1; neurokd.hardware.engines.encoding.rate_spikes)"))
     try:
         return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=True)
     except (ValueError, AssertionError) as exc:

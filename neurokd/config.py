@@ -74,6 +74,7 @@ class TrainConfig:
     learn_beta: bool = False
     learn_threshold: bool = False
     reset: str = "zero"  # LIF reset: "zero" (Loihi's, exportable) or "subtract" (soft reset, training only)
+    input_mode: str = "graded"  # how the chip takes the input: graded (Loihi 2 only), bias, spikes (neurokd.models.encoders)
     teacher: str = "auto"  # "auto" (train one), "none" (methods without KD only), or a run folder with teacher.pt
     teacher_epochs: int | None = None
     seed: int = 0
@@ -156,6 +157,13 @@ class TrainConfig:
             bad(f"threshold must be > 0, got {self.threshold}")
         if self.reset not in ("zero", "subtract"):
             bad(f"reset must be zero or subtract, got {self.reset!r}")
+        from neurokd.models.encoders import INPUT_MODES
+
+        if self.input_mode not in INPUT_MODES:
+            bad(f"input-mode must be one of {', '.join(INPUT_MODES)}, got {self.input_mode!r}")
+        if self.input_mode != "graded" and is_user_model(self.model):
+            bad(f"--input-mode {self.input_mode} builds the input layer into one of neurokd's own students; a --model "
+                "function's student takes its input as it is written: train it with --input-mode graded")
         if self.optimizer not in OPTIMIZERS:
             bad(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:

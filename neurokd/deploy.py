@@ -77,7 +77,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title: str = "",
-                       verification=None, sections=(), geometry=None) -> list[Path]:
+                       verification=None, sections=(), geometry=None, placed=None) -> list[Path]:
     """ENERGY REPORT HOOK: this run's spikes -> ``energy_report.csv`` + ``.md`` in ``out_dir``.
 
     Counting and energy belong to :mod:`neurokd.hardware.cost.counting` / :mod:`neurokd.hardware.reports.energy_report`:
@@ -88,7 +88,8 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
     :class:`~neurokd.hardware.engines.fastsim.Verification`) the samples Lava re-ran are counted too and written
     beside the whole split's (``energy_subset.csv``, a section of ``energy_report.md``). ``sections``: more
     Markdown sections for ``energy_report.md`` (the placement's cost); ``geometry``: :func:`run_geometry`'s,
-    when the caller built it already. Returns the written paths ([] when those modules are not installed).
+    when the caller built it already. ``placed``: the placement's cost, the run's energy on its chip, which leads
+    the report. Returns the written paths ([] when those modules are not installed).
     """
     try:
         from neurokd.hardware.cost.counting import activity_from_lava, count
@@ -113,7 +114,7 @@ def energy_report_hook(out_dir: Path, network, result, inputs: np.ndarray, title
             spike_rse=rse,
         )
     return [Path(p) for p in write_energy_report(out_dir, geometry, counts, title=title, subset=subset,
-                                                 sections=sections)]
+                                                 sections=sections, placed=placed)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -166,11 +167,33 @@ def _check_fits(network, chip, chips: int | None, geometry, input_mode: str = "g
     place(network, chip, placer="pack", geometry=mode_geometry(input_mode, geometry, network, chip)[0], max_chips=chips or 1)
 
 
+def trained_input_mode(network) -> str | None:
+    """The input mode a student was trained with where it built an input layer or host encoder into itself
+    (``bias`` or ``spikes``: the exported graph's metadata, :mod:`neurokd.models.encoders`), else None."""
+    mode = (getattr(network, "metadata", None) or {}).get("input_mode")
+    return mode if mode in ("bias", "spikes") else None
+
+
 def _input_mode(mode: str | None, chip, network, x) -> str:
     """``--input-mode`` resolved on ``chip`` for input data ``x`` before anything runs (one-line refusal where the
-    chip cannot take it: graded input on Loihi 1)."""
-    from neurokd.hardware.placement.inputs import resolve_input_mode
+    chip cannot take it: graded input on Loihi 1). A student trained with ``--input-mode bias|spikes`` is placed
+    in that mode (its first synapses learnt on those spikes); another mode given for it is refused in one line."""
+    from neurokd.hardware.placement.inputs import refusal, resolve_input_mode, takes_graded
 
+    trained = trained_input_mode(network)
+    if trained is not None:
+        if mode is not None and mode != trained:
+            raise NeurokdError(f"this student was trained with --input-mode {trained} (its first synapses learnt on "
+                               f"those spikes), so --input-mode {mode} would run another network: leave --input-mode "
+                               f"out or give {trained}")
+        return resolve_input_mode(trained, chip, network, x)
+    from neurokd.hardware.cost.counting import input_is_spiking
+
+    graded_run = (getattr(network, "metadata", None) or {}).get("input_mode") == "graded"
+    graded_data = x is not None and not input_is_spiking(x)      # spikes given as data are sent as they are
+    if graded_run and (mode == "graded" or (mode is None and graded_data)) and not takes_graded(chip):
+        raise NeurokdError(refusal(chip, default=mode is None).rstrip(")") + "); a student deployable there is "
+                           "trained with its input: `neurokd train --input-mode bias` (or spikes)")
     return resolve_input_mode(mode, chip, network, x)
 
 
@@ -190,11 +213,23 @@ def _encode_input(network, x: np.ndarray, mode: str, chip, timesteps: int | None
     charge = InputCharge(mode, chip.name)
     if mode not in ("bias", "spikes") or (mode == "bias" and has_bias_input_layer(network)):
         return x, None, charge
-    if mode == "spikes" and input_is_spiking(x):
+    trained = trained_input_mode(network) == mode
+    if mode == "spikes" and input_is_spiking(x) and not trained:
         charge.notes.append("the input data is binary spikes already: sent as it is")
         return x, None, charge
     frames = network.input_sequence(x, timesteps)
-    charge.full_scale = full_scale(frames)
+    scale = None
+    if trained:          # the student's own encoder: its offset, full scale and bits, as it was trained
+        meta = network.metadata
+        offset, scale = float(meta.get("input_offset", 0.0)), float(meta.get("input_full_scale", 1.0))
+        input_bits = int(meta.get("input_bits", input_bits))
+        frames = np.clip(frames - offset, 0.0, None)
+        charge.notes.append(f"trained with --input-mode {mode}: the student's own input "
+                            f"{'layer' if mode == 'bias' else 'encoder'} (offset {offset:g}, full scale {scale:g}"
+                            f"{f', {input_bits}-bit bias' if mode == 'bias' else ''}), the spikes it learnt on")
+        if mode == "spikes" and spike_encoding != "deterministic":
+            charge.notes.append(f"the student learnt on deterministic spikes; these are {spike_encoding}")
+    charge.full_scale = full_scale(frames) if scale is None else scale
     if mode == "spikes":
         charge.encoding = spike_encoding
         charge.seed = seed if spike_encoding == "bernoulli" else None
@@ -203,13 +238,15 @@ def _encode_input(network, x: np.ndarray, mode: str, chip, timesteps: int | None
                                " (error feedback: an accumulator adds x / full scale per step and sends a spike, "
                                "less 1, on reaching 1; no seed, the same spikes every run)")
                             + f"; full scale {charge.full_scale:g} = a spike every step")
-        return rate_spikes(frames, spike_encoding, seed), None, charge
-    layer = bias_layer(frames, bits=input_bits)
+        return rate_spikes(frames, spike_encoding, seed, scale=scale), None, charge
+    layer = bias_layer(frames, bits=input_bits, scale=scale)
     charge.encoding = (f"non-leaky IF per input value, bias = round(x / {layer.full_scale:g} x {2 ** input_bits - 1}) "
                        f"<< {layer.bias_exp}, threshold {layer.vth} << 6, reset to 0 (Lava's fixed-point LIF)")
     charge.notes.append("bias input layer: rate 1 / ceil(1 / x) of the value x (full scale every step; reset to zero "
-                        "makes the rate a staircase that never exceeds the value); a student trained on graded input "
-                        "computes something else under it (train with the mode to keep its accuracy)")
+                        "makes the rate a staircase that never exceeds the value)" + (
+                            "; the student was trained on these spikes" if trained else
+                            "; a student trained on graded input computes something else under it (train with "
+                            "--input-mode bias to keep its accuracy)"))
     return layer.spikes, layer, charge
 
 
@@ -269,7 +306,7 @@ def _place_on_chip(network, geometry, result, x: np.ndarray, chip, placer: str, 
 
     n = int(result.samples)
     note = ""
-    graded_predictions = getattr(result, "predictions", None)
+    graded_predictions = getattr(result, "predictions", None) if trained_input_mode(network) is None else None
     x_run, layer, charge = _encode_input(network, x, input_mode, chip, timesteps, spike_encoding, seed, input_bits)
     if x_run is not x:
         from neurokd.hardware.engines.fastsim import run_fast
@@ -373,12 +410,14 @@ def _reference(graph, x: np.ndarray, timesteps: int, keep: list[str], batch: int
     with torch.no_grad():
         for start in range(0, len(x), batch):
             xb = torch.as_tensor(x[start:start + batch], dtype=torch.float64)
+            if xb.dim() == len(module.plan.shapes[module.plan.inputs[0]]) + 2:
+                xb = xb.transpose(0, 1)                                        # (N, T, ...) -> (T, N, ...)
             rec = module(xb, record=True)
             for name in keep:
                 v = rec[name].numpy().astype(np.uint8)                     # spikes: 0/1
                 spikes.setdefault(name, []).append(v.reshape(v.shape[0], v.shape[1], -1).swapaxes(0, 1))
             out = module.plan.outputs[0]
-            logits.append(rec[out].numpy().mean(axis=0).reshape(len(xb), -1))
+            logits.append(rec[out].numpy().mean(axis=0).reshape(rec[out].shape[1], -1))
     return {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(logits)
 
 
@@ -484,11 +523,20 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     n = len(x_test)
     lava_dir = run / "lava"
     fileio.write_json(lava_dir / "network.json", network.to_dict())
+    x_raw, trained = x_test, trained_input_mode(network)
+    if trained is not None:
+        # a student trained with its input layer / host encoder: the engines run the network behind it on the
+        # spikes it sends (the student's own numbers), which is what the chip's first synapses receive
+        from neurokd.hardware.placement import load_chip as _load_chip
+
+        x_test = _encode_input(network, x_raw, trained, chip or _load_chip("loihi2"), steps)[0]
+        echo(f"neurokd: input mode {trained} (trained): the network runs on its input "
+             f"{'layer' if trained == 'bias' else 'encoder'}'s spikes, {x_test.mean():.3f} per input and step")
 
     ref_spikes, ref_logits = _reference(graph, x_test, steps, network.spiking_layers)
     ref_pred = ref_logits.argmax(axis=1)
     with torch.no_grad():
-        student_pred = student(torch.as_tensor(x_test, dtype=torch.float32)).argmax(dim=1).numpy()
+        student_pred = student(torch.as_tensor(x_raw, dtype=torch.float32)).argmax(dim=1).numpy()
     acc_ref = float(np.mean(ref_pred == y_test))
     acc_student = float(np.mean(student_pred == y_test))
     neurons = sum(l.size for l in network.layers if l.neuron.spiking)
@@ -503,7 +551,8 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     fixed_net = None
     if "fixed" in precisions:
         x_train = splits.train.tensors[0].numpy().astype(np.float64)
-        fixed_net = quantize(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits)
+        sample = x_test if trained is not None else np.concatenate([x_train, x_test])   # spikes: 0/1 whatever the data
+        fixed_net = quantize(network, input_sample=sample, input_bits=input_bits)
     mode = None
     if chip is not None:     # refuse a network that does not fit before it runs (weights of the last run)
         mode = _input_mode(input_mode, chip, network, x_test)
@@ -591,7 +640,7 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     geometry = run_geometry(network, x_test, last.fixed)      # one geometry for the placement and the report
     mapped = None
     if chip is not None:
-        mapped, section = _place_on_chip(network, geometry, last, x_test, chip, placer, chips, run / "map",
+        mapped, section = _place_on_chip(network, geometry, last, x_raw, chip, placer, chips, run / "map",
                                          title=f"{run.name} ({engine_name}, {last.precision})", timesteps=steps,
                                          cost_samples=cost_samples, echo=echo, input_mode=mode, labels=y_test,
                                          spike_encoding=spike_encoding, seed=int(cfg.seed), input_bits=input_bits)
@@ -599,7 +648,8 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
     else:
         _retire_map(run / "map", echo)
     written = energy_report_hook(run, network, last, x_test, title=f"{run.name} ({engine_name}, {last.precision})",
-                                 verification=last_verification, sections=sections, geometry=geometry)
+                                 verification=last_verification, sections=sections, geometry=geometry,
+                                 placed=None if mapped is None else mapped.cost)
     if written:
         echo(f"neurokd: wrote {', '.join(str(p) for p in written)}")
     _write_card(run, cfg, graph, command, agreements=agreements,
@@ -673,8 +723,16 @@ def export_netx(run: Path, graph, splits, steps: int, samples: int | None, input
     x_test, y_test = (t.numpy() for t in splits.test.tensors)
     n = min(len(x_test), samples or 100)
     x_test, y_test = x_test[:n].astype(np.float64), y_test[:n]
-    fixed = quantize_netx(network, input_sample=np.concatenate([x_train, x_test]), input_bits=input_bits,
-                          timesteps=steps)
+    sample = np.concatenate([x_train, x_test])
+    trained = trained_input_mode(network)
+    if trained is not None:    # the file's input is the student's input spikes (netx: binary input, no input layer)
+        from neurokd.hardware.placement import load_chip
+
+        x_test = _encode_input(network, x_test, trained, load_chip("loihi2"), steps)[0]
+        sample = x_test
+        echo(f"neurokd: trained with --input-mode {trained}: model.net takes the student's input spikes "
+             f"(encode the values with the graph's input_offset and input_full_scale)")
+    fixed = quantize_netx(network, input_sample=sample, input_bits=input_bits, timesteps=steps)
     path = write_netx(fixed, run / "model.net", timesteps=steps)
     fileio.write_json(run / "quantization_netx.json", fixed.report())
     agreement = check_netx(path, fixed, x_test, labels=y_test, timesteps=steps)
@@ -817,6 +875,16 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
             raise NeurokdError(f"--steps {steps} but the input has {x.shape[1]} steps")
     else:
         x = random_spikes(network, samples, steps, rate, seed)
+    trained = trained_input_mode(network) if netx is None else None
+    if trained is not None:
+        from neurokd.hardware.cost.counting import input_is_spiking
+
+        if not input_is_spiking(x):     # a student's graph with its input layer / encoder: its input is the spikes
+            from neurokd.hardware.placement import load_chip
+
+            x = _encode_input(network, x, trained, chip or load_chip("loihi2"), None)[0]
+            echo(f"neurokd: {path.name} was trained with --input-mode {trained}: the values are encoded as the "
+                 f"student encodes them (its offset and full scale), {x.mean():.3f} spikes per input and step")
     n, t = x.shape[:2]
     per_step = n * t * sum(l.size for l in network.layers) <= MAX_STEP_RECORD
     from neurokd.resources import ensure_fits
@@ -860,7 +928,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         "spikes_npz": ("one array per NIR node: (T, N, *shape); spikes of spiking nodes, per-step values of readouts"
                        if per_step else "too large for per-step trains: spiking nodes hold spike counts (N, *shape)"),
     }
-    sections = []
+    sections, mapped = [], None
     geometry = run_geometry(network, x, res.fixed)            # one geometry for the placement and the report
     if chip is not None:
         mapped, section = _place_on_chip(network, geometry, res, x, chip, placer, chips, out / "map",
@@ -876,7 +944,7 @@ def simulate_graph(graph, out: str | Path, inputs=None, random_input: bool = Fal
         fileio.write_json(out / "quantization.json", res.fixed.report())
     # ---- ENERGY REPORT HOOK (see energy_report_hook) ----
     written = energy_report_hook(out, network, res, x, title=f"{path.name} (Lava {precision})", sections=sections,
-                                 geometry=geometry)
+                                 geometry=geometry, placed=None if mapped is None else mapped.cost)
     echo(f"neurokd: {path.name}: {n} sample(s) x {t} steps in Lava {precision} ({res.run_seconds:.2f} s run, "
          f"{res.build_seconds:.2f} s build); dt {network.dt} ({network.dt_source})")
     for layer, s in res.spikes_per_sample().items():
@@ -1018,7 +1086,7 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
         if inputs is not x:
             result = run_fast(network, inputs, precision=precision, record_steps=True, record_state=True, fixed=fixed)
             graded = run_fast(network, x, precision=precision, timesteps=timesteps if held else None, fixed=fixed) \
-                if labels is not None else None
+                if labels is not None and trained_input_mode(network) is None else None
             _mode_accuracy(charge, result, labels, None if graded is None else graded.predictions)
         else:
             result = run_fast(network, x, precision=precision, timesteps=timesteps if held else None,

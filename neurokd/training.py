@@ -143,7 +143,8 @@ def build_models(cfg: TrainConfig, input_shape, num_classes: int, which: str = "
             torch.manual_seed(cfg.seed)
             student = build_student(cfg.model, input_shape, num_classes, cfg.timesteps, beta=cfg.beta,
                                     threshold=cfg.threshold, learn_beta=cfg.learn_beta,
-                                    learn_threshold=cfg.learn_threshold, reset=cfg.reset, **opts)
+                                    learn_threshold=cfg.learn_threshold, reset=cfg.reset,
+                                    input_mode=cfg.input_mode, **opts)
     except TypeError as exc:
         raise NeurokdError(f"model {cfg.model!r} does not take model_options {opts}: {exc}") from exc
     except (ValueError, RuntimeError) as exc:
@@ -607,6 +608,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
 
         _seed_everything(cfg.seed)  # the student starts the same whatever happened to the teacher
         _, student = build_models(cfg, splits.input_shape, splits.num_classes, which="student")
+        if getattr(student, "encoder", None) is not None:   # the input layer's range, from the training split
+            student.encoder.set_range(_tensors(splits.train)[0])
         student.to(device)
         if is_user_model(cfg.model):
             log(f"neurokd: {student.describe()}")
@@ -660,7 +663,10 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         "neurons_per_layer": test["neurons_per_layer"], "test_samples": test["samples"],
         "device": str(device), "teacher": cfg.teacher,
         "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
+        "input_mode": cfg.input_mode,
     }
+    if getattr(student, "encoder", None) is not None:
+        metrics["input_encoder"] = student.encoder.metadata()
     if distributed.world_size() > 1:
         metrics["processes"] = distributed.world_size()
     if main:

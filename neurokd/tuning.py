@@ -21,7 +21,7 @@ Objectives (names as given to ``--objectives``; each computed on the whole valid
 - ``activity``: spikes per neuron per time step, all spiking layers pooled (minimised);
 - ``synops``: synaptic operations per inference on the hardware model (minimised);
 - ``energy:<model>``: energy per inference (pJ) under an energy model of
-  :mod:`neurokd.hardware.cost.energy` (``loihi``, ``loihi-tile``, ``45nm``, ``45nm-int8``; minimised),
+  :mod:`neurokd.hardware.cost.energy` (``loihi-events``, formerly ``loihi``, ``loihi-tile``, ``45nm``, ``45nm-int8``; minimised),
   from the events of the network Loihi runs: the student exported to NIR
   (:func:`neurokd.exporters.to_nir.student_to_nir`), read into the hardware IR, quantised for fixed point
   (scales from the training and validation inputs, never the test split) and run by the fast model
@@ -251,7 +251,7 @@ class Objective:
 
 def parse_objectives(text: str | Sequence[str]) -> list[Objective]:
     """``'accuracy,energy:loihi'`` -> objectives (two or three, each once)."""
-    from neurokd.hardware.cost.energy import ENERGY_MODELS
+    from neurokd.hardware.cost.energy import ALIASES, ENERGY_MODELS
 
     names = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
     if not 1 <= len(names) <= 3:
@@ -260,7 +260,7 @@ def parse_objectives(text: str | Sequence[str]) -> list[Objective]:
     for name in names:
         if name.startswith("energy"):
             model = name.split(":", 1)[1] if ":" in name else ""
-            if model not in ENERGY_MODELS:
+            if ALIASES.get(model, model) not in ENERGY_MODELS:
                 raise NeurokdError(f"--objectives {name}: name an energy model, one of: "
                                    + ", ".join(f"energy:{m}" for m in ENERGY_MODELS))
         elif name not in ("accuracy", "activity", "synops"):
@@ -444,10 +444,18 @@ def evaluate_run(run_dir: str | Path, objectives: Sequence[Objective], *, precis
     x_val, y_val = (t.numpy() for t in splits.val.tensors)
     x_val = x_val.astype(np.float64)
     steps = int(cfg.timesteps)
+    from neurokd.deploy import _encode_input, trained_input_mode
+
+    trained = trained_input_mode(network)
+    if trained is not None:     # --input-mode bias|spikes: the network behind the input layer, on its spikes (as export)
+        from neurokd.hardware.placement import load_chip
+
+        x_val = _encode_input(network, x_val, trained, load_chip("loihi2"), steps)[0]
     fixed = None
     if precision == "fixed":  # scales from training + validation inputs, as export takes training + test
         x_train = splits.train.tensors[0].numpy().astype(np.float64)
-        fixed = quantize(network, input_sample=np.concatenate([x_train, x_val]), input_bits=input_bits)
+        sample = x_val if trained is not None else np.concatenate([x_train, x_val])
+        fixed = quantize(network, input_sample=sample, input_bits=input_bits)
     neurons = sum(layer.size for layer in network.layers if layer.neuron.spiking)
     per_step = len(x_val) * steps * neurons <= MAX_STEP_RECORD   # per-step trains count active updates
     if engine == "lava":
@@ -481,9 +489,11 @@ def _test_figures(run: Path, objectives: Sequence[Objective]) -> dict[str, float
     report = run / "energy_report.csv"
     if report.is_file():
         with open(report, newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv.DictReader(fh) if r["layer"] == "total"]
+            rows = [r for r in csv.DictReader(fh) if r["layer"] == "total" and not r["energy_model"].startswith("placed-")]
+        from neurokd.hardware.cost.energy import canonical_model
+
         for o in objectives:
-            row = next((r for r in rows if r["energy_model"] == o.energy_model), None)
+            row = next((r for r in rows if canonical_model(r["energy_model"]) == canonical_model(o.energy_model)), None)
             if row is not None:
                 out[f"test_energy_{o.energy_model}_pj"] = float(row["energy_pj_per_sample"])
         if rows:

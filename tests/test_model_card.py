@@ -129,3 +129,20 @@ def test_model_card_states_the_placement_its_cores_latency_energy_with_routing_a
     assert "## Placement" not in model_card(**run_pieces) and "| placement |" not in model_card(**run_pieces)
     placed_only = {k: v for k, v in placement.items() if k != "cost"}
     assert "Placed only, not costed" in model_card(placement=placed_only)
+
+
+def test_model_card_leads_with_the_placed_energy_and_names_what_each_counting_model_counts(run_pieces):
+    """energy_report.csv of a placed run starts with its ``placed-<chip>`` block: the card's summary and energy
+    table lead with it, the Loihi counting model says it counts events without a placement."""
+    placed = [{"layer": "lif1", "kind": "lif", "neurons": 16, "spikes_per_sample": "12.8", "synops_per_sample": "0",
+               "neuron_updates_per_sample": "112", "energy_model": "placed-loihi1", "energy_pj_per_sample": "9000"},
+              {"layer": "total", "kind": "placed", "spikes_per_sample": "14.4", "synops_per_sample": "118.4",
+               "neuron_updates_per_sample": "224", "energy_model": "placed-loihi1", "energy_pj_per_sample": "5210"}]
+    text = model_card(**{**run_pieces, "energy_rows": placed + run_pieces["energy_rows"]})
+    summary = [line for line in text.splitlines() if line.startswith("| energy per inference (")]
+    assert summary[0] == ("| energy per inference (on loihi1, placed: cores, routing and host messages included) "
+                          "| 5.21 nJ |")
+    assert summary[1].startswith("| energy per inference (loihi, counted events without a placement) |")
+    energy = text[text.index("## SynOps and energy per inference"):]
+    assert energy.index("**placed on loihi1**") < energy.index("| `loihi` |")
+    assert "| `lif1` | lif | 16 | 128 |" in energy          # per-layer rows from the counting block, not the placed one

@@ -64,7 +64,7 @@ def test_energy_report_csv_has_the_contract_columns_and_one_block_per_model(tmp_
     teacher = [r for r in rows if r["layer"] == "teacher"]
     assert {r["macs_per_sample"] for r in teacher} == {str(12 + 6)}  # every weight of the graph, zeros included
     assert float(next(r for r in teacher if r["energy_model"] == "45nm")["energy_pj_per_sample"]) == pytest.approx(18 * 4.6)
-    assert next(r for r in teacher if r["energy_model"] == "loihi")["energy_pj_per_sample"] == ""
+    assert next(r for r in teacher if r["energy_model"] == "loihi-events")["energy_pj_per_sample"] == ""
     md = md_path.read_text()
     assert "| layer | kind |" in md and "**total**" in md
     assert "Davies" in md and "IEEE Micro 38(1)" in md and "Horowitz" in md and "Loihi 2" in md
@@ -163,6 +163,8 @@ def test_report_command_writes_summary_tables_and_figures(tmp_path, capsys):
     assert first["accuracy_lava_float"] == "0.9" and float(first["accuracy_lava_fixed"]) == pytest.approx(0.89)
     for m in ENERGY_MODELS:
         assert float(first[f"energy_pj_per_sample_{m}"]) > 0
+    # the model's former name stays a column (loihi-events was loihi): a script reading it still works
+    assert first["energy_pj_per_sample_loihi"] == first["energy_pj_per_sample_loihi-events"]
     assert rows[-1]["accuracy_lava_fixed"] == ""  # no agreement file: left empty, not an error
     tex = (out / "summary.tex").read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
@@ -170,10 +172,10 @@ def test_report_command_writes_summary_tables_and_figures(tmp_path, capsys):
     assert "\\,\\%" in kd_line and "$-$" in kd_line  # activity and energy fall vs the baseline
     md = (out / "summary.md").read_text()
     assert "baseline" in md and "±" in md
-    for stem in ("accuracy_energy_loihi_digits", "activity_layers_digits", "synops_layers_digits"):
+    for stem in ("accuracy_energy_loihi-events_digits", "activity_layers_digits", "synops_layers_digits"):
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
-    assert (out / "accuracy_energy_loihi_digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "accuracy_energy_loihi-events_digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_runs_of_two_models_on_one_dataset_are_not_averaged_as_seeds(tmp_path):
@@ -364,7 +366,9 @@ def test_report_puts_cores_latency_and_energy_with_routing_beside_the_energy_col
     assert all(base[k] == "" for k in ("map_hardware", "cores", "latency_us_per_inference"))   # not placed: empty
     md = (out / "summary.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| Dataset"))
-    assert "| Cores | Chips | Latency / inference (us) | Energy with routing (nJ) |" in header
+    # the placed cost leads, the counting model beside it
+    assert ("| Energy placed, with routing (nJ) | Cores | Chips | Latency / inference (us) | Energy loihi-events, "
+            "counted (nJ) |") in header
     kd = next(line for line in md.splitlines() if line.startswith("| digits | kd-lr |")).split(" | ")
     lat = [placed[s].cost.latency_ns / 1e3 for s in (0, 1)]
     mean, std = np.mean(lat), np.std(lat, ddof=1)
@@ -372,10 +376,10 @@ def test_report_puts_cores_latency_and_energy_with_routing_beside_the_energy_col
     assert kd[-2].startswith(f"{mean:.3g}".rstrip("0").rstrip(".")[:4]) and "±" in kd[-2]
     assert float(kd[-2].split(" ± ")[1].replace(",", "")) == pytest.approx(std, rel=0.05, abs=0.002)
     baseline_line = next(line for line in md.splitlines() if line.startswith("| digits | baseline |"))
-    assert baseline_line.endswith("|  |  |  |  |")                      # the baseline was not placed
+    assert baseline_line.split(" | ")[-5:-1] == [""] * 4                 # the baseline was not placed
     assert "loihi1 (pack, spikes input)" in md
     tex = (out / "summary.tex").read_text()
-    assert "Cores & Chips & Latency / inference (us) & Energy with routing (nJ)" in tex
+    assert "Energy placed, with routing (nJ) & Cores & Chips & Latency / inference (us)" in tex
     for seed in (0, 1):
         png = out / f"mesh_load_digits-mlp-kd-lr-s{seed}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / png.name.replace(".png", ".pdf")).is_file()

@@ -194,7 +194,7 @@ def test_energy_objective_counts_the_whole_validation_split_as_export_does(study
     fixed = quantize(network, input_sample=np.concatenate([x_train, x_val]))
     res = run_fast(network, x_val, precision="fixed", timesteps=4, fixed=fixed, record_steps=True)
     energy_report_hook(tmp_path, network, res, x_val)           # the export's own energy report, on validation
-    total = next(r for r in _rows(tmp_path / "energy_report.csv") if r["layer"] == "total" and r["energy_model"] == "loihi")
+    total = next(r for r in _rows(tmp_path / "energy_report.csv") if r["layer"] == "total" and r["energy_model"] == "loihi-events")
     assert int(total["samples"]) == len(x_val) == 270
     assert float(row["val_energy_loihi_pj"]) == pytest.approx(float(total["energy_pj_per_sample"]), rel=1e-5)  # energy_report.csv keeps 6 decimals
 

@@ -119,9 +119,10 @@ _H_NOTES = (
 )
 
 ENERGY_MODELS: dict[str, EnergyModel] = {
-    "loihi": EnergyModel(
-        name="loihi",
-        title="Loihi 1 event energies, without routing",
+    "loihi-events": EnergyModel(
+        name="loihi-events",
+        title="Loihi 1 event energies (SynOps, MACs, neuron updates of the network's own steps), no routing, "
+              "no placement",
         synop=_LOIHI_SYNOP,
         mac=_LOIHI_GRADED,
         update_active=_LOIHI_ACTIVE,
@@ -169,14 +170,37 @@ ENERGY_MODELS: dict[str, EnergyModel] = {
 
 DEFAULT_MODELS = tuple(ENERGY_MODELS)
 
+#: Former names still accepted (``energy_report.csv`` files written before the rename carry them): ``loihi`` is
+#: ``loihi-events``, renamed so that it says what it counts beside a run's placed cost on the chip, which is
+#: the run's Loihi energy where it has one (``map/cost_report``: the same events plus routing over the mesh, host
+#: messages and the pipeline's extra steps).
+ALIASES = {"loihi": "loihi-events"}
+
+
+class _Models(dict):
+    """:data:`ENERGY_MODELS`: iterates today's names only; ``ENERGY_MODELS["loihi"]`` still finds the renamed model."""
+
+    def __missing__(self, key):
+        if key in ALIASES:
+            return self[ALIASES[key]]
+        raise KeyError(key)
+
+
+ENERGY_MODELS = _Models(ENERGY_MODELS)
+
+
+def canonical_model(name: str) -> str:
+    """A model name with a former name (:data:`ALIASES`) replaced by today's."""
+    return ALIASES.get(name, name)
+
 
 def get_model(model: str | EnergyModel) -> EnergyModel:
-    """An :class:`EnergyModel` by name (or passed through)."""
+    """An :class:`EnergyModel` by name, a former name included (:data:`ALIASES`), or passed through."""
     if isinstance(model, EnergyModel):
         return model
-    if model not in ENERGY_MODELS:
-        raise NeurokdError(f"unknown energy model {model!r}; choose one of: {', '.join(ENERGY_MODELS)}")
-    return ENERGY_MODELS[model]
+    if canonical_model(model) not in ENERGY_MODELS:
+        raise NeurokdError(f"unknown energy model {model!r}; choose one of: {', '.join(DEFAULT_MODELS)}")
+    return ENERGY_MODELS[canonical_model(model)]
 
 
 @dataclass(frozen=True)
@@ -239,5 +263,5 @@ def energy(counts: Counts, model: str | EnergyModel, teacher: TeacherCounts | No
     return EnergyEstimate(m, counts.steps, tuple(rows), teacher_pj, not counts.active_known)
 
 
-__all__ = ["Source", "SOURCES", "Cost", "EnergyModel", "ENERGY_MODELS", "DEFAULT_MODELS", "get_model",
+__all__ = ["Source", "SOURCES", "Cost", "EnergyModel", "ENERGY_MODELS", "DEFAULT_MODELS", "ALIASES", "canonical_model", "get_model",
            "LayerEnergy", "EnergyEstimate", "energy"]

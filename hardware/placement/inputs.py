@@ -25,7 +25,8 @@ A chip's first synapses receive what the input is sent as, and that decides what
   say so), the chip's pipeline starts one stage later.
 
 Default (:func:`default_input_mode`): a network whose first layer is a bias-driven input layer takes
-``bias``; input data that is already binary takes ``spikes``; graded data takes ``graded`` where the
+``bias``; a student trained with ``--input-mode bias`` or ``spikes`` (its graph's metadata ``input_mode``) takes
+that mode; input data that is already binary takes ``spikes``; graded data takes ``graded`` where the
 chip can receive it, and elsewhere nothing is assumed: the placement is refused in one line naming the
 modes the chip takes (a cost of graded input on Loihi 1 would be fiction). Without input data (placing
 only) graded input is assumed where the chip takes it, else spikes.
@@ -72,6 +73,9 @@ def default_input_mode(network=None, chip=None, inputs=None) -> str:
     Raises :class:`NeurokdError` for graded input data on a chip that cannot receive it."""
     if has_bias_input_layer(network):
         return "bias"
+    trained = (getattr(network, "metadata", None) or {}).get("input_mode")
+    if trained in ("bias", "spikes"):      # a student trained with that input (neurokd.models.encoders)
+        return trained
     if inputs is not None:
         from neurokd.hardware.cost.counting import input_is_spiking
 

@@ -4,6 +4,11 @@
 into ``energy_report.csv`` (one block of rows per energy model of :mod:`neurokd.hardware.cost.energy`:
 one row per layer, then ``total``, then ``teacher``) and a readable ``energy_report.md``; with a
 Lava-verified subset (:class:`VerifiedSubset`) also ``energy_subset.csv``. Files are written atomically.
+
+A run placed on a chip (``placed``: the placement's :class:`~neurokd.hardware.placement.cost.CostReport`) has one
+energy on that chip, the placed cost: ``energy_report.md`` leads with it, and sets the counting models beside it
+in one table, part by part, with what each counts and the difference (:func:`placed_markdown`);
+``energy_report.csv`` adds its block, energy model ``placed-<chip>`` (one row per placed layer and ``total``).
 Comparing several finished runs is :mod:`neurokd.hardware.reports.summary`.
 """
 
@@ -94,6 +99,97 @@ def energy_rows(geometry: Geometry, counts: Counts, models: Sequence[str] = DEFA
             "structural_synapses": teacher.total_macs + teacher.total_adds, "samples": counts.samples, "timesteps": 1,
         })
     return rows
+
+
+def placed_model(cost) -> str:
+    """The ``energy_model`` name of a placed cost's rows: ``placed-<chip>``."""
+    return f"placed-{cost.chip.name}"
+
+
+def _placed_parts(cost) -> dict[str, float]:
+    """A placed cost's energy per inference (pJ) by part: the cores' events, routing on the mesh, host messages."""
+    parts = {k: 0.0 for k in ("synops", "macs", "updates_active", "updates_inactive", "spikes")}
+    for row in cost.energy.layers:
+        for k, v in row.parts.items():
+            parts[k] = parts.get(k, 0.0) + float(v)
+    parts["routing"] = float(cost.routing_pj_per_core().sum())
+    parts["host"] = float(cost.host_routing_pj)
+    return parts
+
+
+def placed_rows(cost) -> list[dict]:
+    """``energy_report.csv`` rows of a placed cost (:data:`ENERGY_COLUMNS`): per placed layer (its cores' events,
+    energy with the routing of their messages) and ``total`` (with the host's input messages)."""
+    pl = cost.placement
+    compute, routing = cost.compute_pj_per_core(), cost.routing_pj_per_core()
+    T = cost.timesteps
+    rows = []
+
+    def row(name, kind, ids, extra_pj=0.0):
+        q = {k: float(cost.per_core(k)[ids].sum()) for k in ("synops", "macs", "updates_active", "updates_inactive", "spikes")}
+        pj = float(compute[ids].sum() + routing[ids].sum()) + extra_pj
+        return {"layer": name, "kind": kind, "neurons": int(sum(pl.cores[i].neurons for i in ids)), "synapses": "",
+                "spikes_per_sample": _num(q["spikes"]), "synops_per_sample": _num(q["synops"]),
+                "neuron_updates_per_sample": _num(q["updates_active"] + q["updates_inactive"]),
+                "energy_model": placed_model(cost), "energy_pj_per_sample": _num(pj),
+                "energy_pj_per_step": _num(pj / T if T else None), "graded_events_per_sample": "",
+                "macs_per_sample": _num(q["macs"]), "dense_synops_per_sample": "",
+                "active_neuron_updates_per_sample": _num(q["updates_active"]), "structural_synapses": "",
+                "samples": cost.samples, "timesteps": T}
+
+    for pop, ids in pl.layer_cores.items():
+        rows.append(row(pop, pl.geometry.population(pop).kind, list(ids)))
+    rows.append(row("total", "placed", list(range(pl.n_cores)), float(cost.host_routing_pj)))
+    return rows
+
+
+def placed_markdown(cost, ests: Sequence[EnergyEstimate], counts: Counts) -> str:
+    """The lead section of a placed run's ``energy_report.md``: its energy on the chip (the placed cost), and the
+    counting models beside it part by part, each with what it counts and its difference from the placed cost."""
+    chip, T = cost.chip.name, cost.timesteps
+    placed = _placed_parts(cost)
+    total = cost.energy_pj
+    cols = [f"**placed on {chip}**"] + [f"`{e.model.name}`" for e in ests]
+    sums = []
+    for e in ests:
+        p = {k: 0.0 for k in placed}
+        for layer in e.layers:
+            for k, v in layer.parts.items():
+                p[k] = p.get(k, 0.0) + float(v)
+        sums.append(p)
+    why = {
+        "synops": "binary spikes x fan-out; the same events (placed: on the costed samples)",
+        "macs": "graded input x fan-out (direct input only)",
+        "updates_active": f"placed: every placed population (an on-chip input layer included) over {cost.hardware_steps} "
+                          f"hardware steps (T = {T} plus the pipeline); counting models: the network's layers over T",
+        "updates_inactive": "as above",
+        "spikes": "per emitted event, where the model prices one (loihi-tile: routed within one tile)",
+        "routing": "placed only: each message and hop over the mesh between the cores it was placed on",
+        "host": "placed only: the host's input messages (--input-mode spikes / host)",
+    }
+    names = {"synops": "SynOps", "macs": "MACs", "updates_active": "neuron updates, active",
+             "updates_inactive": "neuron updates, inactive", "spikes": "spikes out", "routing": "routing on the mesh",
+             "host": "host messages"}
+    lines = [f"## Energy per inference on {chip}: {_energy_unit(total)} (placed)", "",
+             f"This run is placed on {chip} (`map/`): its energy on that chip is the placed cost, "
+             f"{_energy_unit(total)} per inference ({cost.latency_ns / 1e3:.3f} us, {cost.placement.n_cores} cores; "
+             f"{cost.samples} sample(s)). The counting models of the tables below price the run's counted events without "
+             "a placement; they stay for comparison across chips and papers, and differ from it as this table says "
+             "(pJ per inference).", "",
+             "| part | " + " | ".join(cols) + " | what differs |", "|---|" + "---:|" * len(cols) + "---|"]
+    for k in ("synops", "macs", "updates_active", "updates_inactive", "spikes", "routing", "host"):
+        vals = [placed.get(k, 0.0)] + [p.get(k, 0.0) for p in sums]
+        if not any(vals):
+            continue
+        lines.append(f"| {names[k]} | " + " | ".join(_fmt(v) for v in vals) + f" | {why[k]} |")
+    lines.append("| **total** | " + " | ".join([f"**{_fmt(total)}**"] + [_fmt(e.total_pj) for e in ests])
+                 + " | |")
+    lines.append("| difference from placed | — | " + " | ".join(
+        f"{e.total_pj - total:+,.0f} ({(e.total_pj - total) / total * 100:+.1f} %)" if total else "n/a" for e in ests)
+        + " | |")
+    lines += ["", f"Samples: the placed cost on {cost.samples}, the counting models on {counts.samples}. Per core, per "
+              "step and the bottleneck: the placement section below and `map/cost_report.md`.", ""]
+    return "\n".join(lines)
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -324,6 +420,7 @@ def write_energy_report(
     title: str = "",
     subset: VerifiedSubset | None = None,
     sections: Sequence[str] = (),
+    placed=None,
 ) -> tuple[Path, ...]:
     """Write ``energy_report.csv`` and ``energy_report.md`` into ``out_dir``; return their paths.
 
@@ -331,7 +428,9 @@ def write_energy_report(
     ``energy_subset.csv``, and a section of the Markdown report, with the subset's counts beside the split's.
     ``sections``: further Markdown sections appended to ``energy_report.md`` in order, e.g. the placement's
     cost (:meth:`neurokd.hardware.placement.cost.CostReport.markdown`: cores, latency, energy with routing,
-    the bottleneck core and what bounds it).
+    the bottleneck core and what bounds it). ``placed``: that placement's
+    :class:`~neurokd.hardware.placement.cost.CostReport`, the run's energy on its chip, which then leads both
+    files (module docstring).
     """
     for m in models:
         get_model(m)
@@ -339,8 +438,15 @@ def write_energy_report(
         sections = (sections,)
     out = Path(out_dir)
     csv_path, md_path = out / "energy_report.csv", out / "energy_report.md"
-    fileio.write_csv(csv_path, ENERGY_COLUMNS, energy_rows(geometry, counts, models))
+    rows = energy_rows(geometry, counts, models)
     parts = [energy_markdown(geometry, counts, models, title)]
+    if placed is not None:       # the run's energy on its chip leads; the counting models sit beside it
+        rows = placed_rows(placed) + rows
+        head, _, rest = parts[0].partition("\n\n")
+        teacher = teacher_ops(geometry)
+        lead = placed_markdown(placed, [energy(counts, m, teacher) for m in models], counts)
+        parts = [head + "\n\n" + lead + "\n## Counted events and the counting models\n\n" + rest]
+    fileio.write_csv(csv_path, ENERGY_COLUMNS, rows)
     sub_path = out / "energy_subset.csv"
     if subset is not None:
         fileio.write_csv(sub_path, SUBSET_COLUMNS, subset_rows(counts, subset, models))
@@ -377,5 +483,5 @@ def write_run_energy_report(
     return write_energy_report(out_dir, geometry, count(geometry, activity), models, title, sections=sections)
 
 
-__all__ = ["ENERGY_COLUMNS", "VerifiedSubset", "network_total", "energy_rows", "energy_markdown", "subset_rows", "subset_markdown",
+__all__ = ["ENERGY_COLUMNS", "VerifiedSubset", "network_total", "placed_model", "placed_rows", "placed_markdown", "energy_rows", "energy_markdown", "subset_rows", "subset_markdown",
            "write_energy_report", "write_run_energy_report"]

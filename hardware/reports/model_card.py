@@ -230,11 +230,13 @@ def _energy_section(rows: Any) -> list[str]:
         s_pj = _num(_get(total, "energy_pj_per_sample"))
         t_pj = _num(_get(teacher, "energy_pj_per_sample"))
         ratio = f"{t_pj / s_pj:.2f}" if s_pj and t_pj is not None else MISSING
-        totals.append([f"`{model}`", _fmt(_get(total, "synops_per_sample")), _fmt(_get(total, "neuron_updates_per_sample")),
+        label = (f"**placed on {model[len('placed-'):]}** (the run's energy there: map/)" if model.startswith("placed-")
+                 else f"`{model}`")
+        totals.append([label, _fmt(_get(total, "synops_per_sample")), _fmt(_get(total, "neuron_updates_per_sample")),
                        _fmt(_get(total, "spikes_per_sample")), _energy(s_pj), _energy(t_pj), ratio])
     lines += _table(["energy model", "SynOps", "neuron updates", "spikes", "student energy", "ANN teacher energy",
                      "teacher / student"], totals)
-    first = next(iter(models.values()))
+    first = next((rs for m, rs in models.items() if not m.startswith("placed-")), next(iter(models.values())))
     layers = [r for r in first if r.get("layer") not in ("total", "teacher")]
     if layers:
         head = ["layer", "kind", "neurons", "synapses", "spikes", "SynOps"] + [f"{m} energy" for m in models]
@@ -364,7 +366,10 @@ def model_card(*, config: Mapping | None = None, metrics: Mapping | None = None,
     ]
     for r in energy_list:
         if r.get("layer") == "total":
-            summary.append([f"energy per inference ({r.get('energy_model')})", _energy(r.get("energy_pj_per_sample"))])
+            m = str(r.get("energy_model"))
+            what = (f"on {m[len('placed-'):]}, placed: cores, routing and host messages included" if m.startswith("placed-")
+                    else f"{m}, counted events without a placement" if m.startswith("loihi") else m)
+            summary.append([f"energy per inference ({what})", _energy(r.get("energy_pj_per_sample"))])
     if isinstance(placement, Mapping) and placement:
         summary.append(["placement", _placement_line(placement)])
     lines += _table(["", ""], summary) + [""]

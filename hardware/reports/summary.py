@@ -176,15 +176,21 @@ def read_run(run_dir: str | Path) -> RunRecord:
     for key in ("test_accuracy", "activity"):
         if key not in metrics:
             raise NeurokdError(f"{run / 'metrics.json'} has no {key!r} (rewrite it with `neurokd eval {run}`)")
+    from neurokd.hardware.cost.energy import canonical_model
+
     with open(run / "energy_report.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    for r in rows:                 # a file written before a model's rename: today's name (energy.ALIASES)
+        if r.get("energy_model") is not None:
+            r["energy_model"] = canonical_model(r["energy_model"])
     need = {"layer", "kind", "synops_per_sample", "energy_model", "energy_pj_per_sample"}
     if not rows or not need <= set(rows[0]):
         raise NeurokdError(
             f"{run / 'energy_report.csv'} is empty or lacks columns {sorted(need)}: "
             f"remake it with `neurokd export {run} --target lava`"
         )
-    models = list(dict.fromkeys(r["energy_model"] for r in rows))
+    # the counting models; a placed run's own block (``placed-<chip>``) is its map/ summary (cores, latency, energy)
+    models = list(dict.fromkeys(r["energy_model"] for r in rows if not r["energy_model"].startswith("placed-")))
     for m in models:
         if not any(r["energy_model"] == m and r["layer"] == "total" for r in rows):
             raise NeurokdError(f"{run / 'energy_report.csv'} has no total row for energy model {m!r}")
@@ -237,9 +243,13 @@ def summary_rows(runs: Sequence[RunRecord], models: Sequence[str]) -> tuple[list
     header = ["run", "dataset", "model", "method", "seed", "timesteps", "accuracy", "accuracy_lava_float",
               "accuracy_lava_fixed", "teacher_accuracy", "activity", "spikes_per_sample", "synops_per_sample",
               "macs_per_sample"]
+    from neurokd.hardware.cost.energy import ALIASES
+
+    legacy = {old: new for old, new in ALIASES.items() if new in models}    # columns under a model's former name
     for m in models:
         header += [f"energy_pj_per_sample_{m}", f"teacher_energy_pj_per_sample_{m}"]
     header += list(MAP_COLUMNS)
+    header += [c for old in legacy for c in (f"energy_pj_per_sample_{old}", f"teacher_energy_pj_per_sample_{old}")]
     rows = []
     for r in runs:
         first = r.total(r.models[0])
@@ -256,6 +266,9 @@ def summary_rows(runs: Sequence[RunRecord], models: Sequence[str]) -> tuple[list
             t = r.teacher_pj(m) if m in r.models else None
             row[f"teacher_energy_pj_per_sample_{m}"] = "" if t is None else t
         row.update(_map_cells(r.mapping))
+        for old, new in legacy.items():
+            row[f"energy_pj_per_sample_{old}"] = row[f"energy_pj_per_sample_{new}"]
+            row[f"teacher_energy_pj_per_sample_{old}"] = row[f"teacher_energy_pj_per_sample_{new}"]
         rows.append(row)
     return header, rows
 
@@ -456,10 +469,10 @@ def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str |
     (empty for a group with no placed run; "mixed hardware" where its seeds were placed on different chips)."""
     e_unit = "nJ"
     header = ["Dataset", "Method", "Seeds", "Accuracy (%)", "Activity (spikes/neuron/step)", "SynOps / inference"]
-    header += [f"Energy {m} ({e_unit})" for m in models]
     with_map = _with_map(groups)
-    if with_map:
-        header += ["Cores", "Chips", "Latency / inference (us)", f"Energy with routing ({e_unit})"]
+    if with_map:        # the placed cost leads: the runs' energy on their chip, then the counting models
+        header += [f"Energy placed, with routing ({e_unit})", "Cores", "Chips", "Latency / inference (us)"]
+    header += [f"Energy {m}{', counted' if with_map else ''} ({e_unit})" for m in models]
     rows = [header]
     for g in groups:
         base = pick_baseline(groups, g["dataset"], baseline)
@@ -480,7 +493,6 @@ def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str |
         name = g["method"] + (" (baseline)" if is_base and several and g["method"] != "baseline" else "")
         row = [g["dataset"], name, str(g["seeds"]), cell("accuracy", 100.0, 4, pp=True), cell("activity", 1.0, 3),
                cell("synops", 1.0, 3)]
-        row += [cell(f"energy_{m}", 1e-3, 3) for m in models]
         if with_map:
             if len(g["map_hardware"]) > 1:
                 row += ["mixed hardware"] * 4
@@ -488,7 +500,8 @@ def summary_table(groups: Sequence[dict], models: Sequence[str], baseline: str |
                 placed = g["cores"].n
                 part = f" [{placed} of {g['seeds']} seeds]" if 0 < placed < g["seeds"] else ""
                 row += [cell(key, scale, 3, whole=whole) + part if placed else "" for key, scale, whole in
-                        (("cores", 1.0, True), ("chips", 1.0, True), ("latency", 1.0, False), ("energy_routed", 1e3, False))]
+                        (("energy_routed", 1e3, False), ("cores", 1.0, True), ("chips", 1.0, True), ("latency", 1.0, False))]
+        row += [cell(f"energy_{m}", 1e-3, 3) for m in models]
         rows.append([_tex_escape(c) if tex and "$" not in c and "\\" not in c else c for c in row])
     return rows
 
@@ -499,8 +512,10 @@ def summary_markdown(runs: Sequence[RunRecord], groups: Sequence[dict], models: 
              f"{len(runs)} run(s). Mean ± sample standard deviation over seeds; in brackets the change vs the "
              "dataset's baseline method (accuracy in percentage points, the rest in percent). Energy per inference "
              "(one sample, all time steps), from each run's energy_report.csv."
-             + (f" Cores, chips, latency and energy with routing per inference: the run placed on a chip "
-                f"({_map_hardware(groups)}; its map/cost_report.csv), empty where a run was not placed."
+             + (f" A run placed on a chip ({_map_hardware(groups)}; its map/cost_report.csv) has one energy there, "
+                "the placed one (with routing, host messages and the pipeline's steps), which leads with its cores, "
+                "chips and latency, empty where a run was not placed; the counting models beside it price the counted "
+                "events without a placement (each run's energy_report.md sets them side by side, part by part)."
                 if _with_map(groups) else ""), ""]
     lines.append("| " + " | ".join(table[0]) + " |")
     lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(table[0]) - 2)) + "|")
@@ -561,7 +576,9 @@ def summarize_runs(
     if not dirs:
         raise NeurokdError("no run folders given: pass one or more folders made by `neurokd train`")
     runs = [read_run(d) for d in dirs]
-    models = list(models) if models else list(runs[0].models)
+    from neurokd.hardware.cost.energy import canonical_model
+
+    models = [canonical_model(m) for m in models] if models else list(runs[0].models)
     for m in models:
         for r in runs:
             if m not in r.models:

@@ -52,6 +52,9 @@ _KNOBS = [
     click.option("--learn-threshold/--fixed-threshold", default=None, help="Train the LIF threshold."),
     click.option("--reset", default=None, help="LIF reset: zero (default; Loihi's, exportable) or subtract (soft "
                  "reset, as SpikingJelly; training and PyTorch reports only, no NIR/Lava form)."),
+    click.option("--input-mode", default=None, help="How the chip takes the input, trained as deployed: graded (default; "
+                 "the values into the first synapses, Loihi 2 only), bias (an on-chip input layer of IF neurons driven "
+                 "by the value as bias, part of the student) or spikes (deterministic rate code on the host)."),
     click.option("--optimizer", default=None, help="adam (default) or sgd."),
     click.option("--schedule", default=None, help="cosine (default), step or none."),
     click.option("--teacher-epochs", type=int, default=None),

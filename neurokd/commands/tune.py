@@ -15,7 +15,7 @@ from neurokd.commands.train import _knobs, _settings
 @click.option("--dataset", default="digits", show_default=True)
 @click.option("--method", default="kd-ar-lr", show_default=True, help="The method whose weights are searched.")
 @click.option("--objectives", default=None,
-              help="One to three of accuracy, activity, synops, energy:<model> (loihi, loihi-tile, 45nm, 45nm-int8), "
+              help="One to three of accuracy, activity, synops, energy:<model> (loihi-events, loihi-tile, 45nm, 45nm-int8), "
                    "comma-separated, e.g. accuracy,energy:loihi. All on the validation split.")
 @click.option("--space", default=None,
               help="Searched settings: 'lambda_logits=1e-3..1:log; lambda_act=1e-3..1:log; temperature=1..8' "

@@ -44,13 +44,14 @@ def build_student(
     learn_beta: bool = False,
     learn_threshold: bool = False,
     reset: str = "zero",
+    input_mode: str = "graded",
     **sizes,
 ) -> Student:
     def neuron() -> LIF:
         return LIF(beta=beta, threshold=threshold, learn_beta=learn_beta, learn_threshold=learn_threshold,
                    reset=reset)
 
-    return Student(topology(name, input_shape, num_classes, **sizes), timesteps, neuron)
+    return Student(topology(name, input_shape, num_classes, **sizes), timesteps, neuron, input_mode=input_mode)
 
 
 from neurokd.models import zoo as _zoo  # noqa: E402,F401  (registers the built-in models)

@@ -13,7 +13,9 @@ output (a neuron layer's spikes, or ``"input"``) and added to the neuron's input
 spiking ResNet's ``lif(bn(conv(s)) + shortcut(s_in))``. The sum happens at a neuron, which is where
 NIR graphs and Loihi sum their inputs. The teacher adds the same branch before its ReLU.
 
-Direct encoding: the student repeats its input at each of the ``T`` time steps.
+Input: direct encoding (``input_mode="graded"``) repeats the input at each of the ``T`` time steps; ``bias`` and
+``spikes`` first turn it into the binary spikes the chip's first synapses receive (:mod:`neurokd.models.encoders`,
+``Student.encoder``).
 """
 
 from __future__ import annotations
@@ -146,10 +148,18 @@ class Student(_Residual):
     regularisation and counting.
     """
 
-    def __init__(self, topology: Topology, timesteps: int, neuron: Callable[[], LIF] | None = None) -> None:
+    def __init__(self, topology: Topology, timesteps: int, neuron: Callable[[], LIF] | None = None,
+                 input_mode: str = "graded") -> None:
         super().__init__()
         if timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        from neurokd.models.encoders import INPUT_MODES, InputEncoder
+
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {', '.join(INPUT_MODES)}, got {input_mode!r}")
+        self.input_mode = input_mode
+        #: ``bias`` / ``spikes``: the input layer or host encoder (None: graded, direct encoding)
+        self.encoder = InputEncoder(input_mode) if input_mode != "graded" else None
         make = neuron or (lambda: LIF())
         self.timesteps = int(timesteps)
         self.input_shape = tuple(topology.input_shape)
@@ -163,7 +173,10 @@ class Student(_Residual):
         """Return ``(logits, spikes, readout)``: logits ``(B, C)``, spikes per LIF layer
         ``(T, B, ...)``, and the readout at each step ``(T, B, C)``."""
         T, B = self.timesteps, x.shape[0]
-        h = x.unsqueeze(0).expand(T, *x.shape).reshape(T * B, *x.shape[1:])  # direct encoding
+        if self.encoder is not None:                  # the binary spikes the chip's first synapses receive
+            h = self.encoder(x, T).reshape(T * B, *x.shape[1:])
+        else:
+            h = x.unsqueeze(0).expand(T, *x.shape).reshape(T * B, *x.shape[1:])  # direct encoding
         spikes: dict[str, torch.Tensor] = {}
 
         def neuron(name: str, layer: LIF, current: torch.Tensor) -> torch.Tensor:

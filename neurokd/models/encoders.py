@@ -1,0 +1,101 @@
+"""The student's input as the chip will take it (``--input-mode``), computed exactly as deployment computes it.
+
+Three training-time input modes (the deploy-time modes of :mod:`neurokd.hardware.placement.inputs`):
+
+* ``graded`` -- direct encoding: the input values themselves enter the first synapses at every step (graded
+  spikes from the host; Loihi 2 only, Loihi 1 receives binary spikes: ``../shared/research/SILICON.md``
+  section 4).
+* ``bias`` -- an **on-chip input layer**, part of the student: one non-leaky integrate-and-fire neuron per input
+  value, driven by the value as its bias (Intel's PilotNet LIF and NxTF way, Rueckauer et al., ACM JETC 2022),
+  binary spikes into the first synapses. Its neuron is the one :func:`neurokd.hardware.engines.encoding.bias_layer`
+  runs in Lava's fixed-point LIF arithmetic: the value quantised to the bias mantissa ``q = round(x' (2**bits -
+  1))`` (``x'`` below), ``v <- v + q``, a spike where ``v > 2**bits - 2``, then ``v = 0``. Here that runs in
+  float on whole numbers (exact in float32 below 2**24, so the training spikes are the deployed spikes, bit for
+  bit). The layer has no weight of its own to learn: the network behind it is trained end to end on its spikes
+  (the surrogate gradient runs through every LIF behind it); the teacher sees the raw input.
+* ``spikes`` -- **binary spikes from the host**, deterministic error-feedback rate code
+  (:func:`neurokd.hardware.engines.encoding.rate_spikes` ``deterministic``): an accumulator starting at 0.5 adds
+  ``x'`` each step and sends a spike, less 1, on reaching 1, so a value sends ``round(T x')`` spikes in ``T``
+  steps with no noise and no seed. Chosen over Bernoulli spikes for every dataset: with the few steps neurokd's
+  students run (T = 4 on digits and synth-kws) a Bernoulli count has a standard deviation of up to 1 spike in 4,
+  noise the chip would add to every inference and that makes accuracy and cost vary run to run.
+
+``x' = (x - offset) / full_scale`` clipped to [0, 1]: ``offset`` is the training set's minimum where it is below
+zero (else 0) and ``full_scale`` its range, both measured on the training split before training and kept in the
+student's state (``encoder.offset``, ``encoder.full_scale``) and in the exported graph's metadata, so deployment
+encodes with the same numbers. Signed inputs (MFCC features of synth-kws and GSC) are shifted rather than split
+into on/off pairs of neurons: a spike has no sign, and the shift keeps one neuron per value (an on/off pair
+doubles the input layer's neurons and the first synapses' fan-in, and so their cores) at the price of a resting
+rate for the value 0. Digits (pixel intensities, 0 and up) are not shifted.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+INPUT_MODES = ("graded", "bias", "spikes")
+#: bits of the bias mantissa / rate resolution (deploy's ``input_bits`` default, the 8-bit graded payload's width)
+INPUT_BITS = 8
+
+
+class InputEncoder(nn.Module):
+    """``bias`` or ``spikes`` input (module docstring): ``forward(x, T)`` -> ``(T, B, ...)`` 0/1 spikes."""
+
+    def __init__(self, mode: str, bits: int = INPUT_BITS) -> None:
+        super().__init__()
+        if mode not in ("bias", "spikes"):
+            raise ValueError(f"InputEncoder mode must be bias or spikes, got {mode!r}")
+        self.mode = mode
+        self.bits = int(bits)
+        self.register_buffer("offset", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("full_scale", torch.ones((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def set_range(self, x: torch.Tensor) -> None:
+        """Take ``offset`` and ``full_scale`` from the training inputs ``x`` (module docstring)."""
+        x = x.detach().double()
+        lo = min(float(x.min()), 0.0) if x.numel() else 0.0
+        hi = float(x.max()) if x.numel() else 1.0
+        self.offset.fill_(lo)
+        self.full_scale.fill_(hi - lo if hi > lo else 1.0)
+
+    def normalised(self, x: torch.Tensor) -> torch.Tensor:
+        """``x'`` in float64 (the host's arithmetic in :mod:`~neurokd.hardware.engines.encoding`)."""
+        return ((x.double() - self.offset) / self.full_scale).clamp(0.0, 1.0)
+
+    @property
+    def vth(self) -> int:
+        """The bias layer's threshold mantissa (one below full scale, as ``bias_layer``)."""
+        return 2 ** self.bits - 2
+
+    def forward(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+        p = self.normalised(x)
+        out = []
+        if self.mode == "bias":
+            q = torch.round(p * (2 ** self.bits - 1))      # round half to even, as numpy.rint
+            v = torch.zeros_like(q)
+            for _ in range(timesteps):
+                v = v + q
+                s = (v > self.vth).double()
+                v = v * (1.0 - s)
+                out.append(s)
+        else:
+            acc = torch.full_like(p, 0.5)
+            for _ in range(timesteps):
+                acc = acc + p
+                s = (acc >= 1.0).double()
+                acc = acc - s
+                out.append(s)
+        return torch.stack(out).to(x.dtype if x.is_floating_point() else torch.float32)
+
+    def metadata(self) -> dict:
+        """What deployment needs to encode the same way (the exported graph's metadata)."""
+        return {"input_mode": self.mode, "input_offset": float(self.offset), "input_full_scale": float(self.full_scale),
+                "input_bits": self.bits}
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, bits={self.bits}, offset={float(self.offset):g}, full_scale={float(self.full_scale):g}"
+
+
+__all__ = ["INPUT_MODES", "INPUT_BITS", "InputEncoder"]
