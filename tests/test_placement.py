@@ -257,6 +257,10 @@ def test_box_cut_as_nxtf():
     assert [c.fan_in_axons for c in pw] == [4] * 4 and [c.synapses for c in pw] == [32] * 4
     assert [c.fan_in_axons for c in dw] == [16] * 4 and [c.synapses for c in dw] == [100] * 4
     assert [c.fan_out_axons for c in pw] == [16] * 4                 # 16 neurons, one destination core each
+    # 8 output axons a core: each 1x1 box (16 neurons, 16 axons) is halved along its longest side (channels)
+    small = place(net, load_chip("loihi1", {"core.neurons": 16, "core.fan_out_axons": 8})).cores_of("pw")
+    assert [c.part for c in small] == [("t", c0, c0 + 2, 0, 4, x, x + 1) for x in range(4) for c0 in (0, 2)]
+    assert [c.fan_out_axons for c in small] == [8] * 8
     # switched off: the generic cut, by channel (one channel of 16 neurons a core)
     generic = place(net, load_chip("loihi1", {"core.neurons": 16, "core.conv_cut_tiles": 0}))
     assert [c.part for c in generic.cores_of("pw")] == [(16 * i, 16 * i + 16) for i in range(4)]

@@ -33,8 +33,13 @@ convolutions along W into tiles of a power of two columns (not above W), the wid
 and row fit a core, one core per tile; the core holds the tile's own neurons, every channel and row of its
 columns (not a range of the flat order: :attr:`Core.block`, ``neuron_range`` ``w x0-x1``), and its synapses, axons,
 routes and messages are the tile's (a tile over ``core.fan_out_axons`` is cut into narrower tiles).
-``core.ratio_split`` cuts a 1-D layer into ``ceil(use / budget)`` equal parts (the largest ratio over the limits)
-and multiplies the parts by a part's own ``ceil(ratio)`` while one is over. Both apply to the ``pack`` placer;
+``core.conv_cut_tiles`` (Loihi 1, NxTF's partitioner) cuts a (C, H, W) layer fed by convolutions into boxes of
+``ceil(C / n_c) x ceil(H / n_y) x ceil(W / n_x)`` channels, rows and columns: the candidates by number of cores,
+equal counts in NxTF's order (a standard convolution's channel count varies slowest, a channel-wise layer's
+fastest), the first whose every box fits a core (``neuron_range`` ``c c0-c1 y y0-y1 x x0-x1``; a box over
+``core.fan_out_axons`` is halved along its longest side until it fits). ``core.ratio_split`` cuts a 1-D layer
+into ``ceil(use / budget)`` equal parts (the largest ratio over the limits)
+and multiplies the parts by a part's own ``ceil(ratio)`` while one is over. These apply to the ``pack`` placer;
 ``balance`` cuts by the generic rule above (keeping ``pack``'s cut where no finer one shortens the step).
 
 **Synaptic memory** counts the real non-zero synapses of each axon into the core (the geometry's
