@@ -916,7 +916,9 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
             )
     notes = ["one layer per core; ranges of the flat (C, H, W) neuron order"
              + ("; a W-cut core holds every channel and row of a tile of columns (neuron_range `w x0-x1`)"
-                if any(c.block is not None for c in cores) else "")
+                if any(c.block is not None and len(c.block) == 5 for c in cores) else "")
+             + ("; a box-cut core holds a box of channels, rows and columns (neuron_range `c c0-c1 y y0-y1 x x0-x1`)"
+                if any(c.block is not None and len(c.block) == 9 for c in cores) else "")
              + "; cores numbered in layer order, tiles in snake order, chips side by side along x",
              "the input is sent by the host and enters the mesh at tile (0, 0) of chip 0"]
     return Placement(chip, placer, options, geometry, cores, layer_cores, routes, (0, 0), notes)
