@@ -22,8 +22,8 @@ The anchors:
   ``../shared/silicon/nxtf_cifar_pseudo_mobilenet.h5`` (h5py); NxTF's subtractive reset takes two
   compartments per neuron, so the chip's 1,024 compartments hold 512 neurons (``core.neurons`` 512 for this
   network); the input layer takes the image as bias, the average pool is a depthwise convolution of ones.
-  Placed twice: with loihi1's rules as they are, and with output axons counted per neuron and connection
-  (an override), since NxTF's total is exactly the compartment bound (no output-axon table bound it).
+  NxTF's total is exactly the compartment bound; loihi1 cuts the conv layers into NxTF's boxes
+  (``core.conv_cut_tiles``), so no output-axon table binds.
 
 Measured, not asserted; the PilotNet figures are also checked by ``tests/test_silicon.py``.
 """
@@ -141,18 +141,6 @@ def cifar_mobilenet(path: Path = CIFAR_H5) -> Anchor:
                   [("whole network (per layer not printed)", "*", 157)], 157, b.build(str(path)).network,
                   overrides={"core.neurons": 512},
                   note="rebuilt from the Keras file; 2 compartments per neuron (subtractive reset): 512 neurons per core")
-
-
-def cifar_mobilenet_spatial() -> Anchor:
-    """The same network with output axons counted per neuron and connection: NxTF's total is exactly the
-    compartment bound (the sum over layers of ceil(2 x neurons / 1,024) = 157), so its partition let no output
-    axon table bind; neurokd's channel-major cut of a pointwise layer would send every depthwise neuron to every
-    pointwise core, which NxTF's spatial partitions avoid."""
-    a = cifar_mobilenet()
-    a.name += ", output axons not binding"
-    a.overrides = {"core.neurons": 512, "core.fan_out_per_core": 0}
-    a.note = "as above, with core.fan_out_per_core = 0 (override): what NxTF's partition achieves"
-    return a
 
 
 def goal_layer(ours: int, theirs: int | None) -> bool | None:
@@ -381,7 +369,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if gts_folder() is None:
         raise SystemExit("lava-dl's wheel (its gts networks) is not installed: the anchors need it")
-    anchors = [pilotnet, ntidigits, nmnist] + ([] if args.no_cifar or not CIFAR_H5.is_file() else [cifar_mobilenet, cifar_mobilenet_spatial])
+    anchors = [pilotnet, ntidigits, nmnist] + ([] if args.no_cifar or not CIFAR_H5.is_file() else [cifar_mobilenet])
     results = [evaluate(make()) for make in anchors]
     table = markdown(results)
     print(table)

@@ -201,7 +201,8 @@ def test_snake_order_turns_at_the_end_of_a_row():
 def test_conv_layers_split_by_channel_then_by_rows_and_synapses_are_exact():
     net = conv_net()
     # 36 neurons per channel; 20 per core: a channel does not fit, rows (6 neurons) do: 18 per core
-    chip = load_chip("loihi1", {"core.neurons": 20})
+    # the generic cut (loihi1's own cut, NxTF's boxes, is switched off: test_box_cut_as_nxtf)
+    chip = load_chip("loihi1", {"core.neurons": 20, "core.conv_cut_tiles": 0})
     pl = place(net, chip)
     conv_cores = pl.cores_of("lif1")
     for c in conv_cores:
@@ -220,11 +221,50 @@ def test_conv_layers_split_by_channel_then_by_rows_and_synapses_are_exact():
         assert c.fan_in_axons == int(block.any(axis=0).reshape(syn.in_shape).any(axis=0).sum())
     assert sum(c.synapses for c in conv_cores) == syn.synapse_count
     # stored per connection (the SANA-FE cross-check's chip): one axon per source neuron with a synapse
-    per_conn = place(net, load_chip("loihi1", {"core.neurons": 20, "synapse.conv_storage": 0})).cores_of("lif1")
+    per_conn = place(net, load_chip("loihi1", {"core.neurons": 20, "synapse.conv_storage": 0,
+                                                            "core.conv_cut_tiles": 0})).cores_of("lif1")
     assert [c.fan_in_axons for c in per_conn] == [int(dense[c.lo:c.hi].any(axis=0).sum()) for c in per_conn]
     # with room for two channels per core: cut at channel boundaries only
-    pl2 = place(net, load_chip("loihi1", {"core.neurons": 80}))
+    pl2 = place(net, load_chip("loihi1", {"core.neurons": 80, "core.conv_cut_tiles": 0}))
     assert [(c.lo, c.hi) for c in pl2.cores_of("lif1")] == [(0, 72), (72, 108)]
+
+
+def test_box_cut_as_nxtf():
+    """loihi1's ``core.conv_cut_tiles`` (NxTF's partitioner): the fewest (channel, row, column) boxes that fit, a
+    standard convolution's channels cut last, a depthwise one's first. Input 2 x 4 x 4 (bias-driven), a 1x1
+    convolution to 4 x 4 x 4, a 3x3 depthwise one ('same'), 16 neurons a core: each layer needs 4 cores. The 1x1 layer's
+    first 4-core candidate in NxTF's order (channel count slowest) is 1 x 1 x 4: one column each, every channel and
+    row (16 neurons); the depthwise layer's (channel count fastest) 4 x 1 x 1: one channel each, every row and
+    column. Counted by hand: a 1x1 core reads its column's 4 positions (population axons, every input channel on
+    one axon) through 4 x 4 x 2 = 32 synapses; a depthwise core reads its channel's 16 positions through
+    (2 + 3 + 3 + 2)^2 = 100 synapses (the taps inside a 4 x 4 map padded by 1); every neuron of the 1x1 layer feeds
+    the one depthwise core of its channel."""
+    from neurokd.hardware.formats.netx_reader import NetxBuilder
+
+    lif = {"type": "CUBA", "iDecay": 1024, "vDecay": 128, "vThMant": 80}
+    b = NetxBuilder((2, 4, 4), 0, "boxes")
+    b.input("in", lif)
+    b.conv("pw", np.full((4, 2, 1, 1), 3), lif, (4, 4, 4))
+    b.conv("dw", np.full((4, 1, 3, 3), 5), lif, (4, 4, 4), padding=(1, 1), groups=4)
+    net = b.build("boxes").network
+    pl = place(net, load_chip("loihi1", {"core.neurons": 16}))
+    pw, dw = pl.cores_of("pw"), pl.cores_of("dw")
+    assert [c.part for c in pw] == [("t", 0, 4, 0, 4, x, x + 1) for x in range(4)]
+    assert [c.part for c in dw] == [("t", ch, ch + 1, 0, 4, 0, 4) for ch in range(4)]
+    assert [c.neuron_range for c in dw][:2] == ["c 0-0 y 0-3 x 0-3", "c 1-1 y 0-3 x 0-3"]
+    assert all(c.neurons == 16 for c in pw + dw)
+    assert sorted(pw[1].indices().tolist()) == [ch * 16 + y * 4 + 1 for ch in range(4) for y in range(4)]
+    assert [c.fan_in_axons for c in pw] == [4] * 4 and [c.synapses for c in pw] == [32] * 4
+    assert [c.fan_in_axons for c in dw] == [16] * 4 and [c.synapses for c in dw] == [100] * 4
+    assert [c.fan_out_axons for c in pw] == [16] * 4                 # 16 neurons, one destination core each
+    # 8 output axons a core: each 1x1 box (16 neurons, 16 axons) is halved along its longest side (channels)
+    small = place(net, load_chip("loihi1", {"core.neurons": 16, "core.fan_out_axons": 8})).cores_of("pw")
+    assert [c.part for c in small] == [("t", c0, c0 + 2, 0, 4, x, x + 1) for x in range(4) for c0 in (0, 2)]
+    assert [c.fan_out_axons for c in small] == [8] * 8
+    # switched off: the generic cut, by channel (one channel of 16 neurons a core)
+    generic = place(net, load_chip("loihi1", {"core.neurons": 16, "core.conv_cut_tiles": 0}))
+    assert [c.part for c in generic.cores_of("pw")] == [(16 * i, 16 * i + 16) for i in range(4)]
+    assert [c.fan_out_axons for c in generic.cores_of("pw")] == [16] * 4
 
 
 def _conv_cases():
@@ -308,7 +348,8 @@ def test_the_splitter_takes_the_largest_fitting_range_like_a_linear_scan():
     """The search (from the previous core's size, down, then galloping up) cuts the same ranges as scanning
     every candidate end, under the chip's limits alone and under load bounds (the balance placer's)."""
     rng = np.random.default_rng(13)
-    for net, overrides in ((conv_net(), {"core.neurons": 20}), (conv_net(), {"core.neurons": 8}),
+    for net, overrides in ((conv_net(), {"core.neurons": 20, "core.conv_cut_tiles": 0}),
+                           (conv_net(), {"core.neurons": 8, "core.conv_cut_tiles": 0}),
                            (mlp_net(), {"core.synaptic_memory_bytes": 200}), (mlp_net(), {"core.neurons": 5})):
         chip = load_chip("loihi1", overrides)
         geom = geometry_from_ir(net)

@@ -69,9 +69,12 @@ REQUIRED = {
 #: (neurons x delay slots per core when synapses carry delays), ``core.conv_cut_w`` (1: a conv layer is cut along
 #: W into power-of-two column tiles, all channels and rows of a column on one core), ``core.ratio_split`` (1: a
 #: dense layer is cut into ceil(use / budget) equal parts, parts still over cut again by their own ratio),
+#: ``core.conv_cut_tiles`` (1: a conv layer is cut into (channel, row, column) boxes, the fewest that fit, in
+#: NxTF's candidate order),
 #: ``core.fan_out_per_core`` (1 or absent: one output axon per neuron and destination core; 0: per neuron and
 #: outgoing connection).
-OPTIONAL = {"core": ("synapses", "synmem_units", "delay_slots", "conv_cut_w", "ratio_split", "fan_out_per_core"),
+OPTIONAL = {"core": ("synapses", "synmem_units", "delay_slots", "conv_cut_w", "ratio_split", "fan_out_per_core",
+                     "conv_cut_tiles"),
             "synapse": ("dense_per_unit", "kernel_unit_bits", "conv_storage"),
             "energy": ("spike_out_pj",),
             "time": ("spike_out_ns", "message_in_ns", "phases_overlap"),
@@ -82,9 +85,10 @@ INTEGER = {"mesh.cores_per_chip", "mesh.cores_per_tile", "mesh.tiles_x", "mesh.t
            "synapse.weight_bits", "synapse.index_bits_min", "synapse.index_bits_max", "synapse.list_header_bits",
            "synapse.list_max_entries", "synapse.word_bits", "synapse.delay_bits", "time.barrier_max_tiles",
            "core.synmem_units", "core.delay_slots", "core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core",
+           "core.conv_cut_tiles",
            "synapse.dense_per_unit", "synapse.kernel_unit_bits", "synapse.conv_storage",
            "input.graded_payload_bits", "input.graded_payload_bits_default", "input.spike_input_layer"}
-ZERO_OK = {"core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core"}   # switches: 0 is a value
+ZERO_OK = {"core.conv_cut_w", "core.ratio_split", "core.fan_out_per_core", "core.conv_cut_tiles"}   # switches: 0 is a value
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,13 @@ convolutions along W into tiles of a power of two columns (not above W), the wid
 and row fit a core, one core per tile; the core holds the tile's own neurons, every channel and row of its
 columns (not a range of the flat order: :attr:`Core.block`, ``neuron_range`` ``w x0-x1``), and its synapses, axons,
 routes and messages are the tile's (a tile over ``core.fan_out_axons`` is cut into narrower tiles).
-``core.ratio_split`` cuts a 1-D layer into ``ceil(use / budget)`` equal parts (the largest ratio over the limits)
-and multiplies the parts by a part's own ``ceil(ratio)`` while one is over. Both apply to the ``pack`` placer;
+``core.conv_cut_tiles`` (Loihi 1, NxTF's partitioner) cuts a (C, H, W) layer fed by convolutions into boxes of
+``ceil(C / n_c) x ceil(H / n_y) x ceil(W / n_x)`` channels, rows and columns: the candidates by number of cores,
+equal counts in NxTF's order (a standard convolution's channel count varies slowest, a channel-wise layer's
+fastest), the first whose every box fits a core (``neuron_range`` ``c c0-c1 y y0-y1 x x0-x1``; a box over
+``core.fan_out_axons`` is halved along its longest side until it fits). ``core.ratio_split`` cuts a 1-D layer
+into ``ceil(use / budget)`` equal parts (the largest ratio over the limits)
+and multiplies the parts by a part's own ``ceil(ratio)`` while one is over. These apply to the ``pack`` placer;
 ``balance`` cuts by the generic rule above (keeping ``pack``'s cut where no finer one shortens the step).
 
 **Synaptic memory** counts the real non-zero synapses of each axon into the core (the geometry's
@@ -190,8 +195,14 @@ def _conv_per_source(parts, kernel_cum: np.ndarray, groups: int, lo: int, hi: in
 
 
 def _is_tile(part: tuple) -> bool:
-    """A core's part is a range ``(lo, hi)`` of the flat (C, H, W) order or a W tile ``("w", x0, x1)``."""
-    return len(part) == 3
+    """A core's part is a range ``(lo, hi)`` of the flat (C, H, W) order, a W tile ``("w", x0, x1)`` or a box
+    ``("t", c0, c1, y0, y1, x0, x1)`` (channels x rows x columns: ``core.conv_cut_tiles``)."""
+    return isinstance(part[0], str)
+
+
+def _box(part: tuple, c: int, h: int) -> tuple[int, int, int, int, int, int]:
+    """``(c0, c1, y0, y1, x0, x1)`` of a W tile or a box of a (C, H, W) layer."""
+    return (0, c, 0, h, part[1], part[2]) if part[0] == "w" else tuple(part[1:])
 
 
 _DENSE_TABLES_MAX = 1 << 22     # dense masks up to this many synapses get per-row running tables (3 x int32)
@@ -269,15 +280,16 @@ class _Incoming:
         return self._sparse[key]
 
     def sparse_part(self, part: tuple) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`sparse` of a core's part: a range ``(lo, hi)``, or a W tile ``("w", x0, x1)`` (every channel and row
-        of output columns ``x0..x1-1``; a convolution's target only), cached per part."""
+        """:meth:`sparse` of a core's part: a range ``(lo, hi)``, a W tile ``("w", x0, x1)`` (every channel and row
+        of output columns ``x0..x1-1``) or a box ``("t", c0, c1, y0, y1, x0, x1)`` (a convolution's target only),
+        cached per part."""
         if not _is_tile(part):
             return self.sparse(*part)
         if part not in self._sparse:
             _, _, _, _, _, (ho, _) = self.parts
             co = self.parts[0].shape[0]
             self._sparse[part] = _conv_per_source(self.parts, self.kernel_cum, self.conn.conv_groups, 0, 0,
-                                                  [(0, co, 0, ho, part[1], part[2])])
+                                                  [_box(part, co, ho)])
         return self._sparse[part]
 
     def dense_span(self, lo: int, hi: int) -> np.ndarray | None:
@@ -347,11 +359,12 @@ def _delay_slots(max_delay: int) -> int:
 
 
 def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
-             tile: tuple[int, int, int, int] | None = None) -> tuple[CoreUse, list[np.ndarray] | None]:
+             tile: tuple | None = None) -> tuple[CoreUse, list[np.ndarray] | None]:
     """Neurons, synapses, fan-in axons and synaptic memory of targets ``lo..hi-1``, and per connection
     ``(source neurons with synapses onto the range, their synapse counts)`` (the core's column of the
     routing table). ``tile=(C, H, x0, x1)``: instead, every channel and row of output columns ``x0..x1-1`` of a
-    (C, H, W) layer (a W-cut core; no columns returned)."""
+    (C, H, W) layer (a W-cut core; no columns returned); ``tile=(C, H, part)`` with a box part
+    ``("t", c0, c1, y0, y1, x0, x1)``: that box's neurons."""
     wbits = chip["synapse.weight_bits"]
     dpu = chip.get("synapse.dense_per_unit")
     ubits = chip.get("synapse.kernel_unit_bits", chip["synapse.word_bits"])
@@ -359,13 +372,18 @@ def core_use(incoming: list[_Incoming], lo: int, hi: int, chip: Chip,
     stored = 0
     max_delay = -1
     columns = [] if tile is None else None
-    n = hi - lo if tile is None else tile[0] * tile[1] * (tile[3] - tile[2])
+    part = None if tile is None else (tile[2] if len(tile) == 3 else ("w", tile[2], tile[3]))
+    if part is not None:
+        c0, c1, y0, y1, x0, x1 = _box(part, tile[0], tile[1])
+        n = (c1 - c0) * (y1 - y0) * (x1 - x0)
+    else:
+        n = hi - lo
     for inc in incoming:
-        if tile is not None:
+        if part is not None:
             if inc.conn.kind == "dense":
-                raise NeurokdError(f"connection {inc.conn.name!r}: a dense connection into a W-cut layer")
-            nz, per = inc.sparse_part(("w", tile[2], tile[3]))
-            out_channels = tile[0]
+                raise NeurokdError(f"connection {inc.conn.name!r}: a dense connection into a tile-cut layer")
+            nz, per = inc.sparse_part(part)
+            out_channels = c1 - c0
         else:
             nz, per = inc.sparse(lo, hi)
             columns.append((nz, per))
@@ -435,32 +453,41 @@ class Core:
     fan_in_axons: int
     fan_out_axons: int = 0
     synmem_units: int = 0    # synaptic memory in the compiler's units, where the chip gives core.synmem_units
-    block: tuple[int, int, int, int, int] | None = None   # a W-cut core: (C, H, W, x0, x1), columns x0..x1-1
+    # a W-cut core: (C, H, W, x0, x1), columns x0..x1-1; a box-cut core (core.conv_cut_tiles):
+    # (C, H, W, c0, c1, y0, y1, x0, x1)
+    block: tuple[int, ...] | None = None
 
     @property
     def neurons(self) -> int:
         if self.block is not None:
-            c, h, _, x0, x1 = self.block
-            return c * h * (x1 - x0)
+            c0, c1, y0, y1, x0, x1 = _box(self.part, *self.block[:2])
+            return (c1 - c0) * (y1 - y0) * (x1 - x0)
         return self.hi - self.lo
 
     @property
     def part(self) -> tuple:
-        """``(lo, hi)``, or ``("w", x0, x1)`` for a W-cut core."""
-        return (self.lo, self.hi) if self.block is None else ("w", self.block[3], self.block[4])
+        """``(lo, hi)``, ``("w", x0, x1)`` for a W-cut core, ``("t", c0, c1, y0, y1, x0, x1)`` for a box."""
+        if self.block is None:
+            return (self.lo, self.hi)
+        return ("w", self.block[3], self.block[4]) if len(self.block) == 5 else ("t", *self.block[3:])
 
     def indices(self) -> np.ndarray:
-        """The core's neurons, flat (C, H, W) indices, ascending: a range, or a W tile's (C, H, columns) block."""
+        """The core's neurons, flat (C, H, W) indices, ascending: a range, a W tile's (C, H, columns) block or a
+        box's (channels, rows, columns)."""
         if self.block is None:
             return np.arange(self.lo, self.hi)
-        c, h, w, x0, x1 = self.block
-        return _flat_index(c, h, w)[:, :, x0:x1].reshape(-1)
+        c0, c1, y0, y1, x0, x1 = _box(self.part, *self.block[:2])
+        return _flat_index(*self.block[:3])[c0:c1, y0:y1, x0:x1].reshape(-1)
 
     @property
     def neuron_range(self) -> str:
-        """``lo-last`` for a range; ``w x0-x1`` (columns, every channel and row) for a W-cut core."""
+        """``lo-last`` for a range; ``w x0-x1`` (columns, every channel and row) for a W-cut core; ``c c0-c1 y y0-y1
+        x x0-x1`` for a box."""
         if self.block is not None:
-            return f"w {self.block[3]}-{self.block[4] - 1}"
+            if len(self.block) == 5:
+                return f"w {self.block[3]}-{self.block[4] - 1}"
+            c0, c1, y0, y1, x0, x1 = self.block[3:]
+            return f"c {c0}-{c1 - 1} y {y0}-{y1 - 1} x {x0}-{x1 - 1}"
         return f"{self.lo}-{self.hi - 1}"
 
     def row(self) -> dict:
@@ -581,6 +608,11 @@ class _LayerSplitter:
         self.cut_w = bool(chip.opt("core.conv_cut_w")) and len(shape) == 3 and \
             all(inc.conn.kind != "dense" for inc in incoming)
         self.ratio_split = bool(chip.opt("core.ratio_split")) and len(shape) == 1
+        convs = [inc for inc in incoming if inc.conn.kind != "dense" and inc.storage != "bias"]
+        self.cut_tiles = bool(chip.opt("core.conv_cut_tiles")) and len(shape) == 3 and bool(convs) and \
+            all(inc.conn.kind != "dense" for inc in incoming)
+        # channel-wise (depthwise, pooling: each output channel reads one input channel) or a standard convolution
+        self.channelwise = bool(convs) and all(inc.conn.conv_groups == inc.parts[1][0] > 1 for inc in convs)
 
     def _judge(self, use: CoreUse) -> str | None:
         for lim, attr, value in self.limits:
@@ -599,7 +631,8 @@ class _LayerSplitter:
             return self.check(*part)
         if part not in self._cache:
             c, h, _ = self.shape
-            use, _ = core_use(self.incoming, 0, 0, self.chip, tile=(c, h, part[1], part[2]))
+            tile = (c, h, part[1], part[2]) if part[0] == "w" else (c, h, part)
+            use, _ = core_use(self.incoming, 0, 0, self.chip, tile=tile)
             self._cache[part] = (use, self._judge(use))
         return self._cache[part]
 
@@ -607,18 +640,21 @@ class _LayerSplitter:
         """The neurons of a part: a slice for a range, the flat indices of a W tile's block."""
         if not _is_tile(part):
             return slice(*part)
-        return _flat_index(*self.shape)[:, :, part[1]:part[2]].reshape(-1)
+        c0, c1, y0, y1, x0, x1 = _box(part, *self.shape[:2])
+        return _flat_index(*self.shape)[c0:c1, y0:y1, x0:x1].reshape(-1)
 
-    def block(self, part: tuple) -> tuple[int, int, int, int, int] | None:
-        """A W tile's ``(C, H, W, x0, x1)`` (:attr:`Core.block`), None for a range."""
-        return (*self.shape, part[1], part[2]) if _is_tile(part) else None
+    def block(self, part: tuple) -> tuple[int, ...] | None:
+        """A W tile's ``(C, H, W, x0, x1)`` or a box's ``(C, H, W, c0, c1, y0, y1, x0, x1)`` (:attr:`Core.block`),
+        None for a range."""
+        return (*self.shape, *part[1:]) if _is_tile(part) else None
 
     def bounds(self, part: tuple) -> tuple[int, int]:
         """``(first neuron, last + 1)`` of a part (:attr:`Core.lo`, :attr:`Core.hi`)."""
         if not _is_tile(part):
             return part
-        c, h, w = self.shape
-        return part[1], (c * h - 1) * w + part[2]
+        _, h, w = self.shape
+        c0, c1, y0, y1, x0, x1 = _box(part, *self.shape[:2])
+        return (c0 * h + y0) * w + x0, ((c1 - 1) * h + y1 - 1) * w + x1
 
     def check(self, lo: int, hi: int) -> tuple[CoreUse, str | None]:
         """``(use, first limit key exceeded or None)``."""
@@ -640,6 +676,36 @@ class _LayerSplitter:
                 return parts
             t //= 2
         return []                                      # one column does not fit: the generic cut
+
+    def split_tiles(self) -> list[tuple]:
+        """The box cut (``core.conv_cut_tiles``, NxTF's partitioner): the layer's (C, H, W) volume in ``n_c x n_y x
+        n_x`` boxes of ``ceil(C / n_c) x ceil(H / n_y) x ceil(W / n_x)`` (counts whose boxes leave none empty), the
+        candidates in order of their number of cores, and among equal counts in NxTF's enumeration order: a
+        standard convolution's channel count varies slowest (its channels are cut last: every channel of a
+        position reads every input channel), a channel-wise layer's (depthwise, pooling) fastest; the first
+        candidate whose every box fits a core. Parts ``("t", c0, c1, y0, y1, x0, x1)``."""
+        c, h, w = self.shape
+        cap = self.chip["core.neurons"]
+        need = -(-self.size // cap)
+        axes = (1, 2, 0) if self.channelwise else (0, 1, 2)          # (C, H, W) axes, slowest first
+        counts = []
+        for a in range(1, self.shape[axes[0]] + 1):
+            for b in range(1, self.shape[axes[1]] + 1):
+                for d in range(1, self.shape[axes[2]] + 1):
+                    n = [0, 0, 0]
+                    n[axes[0]], n[axes[1]], n[axes[2]] = a, b, d
+                    if n[0] * n[1] * n[2] < need:
+                        continue
+                    box = [-(-dim // k) for dim, k in zip(self.shape, n)]
+                    if box[0] * box[1] * box[2] > cap or any(-(-dim // t) != k for dim, t, k in zip(self.shape, box, n)):
+                        continue
+                    counts.append((n[0] * n[1] * n[2], len(counts), box))
+        for _, _, (tc, ty, tx) in sorted(counts):
+            parts = [("t", c0, min(c0 + tc, c), y0, min(y0 + ty, h), x0, min(x0 + tx, w))
+                     for c0 in range(0, c, tc) for y0 in range(0, h, ty) for x0 in range(0, w, tx)]
+            if all(self.use_of(part)[1] is None for part in parts):
+                return parts
+        return []                                      # no box fits: the generic cut
 
     def split_ratio(self) -> list[tuple[int, int]]:
         """The ratio cut (``core.ratio_split``): ``k = ceil(use / budget)`` equal parts of the whole layer; while a
@@ -682,6 +748,10 @@ class _LayerSplitter:
         under ``pack`` (no ``cap``)."""
         if cap is None and self.cut_w:
             ranges = self.split_w()
+            if ranges:
+                return ranges
+        if cap is None and self.cut_tiles:
+            ranges = self.split_tiles()
             if ranges:
                 return ranges
         if cap is None and self.ratio_split:
@@ -846,7 +916,9 @@ def _assemble(splitters, ranges: dict[str, list[tuple[int, int]]], geometry: Geo
             )
     notes = ["one layer per core; ranges of the flat (C, H, W) neuron order"
              + ("; a W-cut core holds every channel and row of a tile of columns (neuron_range `w x0-x1`)"
-                if any(c.block is not None for c in cores) else "")
+                if any(c.block is not None and len(c.block) == 5 for c in cores) else "")
+             + ("; a box-cut core holds a box of channels, rows and columns (neuron_range `c c0-c1 y y0-y1 x x0-x1`)"
+                if any(c.block is not None and len(c.block) == 9 for c in cores) else "")
              + "; cores numbered in layer order, tiles in snake order, chips side by side along x",
              "the input is sent by the host and enters the mesh at tile (0, 0) of chip 0"]
     return Placement(chip, placer, options, geometry, cores, layer_cores, routes, (0, 0), notes)
@@ -872,7 +944,19 @@ def _fanout_per_neuron(sp: "_LayerSplitter", splitters, ranges: dict[str, list[t
 
 
 def _split_tile_for_fanout(sp: "_LayerSplitter", part: tuple, f: np.ndarray, lim: int) -> list[tuple]:
-    """A W tile over ``core.fan_out_axons`` cut into narrower tiles of whole columns, left to right."""
+    """A W tile over ``core.fan_out_axons`` cut into narrower tiles of whole columns, left to right; a box, in
+    halves along its longest axis until each half fits."""
+    if part[0] == "t":
+        if int(f[sp.indices(part)].sum()) <= lim:
+            return [part]
+        c0, c1, y0, y1, x0, x1 = part[1:]
+        lo, hi = [c0, y0, x0], [c1, y1, x1]
+        a = max(range(3), key=lambda i: hi[i] - lo[i])          # one neuron alone fits: _split_for_fanout checks
+        mid = (lo[a] + hi[a]) // 2
+        left, right = list(zip(lo, hi)), list(zip(lo, hi))
+        left[a], right[a] = (lo[a], mid), (mid, hi[a])
+        return [q for half in (left, right) for q in
+                _split_tile_for_fanout(sp, ("t", *[v for pair in half for v in pair]), f, lim)]
     cols = f.reshape(sp.shape).sum(axis=(0, 1))
     out, start, acc = [], part[1], 0
     for x in range(part[1], part[2]):
