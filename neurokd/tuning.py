@@ -26,7 +26,19 @@ Objectives (names as given to ``--objectives``; each computed on the whole valid
   (:func:`neurokd.exporters.to_nir.student_to_nir`), read into the hardware IR, quantised for fixed point
   (scales from the training and validation inputs, never the test split) and run by the fast model
   (:func:`neurokd.hardware.engines.fastsim.run_fast`, or Lava with ``engine="lava"``), then counted by
-  :mod:`neurokd.hardware.cost.counting` exactly as ``neurokd export`` counts the test split.
+  :mod:`neurokd.hardware.cost.counting` exactly as ``neurokd export`` counts the test split;
+- ``energy:<chip>`` / ``latency:<chip>``: energy (pJ, routing included) / latency (us) per inference of the
+  student **placed on a chip** (``loihi1``, ``loihi2``, ``loihi1-sanafe``, ``loihi2-fitted`` or a chip ``.toml``;
+  minimised), as ``neurokd map`` places and costs a network (:func:`placed_figures`): the input mode the run
+  was trained with (``--input-mode``), the pack placer on one chip, the fast engine's per-step spikes and kept
+  state on the first ``place_samples`` validation samples (default :data:`PLACE_SAMPLES`; a bounded number, so
+  that placing costs little next to training). ``pareto.csv`` gets each trial's ``placed_<chip>_*`` figures
+  (cores, latency, energy, accuracy under the mode, samples, mode, bottleneck layer). A name is a chip when it
+  is a chip preset or a ``.toml`` file, else a counting model: ``energy:loihi`` and ``energy:loihi-events`` stay
+  the counting model (no placement, no routing), ``energy:loihi1`` is the placed energy on chip file loihi1.
+  A study whose students take graded input (``--input-mode graded``, the default) with an objective on a chip
+  that receives binary spikes only (loihi1) is refused before anything trains: train ``--input-mode spikes``
+  or ``bias``, which each trial's student then is on the chip.
 
 Test-set figures are read only for the front and the references, after the search (``test_*``
 columns of ``pareto.csv``, the report): the test split never chooses.
