@@ -404,8 +404,10 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
          echo: Echo = print, **options: Any):
     """Search a method's loss weights for the front of accuracy vs activity vs hardware energy (Optuna).
 
-    ``objectives``: one to three of ``accuracy``, ``activity``, ``synops``, ``energy:<model>`` (e.g.
-    ``"accuracy,energy:loihi"``), all on the validation split. ``space``: ``"lambda_logits=1e-3..1:log;
+    ``objectives``: one to three of ``accuracy``, ``activity``, ``synops``, ``energy:<model>`` (counted, e.g.
+    ``"accuracy,energy:loihi-events"``), ``energy:<chip>`` / ``latency:<chip>`` (the student placed on a chip and
+    costed as ``map`` does, on ``place_samples`` validation samples, e.g. ``"accuracy,energy:loihi1"`` with
+    ``input_mode="spikes"``), all on the validation split. ``space``: ``"lambda_logits=1e-3..1:log;
     lambda_act=1e-3..1:log; temperature=1..8"`` (also ``alpha``, ``T``/``timesteps``, ``beta``,
     ``threshold``), a dict name -> ``"low..high[:log]"``, or a TOML file with a ``[space]`` table.
     ``trials``: the study's total. Every trial is a run folder under ``out/trials/``; ``out`` also gets

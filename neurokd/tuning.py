@@ -26,7 +26,19 @@ Objectives (names as given to ``--objectives``; each computed on the whole valid
   (:func:`neurokd.exporters.to_nir.student_to_nir`), read into the hardware IR, quantised for fixed point
   (scales from the training and validation inputs, never the test split) and run by the fast model
   (:func:`neurokd.hardware.engines.fastsim.run_fast`, or Lava with ``engine="lava"``), then counted by
-  :mod:`neurokd.hardware.cost.counting` exactly as ``neurokd export`` counts the test split.
+  :mod:`neurokd.hardware.cost.counting` exactly as ``neurokd export`` counts the test split;
+- ``energy:<chip>`` / ``latency:<chip>``: energy (pJ, routing included) / latency (us) per inference of the
+  student **placed on a chip** (``loihi1``, ``loihi2``, ``loihi1-sanafe``, ``loihi2-fitted`` or a chip ``.toml``;
+  minimised), as ``neurokd map`` places and costs a network (:func:`placed_figures`): the input mode the run
+  was trained with (``--input-mode``), the pack placer on one chip, the fast engine's per-step spikes and kept
+  state on the first ``place_samples`` validation samples (default :data:`PLACE_SAMPLES`; a bounded number, so
+  that placing costs little next to training). ``pareto.csv`` gets each trial's ``placed_<chip>_*`` figures
+  (cores, latency, energy, accuracy under the mode, samples, mode, bottleneck layer). A name is a chip when it
+  is a chip preset or a ``.toml`` file, else a counting model: ``energy:loihi`` and ``energy:loihi-events`` stay
+  the counting model (no placement, no routing), ``energy:loihi1`` is the placed energy on chip file loihi1.
+  A study whose students take graded input (``--input-mode graded``, the default) with an objective on a chip
+  that receives binary spikes only (loihi1) is refused before anything trains: train ``--input-mode spikes``
+  or ``bias``, which each trial's student then is on the chip.
 
 Test-set figures are read only for the front and the references, after the search (``test_*``
 columns of ``pareto.csv``, the report): the test split never chooses.
@@ -72,7 +84,10 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from neurokd import fileio
 from neurokd.errors import NeurokdError
@@ -83,7 +98,9 @@ SPACE_PARAMS: dict[str, tuple[type, str | None]] = {
     "alpha": (float, "kd"), "timesteps": (int, None), "beta": (float, None), "threshold": (float, None),
 }
 ALIASES = {"T": "timesteps", "lambda_logit": "lambda_logits"}
-OBJECTIVES = ("accuracy", "activity", "synops", "energy:<model>")
+OBJECTIVES = ("accuracy", "activity", "synops", "energy:<model>", "energy:<chip>", "latency:<chip>")
+#: validation samples a trial's placed cost (energy:<chip>, latency:<chip>) runs by default
+PLACE_SAMPLES = 100
 SAMPLERS = ("tpe", "nsga2", "random")
 STATE_NAMES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 HEARTBEAT_ATTR = "neurokd:heartbeat"
@@ -217,7 +234,8 @@ def read_space_file(path: str | Path) -> tuple[dict[str, str], list[str] | None]
 
 @dataclass(frozen=True)
 class Objective:
-    """One objective: ``accuracy`` (maximised), ``activity``, ``synops`` or ``energy:<model>`` (minimised)."""
+    """One objective: ``accuracy`` (maximised), ``activity``, ``synops``, ``energy:<model>`` (counted),
+    ``energy:<chip>`` or ``latency:<chip>`` (placed on the chip; all minimised)."""
 
     name: str
 
@@ -226,16 +244,32 @@ class Objective:
         return "maximize" if self.name == "accuracy" else "minimize"
 
     @property
+    def chip(self) -> str | None:
+        """``energy:<chip>`` / ``latency:<chip>``: the chip preset or ``.toml`` file the student is placed on."""
+        kind, _, what = self.name.partition(":")
+        if kind == "latency" or (kind == "energy" and is_chip(what)):
+            return what
+        return None
+
+    @property
     def energy_model(self) -> str | None:
-        return self.name.split(":", 1)[1] if self.name.startswith("energy:") else None
+        """``energy:<model>``: the counting energy model (:mod:`neurokd.hardware.cost.energy`); None for a chip."""
+        return self.name.split(":", 1)[1] if self.name.startswith("energy:") and self.chip is None else None
 
     @property
     def hardware(self) -> bool:
-        """Needs the network run on the hardware model (energy, SynOps)."""
+        """Needs the network's events counted on the hardware model (counted energy, SynOps)."""
         return self.name == "synops" or self.energy_model is not None
 
     @property
+    def is_energy(self) -> bool:
+        return self.name.startswith("energy:")
+
+    @property
     def column(self) -> str:
+        if self.chip is not None:
+            kind = self.name.split(":", 1)[0]
+            return f"val_{kind}_{chip_key(self.chip)}_" + ("pj" if kind == "energy" else "us")
         return "val_" + self.name.replace(":", "_") + ("_pj" if self.energy_model else "")
 
     @property
@@ -246,23 +280,52 @@ class Objective:
             return "Validation activity (spikes / neuron / step)"
         if self.name == "synops":
             return "SynOps per inference (validation)"
+        if self.chip is not None:
+            what = "Energy (nJ)" if self.is_energy else "Latency (us)"
+            return f"{what} per inference on {chip_key(self.chip)} (placed, validation)"
         return f"Energy per inference (nJ, {self.energy_model} model, validation)"
 
 
+def is_chip(name: str) -> bool:
+    """Whether ``name`` names a chip (a preset of :mod:`neurokd.hardware.placement.chips` or a ``.toml`` file)
+    rather than a counting energy model."""
+    from neurokd.hardware.placement.chips import preset_names
+
+    return name in preset_names() or name.endswith(".toml")
+
+
+def chip_key(chip: str) -> str:
+    """A chip's name in column names: the preset name, or the chip file's stem."""
+    return Path(chip).stem if chip.endswith(".toml") else chip
+
+
 def parse_objectives(text: str | Sequence[str]) -> list[Objective]:
-    """``'accuracy,energy:loihi'`` -> objectives (two or three, each once)."""
+    """``'accuracy,energy:loihi1'`` -> objectives (one to three, each once). ``energy:<name>`` is the placed
+    energy on a chip when ``name`` is a chip (``loihi1``, ``loihi2``, ``loihi1-sanafe``, ``loihi2-fitted`` or a
+    chip ``.toml``), else a counting model (``loihi-events``, its former name ``loihi``, ...)."""
     from neurokd.hardware.cost.energy import ALIASES, ENERGY_MODELS
+    from neurokd.hardware.placement import load_chip
+    from neurokd.hardware.placement.chips import preset_names
 
     names = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
     if not 1 <= len(names) <= 3:
         raise NeurokdError(f"--objectives: give one to three of {', '.join(OBJECTIVES)}, got {text!r}")
     out = []
     for name in names:
-        if name.startswith("energy"):
-            model = name.split(":", 1)[1] if ":" in name else ""
-            if ALIASES.get(model, model) not in ENERGY_MODELS:
-                raise NeurokdError(f"--objectives {name}: name an energy model, one of: "
-                                   + ", ".join(f"energy:{m}" for m in ENERGY_MODELS))
+        kind, _, what = name.partition(":")
+        if kind in ("energy", "latency") and is_chip(what):
+            try:
+                load_chip(what)
+            except NeurokdError as exc:
+                raise NeurokdError(f"--objectives {name}: {exc}") from None
+        elif kind == "energy":
+            if ALIASES.get(what, what) not in ENERGY_MODELS:
+                raise NeurokdError(f"--objectives {name}: name a chip (energy:<chip>, placed: "
+                                   + ", ".join(preset_names()) + " or a chip .toml) or a counting energy model ("
+                                   + ", ".join(ENERGY_MODELS) + ")")
+        elif kind == "latency":
+            raise NeurokdError(f"--objectives {name}: name a chip, latency:<chip> with chip one of "
+                               + ", ".join(preset_names()) + " or a chip .toml")
         elif name not in ("accuracy", "activity", "synops"):
             raise NeurokdError(f"--objectives: unknown objective {name!r}; choose from {', '.join(OBJECTIVES)}")
         if any(o.name == name for o in out):
@@ -419,10 +482,51 @@ def should_prune(curve: Sequence[float], finished: Sequence[Sequence[float]], ma
 # Judging one run on the validation split (and, for the front, on the test split)
 # --------------------------------------------------------------------------------------------------
 
+PLACED_FIGURES = ("cores", "latency_us", "energy_pj", "accuracy", "samples", "input_mode", "bottleneck")
+
+
+def placed_figures(network, x: np.ndarray, y, timesteps: int, chips: Sequence[str], *, precision: str = "fixed",
+                   ) -> dict[str, Any]:
+    """``network`` placed on each chip and costed as ``neurokd map`` does
+    (:func:`neurokd.deploy.map_target`): the input mode the student was trained with (a graded student on a
+    chip without graded spikes is refused), the pack placer on one chip, the fast engine's per-step spikes
+    and kept state on the samples ``x`` (fixed-point scales from those inputs, as ``map`` takes them from its
+    samples). Per chip ``placed_<chip>_<figure>`` for :data:`PLACED_FIGURES`, and the seconds the engine and
+    the placement with its costing took (``..._engine_s``, ``..._place_s``)."""
+    from neurokd.deploy import _encode_input, _input_mode, _mode_accuracy
+    from neurokd.hardware.engines.fastsim import run_fast
+    from neurokd.hardware.placement import load_chip, place_and_cost
+
+    out: dict[str, Any] = {}
+    for spec in chips:
+        chip = load_chip(spec)
+        mode = _input_mode(None, chip, network, x)
+        inputs, layer, charge = _encode_input(network, x, mode, chip, timesteps)
+        t0 = time.perf_counter()
+        result = run_fast(network, inputs, precision=precision, timesteps=None if inputs is not x else timesteps,
+                          record_steps=True, record_state=True)
+        t1 = time.perf_counter()
+        _mode_accuracy(charge, result, y)
+        mapped = place_and_cost(network, chip, result=result, inputs=inputs, placer="pack", max_chips=1,
+                                input_charge=charge, input_layer=layer)
+        t2 = time.perf_counter()
+        c, b = mapped.cost, mapped.cost.bottleneck()
+        key = f"placed_{chip_key(spec)}_"
+        out.update({key + "cores": int(mapped.placement.n_cores), key + "latency_us": float(c.latency_ns / 1e3),
+                    key + "energy_pj": float(c.energy_pj), key + "accuracy": charge.accuracy,
+                    key + "samples": int(c.samples), key + "input_mode": charge.mode,
+                    key + "bottleneck": f"{b['layer']} ({b['bound']})", key + "engine_s": t1 - t0,
+                    key + "place_s": t2 - t1})
+    return out
+
+
 def evaluate_run(run_dir: str | Path, objectives: Sequence[Objective], *, precision: str = "fixed",
-                 engine: str = "fast", input_bits: int = 8, dt: float = 1e-4) -> dict[str, float]:
+                 engine: str = "fast", input_bits: int = 8, dt: float = 1e-4,
+                 place_samples: int = PLACE_SAMPLES) -> dict[str, float]:
     """The objectives of a finished run on its **validation** split, plus ``val_samples`` and, when the
-    hardware model ran, ``val_accuracy_hw`` (the hardware model's own validation accuracy)."""
+    hardware model ran, ``val_accuracy_hw`` (the hardware model's own validation accuracy). Objectives on a
+    chip (``energy:<chip>``, ``latency:<chip>``) place the student on it and cost the first ``place_samples``
+    validation samples (:func:`placed_figures`; always the fast engine), and add the placement's figures."""
     import numpy as np
 
     from neurokd.training import evaluate, load_run
@@ -431,6 +535,18 @@ def evaluate_run(run_dir: str | Path, objectives: Sequence[Objective], *, precis
     val = evaluate(student, splits.val)
     out = {"val_samples": int(val["samples"]), "val_accuracy": float(val["accuracy"]),
            "val_activity": float(val["activity"]["total"])}
+    chips = list(dict.fromkeys(o.chip for o in objectives if o.chip is not None))
+    if chips:
+        from neurokd.exporters.to_nir import student_to_nir
+        from neurokd.hardware.network import ir
+
+        x_val, y_val = (t.numpy() for t in splits.val.tensors)
+        network = ir.from_nir(student_to_nir(student, dt=dt))
+        out.update(placed_figures(network, x_val[:place_samples].astype(np.float64), y_val[:place_samples],
+                                  int(cfg.timesteps), chips, precision=precision))
+        for o in objectives:
+            if o.chip is not None:
+                out[o.column] = out[f"placed_{chip_key(o.chip)}_" + ("energy_pj" if o.is_energy else "latency_us")]
     if not any(o.hardware for o in objectives):
         return out
     from neurokd.deploy import MAX_STEP_RECORD, run_geometry
@@ -636,7 +752,7 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
          prune_margin: float | None = 0.05, prune_warmup: int | None = None, prune_min_trials: int = 2,
          heartbeat: int = 30, grace: int | None = None, max_retry: int = 3, references: bool = True,
          report: bool = True, figures: bool = True, config_file: str | Path | None = None, progress: bool = False,
-         echo: Callable[[str], None] = print, **settings: Any) -> TuneResult:
+         echo: Callable[[str], None] = print, place_samples: int = PLACE_SAMPLES, **settings: Any) -> TuneResult:
     """Run (or join, or resume) a study and write its outputs; the work behind ``neurokd tune``."""
     from neurokd.config import TrainConfig, make_config
 
@@ -649,6 +765,8 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
         raise NeurokdError(f"--engine must be fast or lava, got {engine!r}")
     if not isinstance(verify, int) or verify < 0:
         raise NeurokdError(f"--verify must be an integer >= 0, got {verify!r}")
+    if isinstance(place_samples, bool) or not isinstance(place_samples, int) or place_samples < 1:
+        raise NeurokdError(f"--place-samples must be an integer >= 1, got {place_samples!r}")
     if prune_margin is not None and not 0 <= prune_margin <= 1:
         raise NeurokdError(f"--prune-margin must be a fraction in [0, 1], got {prune_margin}")
     for key in ("method", "dataset", "out", "teacher", "seed"):
@@ -668,6 +786,7 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
     objs = parse_objectives(objectives) if objectives is not None else None
     if objs is not None:
         _check_lava(objs, engine, verify)
+        _check_deployable(objs, base_cfg)
     if not resume and (params is None or objs is None):
         raise NeurokdError("give --space and --objectives (or --resume to continue an existing study)")
 
@@ -682,6 +801,8 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
     definition = None
     if params is not None and objs is not None:
         definition = _definition(base_cfg.dataset, base_cfg.method, params, objs, base, precision, engine)
+        if any(o.chip is not None for o in objs):
+            definition["place_samples"] = place_samples
     smp = _sampler(sampler, seed, len(params or {}), trials)
     study, stored = _open_study(store, study_name, definition, [o.direction for o in objs] if objs else None, smp,
                                 resume)
@@ -700,6 +821,7 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
                                   **{k: v for k, v in settings.items() if k in ("device", "amp", "data_dir")}})
         base_cfg = base_cfg.validate().resolved().validate()
         precision, engine = stored["precision"], stored["engine"]
+        place_samples = int(stored.get("place_samples", place_samples))
         _check_lava(objs, engine, verify)
     fileio.write_json(out / "tune_definition.json", stored)
     who = f"{socket.gethostname()}:{os.getpid()}"
@@ -761,7 +883,8 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
         except KeyboardInterrupt:   # Optuna marks it failed; the next start of the study retries it
             trial.set_user_attr("interrupted", True)
             raise
-        measured = evaluate_run(run, objs, precision=precision, engine=engine, input_bits=8)
+        measured = evaluate_run(run, objs, precision=precision, engine=engine, input_bits=8,
+                                place_samples=place_samples)
         for k, v in measured.items():
             trial.set_user_attr(k, v)
         fileio.write_json(record, {"study": study_name, "trial": origin, "params": values, "worker": who,
@@ -777,7 +900,7 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
     with _file_lock(out / ".finalize.lock"):
         result = finalize(study, out, objs, params, base_cfg, precision=precision, engine=engine, verify=verify,
                           teacher_dir=teacher_dir, references=references, report=report, figures=figures,
-                          progress=progress, echo=echo)
+                          progress=progress, echo=echo, place_samples=place_samples)
     result.storage = storage_text
     result.summary["worker_seconds"] = time.perf_counter() - t0
     return result
@@ -791,6 +914,21 @@ def _check_lava(objs: Sequence[Objective], engine: str, verify: int) -> None:
                            "or install it (make install)")
 
 
+def _check_deployable(objs: Sequence[Objective], cfg) -> None:
+    """A study whose students are trained with graded input, costed on a chip that receives binary spikes only
+    (loihi1), is refused before anything trains: its students could not run there."""
+    from neurokd.hardware.placement import load_chip
+    from neurokd.hardware.placement.inputs import takes_graded
+
+    if cfg.input_mode != "graded":
+        return
+    for o in objs:
+        if o.chip is not None and not takes_graded(load_chip(o.chip)):
+            raise NeurokdError(f"--objectives {o.name}: {chip_key(o.chip)} receives binary spikes only, and this study "
+                               "trains its students with graded input (--input-mode graded, the default), which "
+                               f"cannot be placed there: give --input-mode spikes or bias")
+
+
 def _fmt_params(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
 
@@ -798,8 +936,10 @@ def _fmt_params(values: Mapping[str, Any]) -> str:
 def _fmt_value(o: Objective, v: float) -> str:
     if o.name == "accuracy":
         return f"{100 * v:.2f} %"
-    if o.energy_model:
+    if o.is_energy:
         return f"{v / 1e3:.2f} nJ"
+    if o.chip is not None:
+        return f"{v:.3f} us"
     return f"{v:.4g}"
 
 
@@ -881,7 +1021,7 @@ def _reference_runs(base_cfg, out: Path, teacher_dir: str | None, progress: bool
 def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, Param], base_cfg, *,
              precision: str = "fixed", engine: str = "fast", verify: int = 0, teacher_dir: str | None = None,
              references: bool = True, report: bool = True, figures: bool = True, progress: bool = False,
-             echo: Callable[[str], None] = print) -> TuneResult:
+             echo: Callable[[str], None] = print, place_samples: int = PLACE_SAMPLES) -> TuneResult:
     """pareto.csv, the front figure, the knee, tune.json and the report of the front, from the study as it is
     (``figures=False``: the report's tables without its figures)."""
     from optuna.trial import TrialState
@@ -898,8 +1038,11 @@ def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, P
         for label, folder in _reference_runs(base_cfg, out, teacher_dir, progress):
             record = folder / "tune_reference.json"
             measured = json.loads(record.read_text()).get("validation") if record.is_file() else None
-            if measured is None or any(o.column not in measured for o in objs):
-                measured = evaluate_run(folder, objs, precision=precision, engine=engine)
+            if measured is None or any(o.column not in measured for o in objs) \
+                    or any(measured.get(f"placed_{chip_key(c)}_samples")
+                           not in (None, min(place_samples, measured["val_samples"]))
+                           for c in {o.chip for o in objs if o.chip is not None}):
+                measured = evaluate_run(folder, objs, precision=precision, engine=engine, place_samples=place_samples)
                 fileio.write_json(record, {"reference": label, "validation": measured})
             refs.append((label, folder, measured))
 
@@ -909,9 +1052,11 @@ def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, P
         test[run] = _test_figures(run, objs)
 
     test_cols = ["test_accuracy", "test_activity"] + [f"test_energy_{o.energy_model}_pj" for o in objs if o.energy_model]
+    placed_cols = [f"placed_{chip_key(c)}_{f}" for c in dict.fromkeys(o.chip for o in objs if o.chip is not None)
+                   for f in PLACED_FIGURES]
     header = (["trial", "state", "run_dir", "retry_of", "on_front", "knee"] + list(params)
               + [o.column for o in objs] + ["val_accuracy_hw", "val_accuracy_last_epoch", "epochs_run", "worker"]
-              + test_cols)
+              + placed_cols + test_cols)
     rows = []
     for t in trials:
         run_rel = t.user_attrs.get("run_dir", "")
@@ -922,7 +1067,7 @@ def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, P
                **{k: t.params.get(k, "") for k in params},
                "val_accuracy_hw": t.user_attrs.get("val_accuracy_hw", ""),
                "val_accuracy_last_epoch": curve[-1] if curve else "", "epochs_run": len(curve),
-               "worker": t.user_attrs.get("worker", "")}
+               "worker": t.user_attrs.get("worker", ""), **{k: t.user_attrs.get(k, "") for k in placed_cols}}
         if t.state == TrialState.COMPLETE and t.values is not None:
             row.update({o.column: v for o, v in zip(objs, t.values)})
         if on_front.get(t.number):
@@ -932,6 +1077,7 @@ def finalize(study, out: Path, objs: Sequence[Objective], params: Mapping[str, P
         row = {"trial": "", "state": "REFERENCE", "run_dir": folder.name, "retry_of": "", "on_front": "", "knee": "",
                **{k: getattr(base_cfg, k) if label != "baseline" else "" for k in params},
                "val_accuracy_hw": measured.get("val_accuracy_hw", ""), "worker": label,
+               **{k: measured.get(k, "") for k in placed_cols},
                **{o.column: measured[o.column] for o in objs}, **test.get(folder, {})}
         rows.append(row)
     files = {}
@@ -1002,7 +1148,7 @@ def front_figure(out: Path, objs: Sequence[Objective], complete, on_front: Mappi
     xo, yo = objs[xi], objs[yi]
 
     def scale(o: Objective, v: float) -> float:
-        return 100 * v if o.name == "accuracy" else v / 1e3 if o.energy_model else v
+        return 100 * v if o.name == "accuracy" else v / 1e3 if o.is_energy else v
 
     with _rc():
         fig, ax = _figure(2.6)

@@ -371,3 +371,76 @@ def test_workers_opening_a_new_sqlite_study_at_once_all_get_it(tmp_path):
                  for _ in range(6)]
         results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
         assert all(rc == 0 for rc, _ in results), [err[-300:] for rc, err in results if rc]
+
+
+# --------------------------------------------------------------------------------------------------
+# Objectives on a chip: each trial's student placed and costed as `neurokd map` does
+# --------------------------------------------------------------------------------------------------
+
+def test_chip_objectives_are_named_apart_from_the_counting_models():
+    from neurokd.tuning import PLACE_SAMPLES
+
+    energy, latency, counted, old = parse_objectives("energy:loihi1,latency:loihi2,energy:loihi-events") + \
+        parse_objectives("energy:loihi")
+    assert (energy.chip, energy.energy_model, energy.column) == ("loihi1", None, "val_energy_loihi1_pj")
+    assert (latency.chip, latency.direction, latency.column) == ("loihi2", "minimize", "val_latency_loihi2_us")
+    assert (counted.chip, counted.energy_model) == (None, "loihi-events")        # the counting model, as before
+    assert (old.chip, old.energy_model, old.column) == (None, "loihi", "val_energy_loihi_pj")
+    assert energy.hardware is False and counted.hardware is True and PLACE_SAMPLES >= 1
+    for text, message in {"accuracy,latency:loihi": "name a chip", "accuracy,energy:nope.toml": "chip file not found",
+                          "accuracy,energy:tpu": "name a chip"}.items():
+        with pytest.raises(NeurokdError, match=message) as info:
+            parse_objectives(text)
+        assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def chip_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tune-chip") / "digits"
+    result = neurokd.tune("digits", "kd-ar-lr", objectives="accuracy,energy:loihi1", space="lambda_act=1e-3..1:log",
+                          trials=2, out=out, sampler="random", seed=0, prune_margin=None, report=False, figures=False,
+                          place_samples=40, input_mode="spikes", echo=None, **TINY)
+    return result
+
+
+def test_the_chip_energy_of_a_trial_is_what_neurokd_map_gives_for_its_run_on_the_same_samples(chip_study, tmp_path):
+    import numpy as np
+
+    from neurokd.training import load_run
+
+    out = chip_study.out_dir
+    rows = _rows(out / "pareto.csv")
+    assert {"val_energy_loihi1_pj", "placed_loihi1_cores", "placed_loihi1_latency_us",
+            "placed_loihi1_energy_pj"} <= set(rows[0])
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 2 + ["REFERENCE"] * 2
+    for r in rows:      # every trial and both references: placed on loihi1, in the mode they were trained in
+        assert r["placed_loihi1_input_mode"] == "spikes" and int(r["placed_loihi1_samples"]) == 40
+        assert int(r["placed_loihi1_cores"]) >= 2 and float(r["placed_loihi1_latency_us"]) > 0
+        assert float(r["val_energy_loihi1_pj"]) == float(r["placed_loihi1_energy_pj"]) > 0
+    row = rows[0]
+    run = out / row["run_dir"]
+    neurokd.export(run, target="nir", echo=None)
+    cfg, _, _, splits = load_run(run)
+    x = splits.val.tensors[0].numpy()[:40].astype(np.float64)
+    held = np.repeat(x[:, None], int(cfg.timesteps), axis=1)          # (N, T, F): the values held every step
+    mapped = neurokd.map_network(run / "model.nir", tmp_path / "map", hardware="loihi1", inputs=held, echo=None)
+    assert mapped.input.mode == "spikes" and mapped.cost.samples == 40
+    # the same integers, spikes and placement: the same sums in the same order (exact up to float printing)
+    assert float(row["placed_loihi1_energy_pj"]) == pytest.approx(mapped.cost.energy_pj, rel=1e-12)
+    assert float(row["placed_loihi1_latency_us"]) == pytest.approx(mapped.cost.latency_ns / 1e3, rel=1e-12)
+    assert int(row["placed_loihi1_cores"]) == mapped.placement.n_cores
+    trial = json.loads((run / "tune_trial.json").read_text())["validation"]
+    # the placement and its costing stay cheap next to the engine run that makes the spikes
+    assert trial["placed_loihi1_place_s"] < 60
+
+
+def test_a_graded_study_costed_on_loihi1_is_refused_before_anything_trains(tmp_path, capsys):
+    from neurokd.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["tune", "--objectives", "accuracy,energy:loihi1", "--space", "lambda_act=1e-3..1:log",
+              "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1
+    assert "loihi1 receives binary spikes only" in err and "--input-mode spikes or bias" in err
+    assert not (tmp_path / "o").exists(), "refused before the study was made"

@@ -15,8 +15,10 @@ from neurokd.commands.train import _knobs, _settings
 @click.option("--dataset", default="digits", show_default=True)
 @click.option("--method", default="kd-ar-lr", show_default=True, help="The method whose weights are searched.")
 @click.option("--objectives", default=None,
-              help="One to three of accuracy, activity, synops, energy:<model> (loihi-events, loihi-tile, 45nm, 45nm-int8), "
-                   "comma-separated, e.g. accuracy,energy:loihi. All on the validation split.")
+              help="One to three of accuracy, activity, synops, energy:<chip> or latency:<chip> (placed on loihi1, "
+                   "loihi2, loihi1-sanafe, loihi2-fitted or a chip .toml, as neurokd map does), energy:<model> "
+                   "(counted: loihi-events, loihi-tile, 45nm, 45nm-int8), comma-separated, e.g. accuracy,energy:loihi1. "
+                   "All on the validation split.")
 @click.option("--space", default=None,
               help="Searched settings: 'lambda_logits=1e-3..1:log; lambda_act=1e-3..1:log; temperature=1..8' "
                    "(also alpha, T, beta, threshold), or a TOML file with a [space] table.")
@@ -35,6 +37,8 @@ from neurokd.commands.train import _knobs, _settings
 @click.option("--engine", default="fast", show_default=True, help="fast (neurokd's model of Loihi) or lava.")
 @click.option("--verify", type=int, default=0, show_default=True,
               help="Front exports: re-run N random test samples in Lava against the fast model.")
+@click.option("--place-samples", type=int, default=100, show_default=True,
+              help="energy:<chip> / latency:<chip>: validation samples each trial's placed student is costed on.")
 @click.option("--prune-margin", type=float, default=0.05, show_default=True,
               help="Stop a trial whose val accuracy trails the best finished trial's at the same epoch by more.")
 @click.option("--no-prune", is_flag=True, help="Never prune.")
@@ -47,7 +51,8 @@ from neurokd.commands.train import _knobs, _settings
 @click.option("--no-figures", is_flag=True, help="The report's tables without its figures (front.png is always drawn).")
 @_knobs
 def tune(dataset, method, objectives, space, trials, out, storage, study_name, resume, sampler, seed, precision, engine,
-         verify, prune_margin, no_prune, prune_warmup, heartbeat, grace, no_references, no_report, no_figures, quiet, config_file,
+         verify, place_samples, prune_margin, no_prune, prune_warmup, heartbeat, grace, no_references, no_report, no_figures,
+         quiet, config_file,
          **kw) -> None:
     """Search a method's loss weights for the trade-off front (accuracy vs activity vs hardware energy).
 
@@ -59,6 +64,7 @@ def tune(dataset, method, objectives, space, trials, out, storage, study_name, r
                       study=study_name, resume=resume, config=config_file, progress=False,
                       echo=(lambda msg: None) if quiet else click.echo,
                       sampler=sampler, seed=seed, precision=precision, engine=engine, verify=verify,
+                      place_samples=place_samples,
                       prune_margin=None if no_prune else prune_margin, prune_warmup=prune_warmup, heartbeat=heartbeat,
                       grace=grace, references=not no_references, report=not no_report, figures=not no_figures,
                       **_settings(kw))
