@@ -167,6 +167,7 @@ def main(argv=None) -> int:
     p.add_argument("--chips", default="loihi1,loihi2")
     p.add_argument("--input-mode", default="spikes", help="digits' training input mode (deployable on loihi1)")
     p.add_argument("--epochs", type=int, default=None, help="digits student epochs (default: the dataset's)")
+    p.add_argument("--teacher-epochs", type=int, default=None, help="digits teacher epochs (default: the dataset's)")
     p.add_argument("--data-dir", default=None, help="synth-kws folder (`neurokd data synth-kws`); omitted: digits only")
     p.add_argument("--kws-input-mode", default="spikes")
     p.add_argument("--kws-seeds", default=None, help="synth-kws seeds (default: --seeds)")
@@ -180,12 +181,13 @@ def main(argv=None) -> int:
     chips = parse_list(args.chips, "chips")
     out = Path(args.out)
     if args.quick:
-        seeds, args.epochs, args.kws_epochs, args.samples = [0], 3, 3, args.samples or 32
+        seeds, args.epochs, args.teacher_epochs, args.kws_epochs = [0], 3, 3, 3
+        args.samples = args.samples or 32
         out = out.with_name(out.name + "-quick")
     rows, notes = [], {}
     if not args.skip_digits:
-        knobs = {"input_mode": args.input_mode, **({"epochs": args.epochs, "teacher_epochs": args.epochs}
-                                                   if args.epochs else {})}
+        knobs = {"input_mode": args.input_mode, **({"epochs": args.epochs} if args.epochs else {}),
+                 **({"teacher_epochs": args.teacher_epochs} if args.teacher_epochs else {})}
         rows += measure("digits", None, methods, seeds, out / "digits", chips, knobs, args.samples)
         notes["digits"] = f"MLP, input {args.input_mode}, {rows[-1]['epochs']} epochs, seeds {args.seeds if not args.quick else '0'}"
     if args.data_dir:
