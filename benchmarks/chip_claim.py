@@ -16,7 +16,7 @@ accuracy loss, energy -40 % or better and latency -20 % or better on loihi1.
 Usage::
 
     python benchmarks/chip_claim.py                                   # digits, 5 methods x 3 seeds
-    python benchmarks/chip_claim.py --data-dir /path/to/skws --kws-seeds 0 --kws-epochs 15
+    python benchmarks/chip_claim.py --data-dir /path/to/skws --kws-seeds 0 --kws-epochs 3 --kws-teacher-epochs 15
     python benchmarks/chip_claim.py --quick                           # smoke run: 1 seed, 3 epochs
 
 Runs and placements are kept under ``--out`` (default ``runs/bench-chip-claim``) and reused by a rerun with
@@ -67,15 +67,20 @@ def place(run_dir: Path, chip: str, samples: int | None) -> dict:
 
 
 def measure(dataset: str, data_dir: str | None, methods: list[str], seeds: list[int], out: Path, chips: list[str],
-            knobs: dict, samples: int | None) -> list[dict]:
+            knobs: dict, samples: int | None, train: bool = True) -> list[dict]:
     extra = {"data_dir": data_dir} if data_dir else {}
     t0 = time.perf_counter()
-    run_study(dataset, methods, seeds, out, progress=False, log=lambda msg: None, **extra, **knobs)
-    print(f"{dataset}: trained/read {len(methods) * len(seeds)} runs in {time.perf_counter() - t0:.0f} s", flush=True)
+    if train:
+        run_study(dataset, methods, seeds, out, progress=False, log=lambda msg: None, **extra, **knobs)
+        print(f"{dataset}: trained/read {len(methods) * len(seeds)} runs in {time.perf_counter() - t0:.0f} s",
+              flush=True)
     rows = []
     for seed in seeds:
         for method in methods:
             run_dir = out / f"{method}-s{seed}"
+            if not (run_dir / "metrics.json").is_file():
+                print(f"{dataset}: {method} seed {seed} not trained in {run_dir}: left out (--no-train)")
+                continue
             m = json.loads((run_dir / "metrics.json").read_text())
             for chip in chips:
                 p = place(run_dir, chip, samples)
@@ -171,9 +176,13 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="synth-kws folder (`neurokd data synth-kws`); omitted: digits only")
     p.add_argument("--kws-input-mode", default="spikes")
     p.add_argument("--kws-seeds", default=None, help="synth-kws seeds (default: --seeds)")
-    p.add_argument("--kws-epochs", type=int, default=None, help="synth-kws student and teacher epochs (default: the dataset's)")
+    p.add_argument("--kws-epochs", type=int, default=None, help="synth-kws student epochs (default: the dataset's)")
+    p.add_argument("--kws-teacher-epochs", type=int, default=None, help="synth-kws teacher epochs (default: the dataset's)")
     p.add_argument("--skip-digits", action="store_true")
     p.add_argument("--samples", type=int, default=None, help="test samples placed per run (default: all)")
+    p.add_argument("--kws-methods", default=None, help="synth-kws methods (default: --methods)")
+    p.add_argument("--no-train", action="store_true",
+                   help="place and tabulate the runs already finished under --out; train nothing")
     p.add_argument("--quick", action="store_true", help="smoke run: seed 0, 3 epochs, 32 samples")
     args = p.parse_args(argv)
     methods = parse_list(args.methods, "methods")
@@ -181,20 +190,23 @@ def main(argv=None) -> int:
     chips = parse_list(args.chips, "chips")
     out = Path(args.out)
     if args.quick:
-        seeds, args.epochs, args.teacher_epochs, args.kws_epochs = [0], 3, 3, 3
+        seeds, args.epochs, args.teacher_epochs, args.kws_epochs, args.kws_teacher_epochs = [0], 3, 3, 3, 3
         args.samples = args.samples or 32
         out = out.with_name(out.name + "-quick")
     rows, notes = [], {}
     if not args.skip_digits:
         knobs = {"input_mode": args.input_mode, **({"epochs": args.epochs} if args.epochs else {}),
                  **({"teacher_epochs": args.teacher_epochs} if args.teacher_epochs else {})}
-        rows += measure("digits", None, methods, seeds, out / "digits", chips, knobs, args.samples)
-        notes["digits"] = f"MLP, input {args.input_mode}, {rows[-1]['epochs']} epochs, seeds {args.seeds if not args.quick else '0'}"
+        rows += measure("digits", None, methods, seeds, out / "digits", chips, knobs, args.samples, not args.no_train)
+        notes["digits"] = (f"MLP, input {args.input_mode}, {rows[-1]['epochs']} student epochs, seeds "
+                           f"{','.join(str(r['seed']) for r in rows if r['method'] == 'baseline' and r['chip'] == chips[0])}")
     if args.data_dir:
         kseeds = parse_list(args.kws_seeds, "seeds", int) if args.kws_seeds else seeds
-        knobs = {"input_mode": args.kws_input_mode, **({"epochs": args.kws_epochs, "teacher_epochs": args.kws_epochs}
-                                                       if args.kws_epochs else {})}
-        krows = measure("synth-kws", args.data_dir, methods, kseeds, out / "synth-kws", chips, knobs, args.samples)
+        knobs = {"input_mode": args.kws_input_mode, **({"epochs": args.kws_epochs} if args.kws_epochs else {}),
+                 **({"teacher_epochs": args.kws_teacher_epochs} if args.kws_teacher_epochs else {})}
+        kmethods = parse_list(args.kws_methods, "methods") if args.kws_methods else methods
+        krows = measure("synth-kws", args.data_dir, kmethods, kseeds, out / "synth-kws", chips, knobs, args.samples,
+                        not args.no_train)
         rows += krows
         notes["synth-kws"] = (f"conv1d, input {args.kws_input_mode} (MFCC shifted by the training minimum), "
                               f"{krows[-1]['epochs']} epochs, seeds {','.join(map(str, kseeds))}")
