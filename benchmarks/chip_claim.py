@@ -119,7 +119,7 @@ def deltas(rows: list[dict]) -> list[dict]:
 
 
 def _pm(x, s, fmt="{:.2f}"):
-    return "" if x is None else (fmt.format(x) + (" ± " + fmt.format(s) if s else ""))
+    return "" if x is None else (fmt.format(x) + (" ± " + fmt.replace("+", "").format(s) if s else ""))
 
 
 def markdown(drows: list[dict], notes: dict[str, str]) -> str:
