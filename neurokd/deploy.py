@@ -771,13 +771,9 @@ PEER_VARIANTS = {"norse": ("model.norse.nir", _for_norse)}
 def load_input(source, input_shape: tuple[int, ...]) -> np.ndarray:
     """A ``.npy`` path or an array, ``(T, *input_shape)`` (one sample) or ``(N, T, *input_shape)`` -> ``(N, T, *shape)``."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise NeurokdError(f"input file not found: {path}")
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise NeurokdError(f"{path}: not a numpy .npy array ({exc})") from exc
+        from neurokd.fileio import load_npy
+
+        path, x = Path(source), load_npy(source)
     else:
         path, x = "the input array", np.asarray(source)
     if x.dtype.kind not in "biuf":

@@ -95,3 +95,19 @@ def load_torch(path: str | os.PathLike, map_location: str = "cpu") -> Any:
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NeurokdError(f"cannot read checkpoint {path}: {first} (is it a truncated or foreign file?)") from exc
+
+
+def load_npy(path: str | os.PathLike):
+    """A ``.npy`` array read without unpickling anything (``allow_pickle=False``); a missing or foreign file is
+    refused in one line."""
+    import numpy as np
+
+    from neurokd.errors import NeurokdError
+
+    path = Path(path)
+    if not path.is_file():
+        raise NeurokdError(f"input file not found: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise NeurokdError(f"{path}: not a numpy .npy array ({exc})") from None

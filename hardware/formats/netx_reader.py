@@ -714,13 +714,9 @@ def load_netx(path: str | Path, inputs=None, steps: int | None = None) -> tuple[
 
 def _load_array(source) -> np.ndarray:
     if isinstance(source, (str, Path)):
-        p = Path(source)
-        if not p.is_file():
-            raise NeurokdError(f"input file not found: {p}")
-        try:
-            data = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise NeurokdError(f"{p}: not a numpy .npy array ({exc})") from None
+        from neurokd.fileio import load_npy
+
+        data = load_npy(source)
     else:
         data = np.asarray(source)
     if data.dtype.kind not in "biuf" or not np.all(np.isfinite(data)):
