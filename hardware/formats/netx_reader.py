@@ -577,6 +577,13 @@ def _read_layer(path: Path, g, name: str, i: int, builder: NetxBuilder | None, s
         raise NeurokdError(f"{path}: layer {name} ({ltype}) follows the average layer {builder.host_layers[-1].name}, "
                            "which the host computes from the chip's output: an average must be the last layer")
     delay = g["delay"][()] if "delay" in g else None
+    if ltype in ("conv", "pool"):
+        if neuron is None:
+            raise NeurokdError(f"{path}: {ltype} layer {name} has no neuron group")
+        if builder is None:
+            if shape is None:
+                raise NeurokdError(f"{path}: {ltype} layer {name} without an input shape; pass input_shape")
+            builder = NetxBuilder(shape, input_message_bits, path.name)
     if ltype == "input":
         shape = _ir_shape(stored)
         if neuron is None:
@@ -589,22 +596,10 @@ def _read_layer(path: Path, g, name: str, i: int, builder: NetxBuilder | None, s
     elif ltype == "flatten":
         pass                # the next dense reads (C, H, W) flat order, which is the IR's order
     elif ltype == "conv":
-        if neuron is None:
-            raise NeurokdError(f"{path}: conv layer {name} has no neuron group")
-        if builder is None:
-            if shape is None:
-                raise NeurokdError(f"{path}: conv layer {name} without an input shape; pass input_shape")
-            builder = NetxBuilder(shape, input_message_bits, path.name)
         builder.conv(name, g["weight"][()].astype(np.int64), neuron, _ir_shape(stored, conv=True), g["stride"][()],
                      g["padding"][()], g["dilation"][()], int(np.asarray(g["groups"][()]).reshape(-1)[0]),
                      g["bias"][()].astype(np.int64) if "bias" in g else None, bits, delay)
     elif ltype == "pool":
-        if neuron is None:
-            raise NeurokdError(f"{path}: pool layer {name} has no neuron group")
-        if builder is None:
-            if shape is None:
-                raise NeurokdError(f"{path}: pool layer {name} without an input shape; pass input_shape")
-            builder = NetxBuilder(shape, input_message_bits, path.name)
         builder.pool(name, g["weight"][()] if "weight" in g else 1, neuron, _ir_shape(stored, conv=True),
                      g["kernelSize"][()], g["stride"][()] if "stride" in g else None,
                      g["padding"][()] if "padding" in g else (0, 0), g["dilation"][()] if "dilation" in g else (1, 1),
