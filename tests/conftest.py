@@ -137,3 +137,28 @@ def speech_commands_dir(tmp_path: Path) -> Path:
 def cifar10_dir(tmp_path: Path) -> Path:
     """A tiny CIFAR-10 folder: 5 train batches of 20 images, a test batch of 20, batches.meta."""
     return write_cifar10(tmp_path / "cifar")
+
+
+def write_untrained_digits_run(run: Path, input_mode: str = "graded") -> Path:
+    """A digits run folder as `neurokd train --input-mode MODE` leaves it (config.toml, student.pt, metrics.json),
+    with untrained weights scaled up so that every layer spikes."""
+    import torch
+
+    from neurokd import fileio
+    from neurokd.config import TrainConfig
+    from neurokd.training import build_models
+
+    run.mkdir(parents=True)
+    cfg = TrainConfig(out=str(run), model_options={"hidden": [32, 16]}, timesteps=4, teacher="none",
+                      method="baseline", input_mode=input_mode).resolved()
+    cfg.save(run / "config.toml")
+    torch.manual_seed(0)
+    _teacher, student = build_models(cfg, (64,), 10)
+    if student.encoder is not None:
+        student.encoder.set_range(torch.tensor([0.0, 1.0]))
+    with torch.no_grad():
+        student.net.fc1.weight.mul_(4.0)
+        student.net.fc2.weight.mul_(4.0)
+    fileio.save_torch(run / "student.pt", student.state_dict())
+    fileio.write_json(run / "metrics.json", {"dataset": "digits", "input_shape": [64], "num_classes": 10})
+    return run

@@ -11,10 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurokd import fileio
-from conftest import cli
-from neurokd.config import TrainConfig
-from neurokd.training import build_models
+from conftest import cli, write_untrained_digits_run
 
 
 AGREEMENT_KEYS = {"precision", "samples", "spike_agreement", "prediction_agreement", "accuracy_torch", "accuracy_lava"}
@@ -29,19 +26,7 @@ def _read_csv(path: Path) -> list[dict]:
 def run_dir(tmp_path_factory) -> Path:
     """A digits run folder as `neurokd train` leaves it (config.toml, student.pt), with untrained weights
     scaled up so that every layer spikes."""
-    run = tmp_path_factory.mktemp("runs") / "digits-tiny"
-    run.mkdir()
-    cfg = TrainConfig(out=str(run), model_options={"hidden": [32, 16]}, timesteps=4, teacher="none",
-                      method="baseline").resolved()
-    cfg.save(run / "config.toml")
-    torch.manual_seed(0)
-    _teacher, student = build_models(cfg, (64,), 10)
-    with torch.no_grad():
-        student.net.fc1.weight.mul_(4.0)
-        student.net.fc2.weight.mul_(4.0)
-    fileio.save_torch(run / "student.pt", student.state_dict())
-    fileio.write_json(run / "metrics.json", {"dataset": "digits", "input_shape": [64], "num_classes": 10})
-    return run
+    return write_untrained_digits_run(tmp_path_factory.mktemp("runs") / "digits-tiny")
 
 
 def test_export_nir_target_writes_model_nir_only(run_dir, tmp_path):

@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import cli
-from neurokd import fileio
-from neurokd.config import TrainConfig, make_config
+from conftest import cli, write_untrained_digits_run
+from neurokd.config import make_config
 from neurokd.errors import NeurokdError
 from neurokd.hardware.engines.encoding import bias_layer, rate_spikes
 from neurokd.models.encoders import InputEncoder
-from neurokd.training import build_models, load_run, train
+from neurokd.training import load_run, train
 
 
 @pytest.mark.parametrize("mode", ["bias", "spikes"])
@@ -73,21 +72,7 @@ def test_a_trained_spikes_run_records_its_mode_and_reloads_its_encoder(tmp_path)
 def _run(tmp: Path, mode: str) -> Path:
     """A digits run folder as `neurokd train --input-mode MODE` leaves it, untrained weights scaled up so that
     every layer spikes."""
-    run = tmp / f"digits-{mode}"
-    run.mkdir()
-    cfg = TrainConfig(out=str(run), model_options={"hidden": [32, 16]}, timesteps=4, teacher="none",
-                      method="baseline", input_mode=mode).resolved()
-    cfg.save(run / "config.toml")
-    torch.manual_seed(0)
-    _teacher, student = build_models(cfg, (64,), 10)
-    if student.encoder is not None:
-        student.encoder.set_range(torch.tensor([0.0, 1.0]))
-    with torch.no_grad():
-        student.net.fc1.weight.mul_(4.0)
-        student.net.fc2.weight.mul_(4.0)
-    fileio.save_torch(run / "student.pt", student.state_dict())
-    fileio.write_json(run / "metrics.json", {"dataset": "digits", "input_shape": [64], "num_classes": 10})
-    return run
+    return write_untrained_digits_run(tmp / f"digits-{mode}", mode)
 
 
 @pytest.fixture(scope="module")
