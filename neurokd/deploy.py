@@ -1053,17 +1053,14 @@ def map_target(target: str | Path, out: str | Path, hardware: str = "loihi1", pl
     if not no_cost:
         if target.is_dir():
             x, timesteps, labels = _run_inputs(target, samples, with_labels=True)
-        elif netx is not None and input_path is not None:
-            if random_input:
-                raise NeurokdError("give at most one of --input and --random-input")
-            netx, x = _netx_input(graph_path, input_path, steps, echo)
-            network = netx.network
-            if samples is not None:
-                x = x[:samples]
         elif input_path is not None:
             if random_input:
                 raise NeurokdError("give at most one of --input and --random-input")
-            x = load_input(input_path, network.input_shape)
+            if netx is not None:       # the file's own input layout; a bias input is built into the network
+                netx, x = _netx_input(graph_path, input_path, steps, echo)
+                network = netx.network
+            else:
+                x = load_input(input_path, network.input_shape)
             if samples is not None:
                 x = x[:samples]
         elif random_input:
