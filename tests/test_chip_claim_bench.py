@@ -34,3 +34,33 @@ def test_deltas_pair_each_seed_with_its_own_baseline():
     md = b.markdown(b.deltas(rows), {"digits": "test"})
     # -22.5 % latency meets the goal (<= -20 %), -37.5 % energy does not (<= -40 %)
     assert "energy -37.5 % MISSED" in md and "latency -22.5 % ok" in md and "NOT MET" in md
+
+
+def test_placements_name_a_chip_an_input_mode_and_optionally_methods():
+    b = _bench()
+    got = b.parse_placements("loihi1=spikes,loihi2=graded,loihi1=bias:kd-lr+kd", ["baseline", "kd-lr"])
+    assert got == [("loihi1", "spikes", ["baseline", "kd-lr"]), ("loihi2", "graded", ["baseline", "kd-lr"]),
+                   ("loihi1", "bias", ["kd-lr", "kd"])]
+    with pytest.raises(b.NeurokdError, match="chip=mode"):
+        b.parse_placements("loihi1=analog", ["baseline"])
+
+
+def test_baselines_pair_within_one_input_mode_and_placer_and_accuracy_compares_modes_seed_by_seed():
+    b = _bench()
+    rows = []
+    for mode, placer, acc, energy in (("spikes", "pack", 0.95, 1.0), ("spikes", "balance", 0.95, 2.0),
+                                      ("graded", "pack", 0.97, 4.0)):
+        for method, scale in (("baseline", 1.0), ("kd-ar-lr", 0.5)):
+            r = _row(method, 0, acc, energy * scale, 10.0)
+            r.update(mode=mode, placer=placer, chip="loihi1" if mode != "graded" else "loihi2")
+            rows.append(r)
+    rows[-1]["torch_accuracy"] = 0.96           # graded kd-ar-lr
+    d = {(x["mode"], x["placer"], x["method"]): x for x in b.deltas(rows)}
+    # each table's own baseline: every kd-ar-lr is -50 % of the baseline beside it, never of another table's
+    assert {k: v["d_energy_pct"] for k, v in d.items() if k[2] == "kd-ar-lr"} == {
+        ("spikes", "pack", "kd-ar-lr"): pytest.approx(-50.0), ("spikes", "balance", "kd-ar-lr"): pytest.approx(-50.0),
+        ("graded", "pack", "kd-ar-lr"): pytest.approx(-50.0)}
+    table = b.accuracy_by_mode(rows)
+    # spikes - graded: baseline 95 - 97 = -2 points, kd-ar-lr 95 - 96 = -1 point (balance rows are not counted twice)
+    assert "| baseline | 97.00 | 95.00 | -2.00 |" in table
+    assert "| kd-ar-lr | 96.00 | 95.00 | -1.00 |" in table
