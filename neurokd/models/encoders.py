@@ -129,11 +129,11 @@ class InputEncoder(nn.Module):
     def metadata(self) -> dict:
         """What deployment needs to encode the same way (the exported graph's metadata)."""
         return {"input_mode": self.mode, "input_offset": float(self.offset),
-                "input_full_scale": float(self.effective_full_scale()), "input_bits": self.bits}
+                "input_full_scale": float(self.effective_full_scale().detach()), "input_bits": self.bits}
 
     def extra_repr(self) -> str:
         return (f"mode={self.mode}, bits={self.bits}, offset={float(self.offset):g}, "
-                f"full_scale={float(self.effective_full_scale()):g}")
+                f"full_scale={float(self.effective_full_scale().detach()):g}")
 
 
 __all__ = ["INPUT_MODES", "INPUT_BITS", "InputEncoder"]
