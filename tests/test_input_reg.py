@@ -219,3 +219,16 @@ def test_lambda_input_survives_the_config_files_round_trip(tmp_path):
     cfg.save(tmp_path / "c.toml")
     assert "lambda_input = 0.25" in (tmp_path / "c.toml").read_text() and load_config(tmp_path / "c.toml") == cfg
     assert make_config(tmp_path / "c.toml").lambda_input == 0.25
+
+
+def test_settings_saved_before_lambda_input_count_as_zero_on_resume_and_in_a_study(tmp_path):
+    from neurokd.studies import _same_settings
+    from neurokd.training import _check_same_settings
+
+    cfg = make_config(input_mode="spikes", out=str(tmp_path / "r"))
+    old = {k: v for k, v in cfg.to_dict().items() if k != "lambda_input"}        # a config.toml from before
+    _check_same_settings(old, cfg, tmp_path / "r")
+    assert _same_settings(old, cfg.to_dict()) == []
+    with pytest.raises(NeurokdError, match="lambda_input was 0.0, now 0.2"):
+        _check_same_settings(old, cfg.replace(lambda_input=0.2), tmp_path / "r")
+    assert _same_settings(old, cfg.replace(lambda_input=0.2).to_dict()) == ["lambda_input"]
