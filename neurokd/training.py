@@ -638,10 +638,9 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
 
                 log(f"neurokd: the --model function returned no teacher: distilling from neurokd's "
                     f"{DEFAULT_MODEL.get(cfg.dataset, 'mlp')} teacher of {cfg.dataset}")
+        if cfg.lambda_input > 0:        # the input gain learns (neurokd.models.encoders), moved by lambda_input * r_in;
+            student.encoder.learn_gain()    # before the DDP wrap, which syncs only the parameters it finds trainable
         student_run = distributed.wrap(student, device, "run")  # student.run, or its DDP with W processes
-
-        if cfg.lambda_input > 0:        # the input gain learns (neurokd.models.encoders), moved by lambda_input * r_in
-            student.encoder.learn_gain()
 
         def batch_loss(xb, yb, cached_b):
             if cfg.lambda_input > 0:
