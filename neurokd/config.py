@@ -168,8 +168,8 @@ class TrainConfig:
                 and self.lambda_input >= 0):
             bad(f"lambda-input must be a number >= 0, got {self.lambda_input!r}")
         if self.lambda_input > 0 and self.input_mode == "graded":
-            bad(f"--lambda-input {self.lambda_input:g} regularises the input layer's spikes, and --input-mode graded has "
-                "no input layer: train with --input-mode bias or spikes, or drop --lambda-input")
+            bad(f"--lambda-input {self.lambda_input:g} regularises the input layer's spikes, and --input-mode graded "
+                "has no input layer: train with --input-mode bias or spikes, or drop --lambda-input")
         if self.input_mode != "graded" and is_user_model(self.model):
             bad(f"--input-mode {self.input_mode} builds the input layer into one of neurokd's own students; a --model "
                 "function's student takes its input as it is written: train it with --input-mode graded")

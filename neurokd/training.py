@@ -795,8 +795,9 @@ def summary_lines(metrics: dict, out: str | Path) -> list[str]:
     ]
     enc = metrics.get("input_encoder") or {}
     if "spikes_per_sample" in enc:
-        lines.append(f"input          {enc['input_mode']}: {enc['spikes_per_sample']:.1f} spikes per sample ({enc['rate']:.4f} "
-                     f"per input per step), full scale {enc['input_full_scale']:.6g} (gain {enc['input_gain']:.4g})")
+        lines.append(f"input          {enc['input_mode']}: {enc['spikes_per_sample']:.1f} spikes per sample "
+                     f"({enc['rate']:.4f} per input per step), full scale {enc['input_full_scale']:.6g} "
+                     f"(gain {enc['input_gain']:.4g})")
     if metrics.get("train_seconds") is not None:
         t = metrics.get("teacher_train_seconds")
         lines.append(f"time           student {metrics['train_seconds']:.1f} s" + (f", teacher {t:.1f} s" if t else ""))
