@@ -125,7 +125,8 @@ def train(config=None, *, out: str | Path | None = None, overwrite: bool = False
     ``config``: a :class:`~neurokd.config.TrainConfig`, or the path of a TOML config file (the keys of
     ``neurokd train --config``), or ``None`` for the defaults (the kd-lr student on digits).
     ``settings``: any :class:`~neurokd.config.TrainConfig` field, overriding the config (``dataset``,
-    ``method``, ``epochs``, ``timesteps``, ``lambda_logits``, ``model_options={"hidden": [128]}`` ...).
+    ``method``, ``epochs``, ``timesteps``, ``lambda_logits``, ``model_options={"hidden": [128]}`` ...;
+    ``input_mode="spikes", lambda_input=0.2``: train the input gain against the input layer's spike rate).
     ``out``: the run folder (default ``runs/<dataset>-<method>-s<seed>``). ``resume=True`` continues
     the run in ``out`` from its last checkpoint with the run's own saved settings (given settings are
     checked against it); ``overwrite=True`` replaces a finished run.

@@ -42,6 +42,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "cifar10": {"model": "vgg", "timesteps": 4, "epochs": 100, "batch_size": 128, "lr": 1e-3,
                 "weight_decay": 5e-4, "teacher_epochs": 60, **METHOD_DEFAULTS},
 }
+#: settings added after run folders were first written: the value a config.toml without them was trained with
+ADDED_SETTINGS: dict[str, Any] = {"lambda_input": 0.0}
 FALLBACK_DEFAULTS = {"model": "mlp", "timesteps": 4, "epochs": 30, "batch_size": 64, "lr": 1e-3,
                      "weight_decay": 0.0, "teacher_epochs": 30, **METHOD_DEFAULTS}
 
@@ -67,6 +69,7 @@ class TrainConfig:
     alpha: float | None = None
     lambda_act: float | None = None
     lambda_logits: float | None = None
+    lambda_input: float = 0.0  # weight of the input layer's spike rate in the loss (neurokd.losses.input_rate)
     act_norm: int = 1
     logits_norm: int = 2
     beta: float = 0.5
@@ -161,6 +164,12 @@ class TrainConfig:
 
         if self.input_mode not in INPUT_MODES:
             bad(f"input-mode must be one of {', '.join(INPUT_MODES)}, got {self.input_mode!r}")
+        if not (isinstance(self.lambda_input, (int, float)) and not isinstance(self.lambda_input, bool)
+                and self.lambda_input >= 0):
+            bad(f"lambda-input must be a number >= 0, got {self.lambda_input!r}")
+        if self.lambda_input > 0 and self.input_mode == "graded":
+            bad(f"--lambda-input {self.lambda_input:g} regularises the input layer's spikes, and --input-mode graded "
+                "has no input layer: train with --input-mode bias or spikes, or drop --lambda-input")
         if self.input_mode != "graded" and is_user_model(self.model):
             bad(f"--input-mode {self.input_mode} builds the input layer into one of neurokd's own students; a --model "
                 "function's student takes its input as it is written: train it with --input-mode graded")

@@ -17,6 +17,10 @@ kd-ar         KD + lambda_act * AR(s)
 kd-lr         KD + lambda_logits * LR(z_s)
 kd-ar-lr      KD + lambda_act * AR(s) + lambda_logits * LR(z_s)
 ============  ===========================================================================
+
+Any method may add ``lambda_input * r_in`` (:func:`input_rate`), the spike rate of a student's input layer /
+host encoder (``--input-mode bias|spikes``, :mod:`neurokd.models.encoders`): its spikes set the first synapses'
+work, and the encoder's trainable gain is what the term moves.
 """
 
 from __future__ import annotations
@@ -139,6 +143,17 @@ def activation_reg(spikes: Mapping[str, torch.Tensor], p: int = 1) -> torch.Tens
     return torch.stack(terms).mean()
 
 
+def input_rate(input_spikes: torch.Tensor) -> torch.Tensor:
+    r"""The input layer's mean spike rate, batch mean, differentiable (through the encoder's straight-through
+    gradient, :mod:`neurokd.models.encoders`)::
+
+        r_in = 1 / (B * T * N_in) * sum_b sum_t sum_n s_in[t, b, n]
+
+    spikes per input neuron per time step, in [0, 1], for the input spikes ``s_in`` ``(T, B, ...)``.
+    """
+    return input_spikes.float().mean()
+
+
 def logits_reg(logits: torch.Tensor, p: int = 2) -> torch.Tensor:
     r"""Logits regularisation: ``LR = 1/B sum_b ||z_b||_p^p = 1/B sum_b sum_c |z_b,c|^p`` (L2 default).
 
@@ -165,12 +180,15 @@ def total_loss(
     lambda_logits: float = 0.0,
     act_norm: int = 1,
     logits_norm: int = 2,
+    input_spikes: torch.Tensor | None = None,
+    lambda_input: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of ``method`` (see the table above) and its parts, detached (for logging).
 
-    Returns ``(loss, {"task": CE or KD, "act": AR, "logits": LR})``; a term the method does not
+    Returns ``(loss, {"task": CE or KD, "act": AR, "logits": LR, "input": r_in})``; a term the method does not
     use is absent from the dict and not computed. KD methods take either ``teacher_logits`` or
     ``teacher_soft = soft_targets(teacher_logits, temperature)`` (precomputed, same result).
+    ``lambda_input > 0`` adds ``lambda_input * r_in`` (:func:`input_rate` of ``input_spikes``) to any method.
     """
     use_kd, use_ar, use_lr = method_terms(method)
     parts: dict[str, torch.Tensor] = {}
@@ -193,4 +211,11 @@ def total_loss(
         lr = logits_reg(student_logits, logits_norm)
         parts["logits"] = lr.detach()
         loss = loss + lambda_logits * lr
+    if lambda_input > 0:
+        if input_spikes is None:
+            raise NeurokdError("lambda_input regularises the input layer's spikes: the student has no input layer "
+                               "(train with --input-mode bias or spikes)")
+        r_in = input_rate(input_spikes)
+        parts["input"] = r_in.detach()
+        loss = loss + lambda_input * r_in
     return loss, parts

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from neurokd import fileio
-from neurokd.config import TrainConfig, make_config, read_toml
+from neurokd.config import ADDED_SETTINGS, TrainConfig, make_config, read_toml
 from neurokd.errors import NeurokdError
 from neurokd.losses import METHODS
 
@@ -47,7 +47,9 @@ def parse_list(text: str, what: str, cast=str) -> list:
 
 
 def _same_settings(a: dict, b: dict) -> list[str]:
-    return [k for k in sorted(set(a) | set(b)) if k not in ("device", "amp", "out") and a.get(k) != b.get(k)]
+    # a config.toml older than a setting of ADDED_SETTINGS: the value it ran with
+    return [k for k in sorted(set(a) | set(b))
+            if k not in ("device", "amp", "out") and a.get(k, ADDED_SETTINGS.get(k)) != b.get(k, ADDED_SETTINGS.get(k))]
 
 
 def run_study(

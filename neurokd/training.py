@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from neurokd import distributed, fileio
 from neurokd.activity import ActivityCounter
-from neurokd.config import TrainConfig, load_config
+from neurokd.config import ADDED_SETTINGS, TrainConfig, load_config
 from neurokd.errors import NeurokdError
 from neurokd.losses import method_terms, soft_targets, total_loss
 
@@ -257,6 +257,25 @@ def evaluate(model: nn.Module, dataset, device: torch.device | str = "cpu", batc
         result.update({k: rep[k] for k in ("activity", "spikes_per_sample", "spikes_per_sample_per_layer",
                                            "neurons_per_layer")})
     return result
+
+
+@torch.no_grad()
+def input_report(student: nn.Module, dataset, device: torch.device | str = "cpu") -> dict | None:
+    """A ``bias`` / ``spikes`` student's input layer / host encoder on ``dataset``: its deploy metadata (the
+    effective full scale among it), the learnt gain ``input_gain = exp(log_gain)``, and its spikes: per sample
+    (``spikes_per_sample``, the first synapses' input events) and per input value and step (``rate``). None for a
+    student without one (graded input)."""
+    enc = getattr(student, "encoder", None)
+    if enc is None:
+        return None
+    x = _tensors(dataset)[0]
+    steps, total = int(student.timesteps), 0.0
+    for i in range(0, len(x), EVAL_BATCH):
+        total += float(enc(x[i:i + EVAL_BATCH].to(device), steps).double().sum())
+    per_sample = total / len(x) if len(x) else 0.0
+    values = int(torch.tensor(x.shape[1:]).prod()) if x.dim() > 1 else 1
+    return {**enc.metadata(), "input_gain": float(torch.exp(enc.log_gain.detach().double())),
+            "spikes_per_sample": per_sample, "rate": per_sample / (values * steps)}
 
 
 # ---- optimisation ------------------------------------------------------------------------------
@@ -523,7 +542,8 @@ def _check_same_settings(saved: dict, cfg: TrainConfig, out: Path) -> None:
     for key in sorted(set(saved) | set(now)):
         if key in ("device", "amp", "out"):
             continue
-        was = saved.get(key, {} if key == "data_options" else None)  # checkpoints older than data_options
+        # checkpoints older than data_options / a setting of ADDED_SETTINGS: the value they were trained with
+        was = saved.get(key, {} if key == "data_options" else ADDED_SETTINGS.get(key))
         if was != now.get(key):
             raise NeurokdError(f"cannot resume {out}: {key} was {was!r}, now {now.get(key)!r}; "
                                "resume with the run's settings (its config.toml) or start a new --out")
@@ -618,10 +638,15 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
 
                 log(f"neurokd: the --model function returned no teacher: distilling from neurokd's "
                     f"{DEFAULT_MODEL.get(cfg.dataset, 'mlp')} teacher of {cfg.dataset}")
+        if cfg.lambda_input > 0:        # the input gain learns (neurokd.models.encoders), moved by lambda_input * r_in;
+            student.encoder.learn_gain()    # before the DDP wrap, which syncs only the parameters it finds trainable
         student_run = distributed.wrap(student, device, "run")  # student.run, or its DDP with W processes
 
         def batch_loss(xb, yb, cached_b):
-            logits, spikes, _ = student_run(xb)
+            if cfg.lambda_input > 0:
+                logits, spikes, _, input_spikes = student_run(xb, with_input=True)
+            else:
+                (logits, spikes, _), input_spikes = student_run(xb), None
             soft = None
             if use_kd:
                 if cached_b is None:  # augmented data: the teacher sees the same augmented batch
@@ -631,7 +656,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
                     soft = (cached_b[:, :-1], cached_b[:, -1])
             loss, _ = total_loss(cfg.method, logits, yb, spikes, teacher_soft=soft, temperature=cfg.temperature,
                                  alpha=cfg.alpha, lambda_act=cfg.lambda_act, lambda_logits=cfg.lambda_logits,
-                                 act_norm=cfg.act_norm, logits_norm=cfg.logits_norm)
+                                 act_norm=cfg.act_norm, logits_norm=cfg.logits_norm,
+                                 input_spikes=input_spikes, lambda_input=cfg.lambda_input)
             return loss, logits, spikes
 
         fit = _Fit(cfg, student, device, cfg.epochs, "student", batch_loss, splits, shuffle_seed=cfg.seed,
@@ -665,8 +691,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
         "input_mode": cfg.input_mode,
     }
-    if getattr(student, "encoder", None) is not None:
-        metrics["input_encoder"] = student.encoder.metadata()
+    if getattr(student, "encoder", None) is not None:       # on the test split, as the LIF layers' activity
+        metrics["input_encoder"] = input_report(student, splits.test, device)
     if distributed.world_size() > 1:
         metrics["processes"] = distributed.world_size()
     if main:
@@ -744,6 +770,8 @@ def eval_run(run_dir: str | Path, device: str = "auto") -> dict:
         "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
         "teacher_test_accuracy": evaluate(teacher, splits.test, dev)["accuracy"] if teacher is not None else None,
     })
+    if getattr(student, "encoder", None) is not None:
+        metrics["input_encoder"] = input_report(student, splits.test, dev)
     metrics.setdefault("val_accuracy", None)
     metrics.setdefault("train_seconds", None)
     fileio.write_json(metrics_path, metrics)
@@ -765,6 +793,11 @@ def summary_lines(metrics: dict, out: str | Path) -> list[str]:
         f"activity       {act['total']:.4f} spikes per neuron per time step (pooled); per layer: {layers}",
         f"spikes         {metrics['spikes_per_sample']:.1f} per sample",
     ]
+    enc = metrics.get("input_encoder") or {}
+    if "spikes_per_sample" in enc:
+        lines.append(f"input          {enc['input_mode']}: {enc['spikes_per_sample']:.1f} spikes per sample "
+                     f"({enc['rate']:.4f} per input per step), full scale {enc['input_full_scale']:.6g} "
+                     f"(gain {enc['input_gain']:.4g})")
     if metrics.get("train_seconds") is not None:
         t = metrics.get("teacher_train_seconds")
         lines.append(f"time           student {metrics['train_seconds']:.1f} s" + (f", teacher {t:.1f} s" if t else ""))
@@ -773,4 +806,4 @@ def summary_lines(metrics: dict, out: str | Path) -> list[str]:
 
 
 __all__ = ["train", "evaluate", "load_run", "load_splits", "eval_run", "fit_teacher", "load_teacher", "train_teacher_run",
-           "build_models", "resolve_device", "predict", "teacher_logits", "summary_lines"]
+           "build_models", "resolve_device", "predict", "teacher_logits", "summary_lines", "input_report"]

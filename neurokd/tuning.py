@@ -92,10 +92,12 @@ if TYPE_CHECKING:
 from neurokd import fileio
 from neurokd.errors import NeurokdError
 
-#: Settings a space may search: name -> (type, the method term it needs or None).
+#: Settings a space may search: name -> (type, the method term it needs or None; "input": an input layer,
+#: ``--input-mode bias`` or ``spikes``, whatever the method).
 SPACE_PARAMS: dict[str, tuple[type, str | None]] = {
     "lambda_logits": (float, "lr"), "lambda_act": (float, "ar"), "temperature": (float, "kd"),
     "alpha": (float, "kd"), "timesteps": (int, None), "beta": (float, None), "threshold": (float, None),
+    "lambda_input": (float, "input"),
 }
 ALIASES = {"T": "timesteps", "lambda_logit": "lambda_logits"}
 OBJECTIVES = ("accuracy", "activity", "synops", "energy:<model>", "energy:<chip>", "latency:<chip>")
@@ -147,8 +149,9 @@ def _number(text: str, where: str) -> float:
     return value
 
 
-def parse_param(name: str, spec: str, method: str | None = None) -> Param:
-    """``name`` and ``low..high[:log]`` -> :class:`Param`, checked against the settings and the method."""
+def parse_param(name: str, spec: str, method: str | None = None, input_mode: str | None = None) -> Param:
+    """``name`` and ``low..high[:log]`` -> :class:`Param`, checked against the settings, the method and (for
+    ``lambda_input``) the input mode."""
     from neurokd.config import TrainConfig
     from neurokd.losses import method_terms
 
@@ -171,13 +174,17 @@ def parse_param(name: str, spec: str, method: str | None = None) -> Param:
         raise NeurokdError(f"{where}={spec!r}: empty range (low must be below high)")
     if log and lo <= 0:
         raise NeurokdError(f"{where}={spec!r}: a :log range needs low > 0")
+    needs = SPACE_PARAMS[name][1]
+    if needs == "input" and input_mode == "graded":
+        raise NeurokdError(f"--space {raw}: {name} regularises the input layer's spikes, and --input-mode graded has "
+                           "no input layer: give --input-mode bias or spikes")
+    mode = {"input_mode": "spikes"} if needs == "input" else {}    # the number itself, whatever the mode
     for value in (lo, hi):  # the range's ends must be valid settings (alpha and beta in [0, 1], ...)
         try:
-            TrainConfig(**{name: int(value) if integer else value}).validate()
+            TrainConfig(**{name: int(value) if integer else value}, **mode).validate()
         except NeurokdError as exc:
             raise NeurokdError(f"{where}={spec!r}: {exc}") from None
-    needs = SPACE_PARAMS[name][1]
-    if method is not None and needs is not None:
+    if method is not None and needs not in (None, "input"):
         kd, ar, lr = method_terms(method)
         if not {"kd": kd, "ar": ar, "lr": lr}[needs]:
             raise NeurokdError(f"--space {raw}: method {method!r} has no {needs!r} term, so {name} would change nothing; "
@@ -185,7 +192,8 @@ def parse_param(name: str, spec: str, method: str | None = None) -> Param:
     return Param(name, lo, hi, log)
 
 
-def parse_space(space: str | Mapping[str, str], method: str | None = None) -> dict[str, Param]:
+def parse_space(space: str | Mapping[str, str], method: str | None = None,
+                input_mode: str | None = None) -> dict[str, Param]:
     """A space as text (``'lambda_act=1e-3..1:log; temperature=1..8'``) or a mapping name -> spec."""
     if isinstance(space, Mapping):
         items = [(str(k), str(v)) for k, v in space.items()]
@@ -202,7 +210,7 @@ def parse_space(space: str | Mapping[str, str], method: str | None = None) -> di
         raise NeurokdError("--space is empty; give e.g. 'lambda_logits=1e-3..1:log; lambda_act=1e-3..1:log'")
     out: dict[str, Param] = {}
     for k, v in items:
-        p = parse_param(k, v, method)
+        p = parse_param(k, v, method, input_mode)
         if p.name in out:
             raise NeurokdError(f"--space names {p.name} twice")
         out[p.name] = p
@@ -779,7 +787,7 @@ def tune(dataset: str = "digits", method: str = "kd-ar-lr", *, objectives: str |
         space, file_objectives = read_space_file(space)
         objectives = objectives or file_objectives
     base_cfg = make_config(config_file, dataset=dataset, method=method, **settings)
-    params = parse_space(space, base_cfg.method) if space is not None else None
+    params = parse_space(space, base_cfg.method, base_cfg.input_mode) if space is not None else None
     for name in (params or {}):
         if name in settings:
             raise NeurokdError(f"{name} is both searched (--space) and set (--{name.replace('_', '-')}); choose one")

@@ -58,8 +58,10 @@ def test_a_trained_spikes_run_records_its_mode_and_reloads_its_encoder(tmp_path)
                       batch_size=128, device="cpu", input_mode="spikes")
     metrics = train(cfg, progress=False)
     assert metrics["input_mode"] == "spikes"
-    assert metrics["input_encoder"] == {"input_mode": "spikes", "input_offset": 0.0, "input_full_scale": 1.0,
-                                        "input_bits": 8}
+    enc = metrics["input_encoder"]
+    assert {k: enc[k] for k in ("input_mode", "input_offset", "input_full_scale", "input_bits", "input_gain")} == {
+        "input_mode": "spikes", "input_offset": 0.0, "input_full_scale": 1.0, "input_bits": 8, "input_gain": 1.0}
+    assert enc["spikes_per_sample"] == pytest.approx(enc["rate"] * 64 * cfg.timesteps)   # 64 pixels, T steps
     assert 'input_mode = "spikes"' in (tmp_path / "r" / "config.toml").read_text()
     _cfg, student, teacher, splits = load_run(tmp_path / "r")
     assert student.encoder is not None and student.encoder.mode == "spikes"

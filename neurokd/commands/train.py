@@ -55,6 +55,9 @@ _KNOBS = [
     click.option("--input-mode", default=None, help="How the chip takes the input, trained as deployed: graded (default; "
                  "the values into the first synapses, Loihi 2 only), bias (an on-chip input layer of IF neurons driven "
                  "by the value as bias, part of the student) or spikes (deterministic rate code on the host)."),
+    click.option("--lambda-input", type=float, default=None, help="Weight (>= 0, default 0) of the input layer's spike "
+                 "rate in the loss, any method; > 0 trains the input gain (the encoder's full scale) so the input "
+                 "sends fewer spikes: fewer synaptic ops in the first layer (--input-mode bias or spikes only)."),
     click.option("--optimizer", default=None, help="adam (default) or sgd."),
     click.option("--schedule", default=None, help="cosine (default), step or none."),
     click.option("--teacher-epochs", type=int, default=None),

@@ -21,7 +21,8 @@ from neurokd.commands.train import _knobs, _settings
                    "All on the validation split.")
 @click.option("--space", default=None,
               help="Searched settings: 'lambda_logits=1e-3..1:log; lambda_act=1e-3..1:log; temperature=1..8' "
-                   "(also alpha, T, beta, threshold), or a TOML file with a [space] table.")
+                   "(also alpha, T, beta, threshold, and lambda_input with --input-mode bias or spikes), or a TOML "
+                   "file with a [space] table.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Trials in the study (all workers together).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Study folder (default runs/tune-<dataset>-<method>).")

@@ -169,12 +169,16 @@ class Student(_Residual):
     def spiking_layers(self) -> list[str]:
         return [name for name, m in self.net.named_children() if isinstance(m, LIF)]
 
-    def run(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    def run(self, x: torch.Tensor, with_input: bool = False):
         """Return ``(logits, spikes, readout)``: logits ``(B, C)``, spikes per LIF layer
-        ``(T, B, ...)``, and the readout at each step ``(T, B, C)``."""
+        ``(T, B, ...)``, and the readout at each step ``(T, B, C)``. ``with_input``: a fourth item, the
+        input layer's / encoder's spikes ``(T, B, ...)`` (None under graded input), kept apart from the LIF
+        layers' (activity counts report the input apart; ``--lambda-input`` regularises them)."""
         T, B = self.timesteps, x.shape[0]
+        input_spikes = None
         if self.encoder is not None:                  # the binary spikes the chip's first synapses receive
-            h = self.encoder(x, T).reshape(T * B, *x.shape[1:])
+            input_spikes = self.encoder(x, T)
+            h = input_spikes.reshape(T * B, *x.shape[1:])
         else:
             h = x.unsqueeze(0).expand(T, *x.shape).reshape(T * B, *x.shape[1:])  # direct encoding
         spikes: dict[str, torch.Tensor] = {}
@@ -186,6 +190,8 @@ class Student(_Residual):
 
         h = self.walk(h, neuron)
         readout = h.reshape(T, B, *h.shape[1:])
+        if with_input:
+            return readout.mean(0), spikes, readout, input_spikes
         return readout.mean(0), spikes, readout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

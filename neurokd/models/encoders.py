@@ -27,6 +27,21 @@ encodes with the same numbers. Signed inputs (MFCC features of synth-kws and GSC
 into on/off pairs of neurons: a spike has no sign, and the shift keeps one neuron per value (an on/off pair
 doubles the input layer's neurons and the first synapses' fan-in, and so their cores) at the price of a resting
 rate for the value 0. Digits (pixel intensities, 0 and up) are not shifted.
+
+**A trainable input gain** (``neurokd train --lambda-input L``). The input layer's spikes set the first synapses'
+work (on Loihi 1 the core holding the first layer is the bottleneck: its synaptic operations are input spikes x
+the first layer's fan-out), yet the encoder above has no weight to regularise. ``log_gain``, one scalar, scales the
+full scale: the effective full scale is ``fs = full_scale * exp(log_gain)``, computed as one float64 number, and
+``x' = clamp((x - offset) / fs, 0, 1)``; a larger ``fs`` sends fewer spikes for the same value. The spikes keep
+their exact 0/1 values; their gradient is a straight-through estimate (Bengio, Leonard and Courville,
+arXiv:1308.3432), ``d s_t / d x' = 1`` per step: the rate code sends ``round(T x')`` spikes in ``T`` steps (slope
+``T``, 1 per step) and the bias layer's rate is about ``q / (2**bits - 1) = x'`` per step (exactly so at full scale
+and at ``1/k``; the staircase ``1 / ceil(1 / x')`` in between). The gain is learned only when ``lambda_input > 0``
+(the loss then holds ``lambda_input * r_in``, :func:`neurokd.losses.input_rate`), driven by that penalty and by the
+task loss through the network behind the encoder; with ``lambda_input = 0`` it stays 0 and ``fs = full_scale``
+exactly, today's encoder bit for bit. :meth:`InputEncoder.metadata` exports the effective ``fs`` as
+``input_full_scale``, so deployment (:mod:`neurokd.hardware.engines.encoding`) encodes with the learnt scale and
+sends the training spikes bit for bit. A state saved before the gain existed loads with ``log_gain = 0``.
 """
 
 from __future__ import annotations
@@ -50,6 +65,20 @@ class InputEncoder(nn.Module):
         self.bits = int(bits)
         self.register_buffer("offset", torch.zeros((), dtype=torch.float64))
         self.register_buffer("full_scale", torch.ones((), dtype=torch.float64))
+        #: the learnable input gain (module docstring): learned only when switched on by ``learn_gain``
+        self.log_gain = nn.Parameter(torch.zeros(()), requires_grad=False)
+
+    def learn_gain(self, on: bool = True) -> None:
+        """Train ``log_gain`` (``neurokd train --lambda-input`` > 0) or hold it."""
+        self.log_gain.requires_grad_(bool(on))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # a state saved before the input gain existed: gain 1 (log_gain 0), the encoder it was trained with
+        if prefix + "offset" in state_dict and prefix + "log_gain" not in state_dict:
+            state_dict[prefix + "log_gain"] = torch.zeros((), dtype=self.log_gain.dtype)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     @torch.no_grad()
     def set_range(self, x: torch.Tensor) -> None:
@@ -60,9 +89,13 @@ class InputEncoder(nn.Module):
         self.offset.fill_(lo)
         self.full_scale.fill_(hi - lo if hi > lo else 1.0)
 
+    def effective_full_scale(self) -> torch.Tensor:
+        """``fs = full_scale * exp(log_gain)``, one float64 number (differentiable in ``log_gain``)."""
+        return self.full_scale * torch.exp(self.log_gain.double())
+
     def normalised(self, x: torch.Tensor) -> torch.Tensor:
         """``x'`` in float64 (the host's arithmetic in :mod:`~neurokd.hardware.engines.encoding`)."""
-        return ((x.double() - self.offset) / self.full_scale).clamp(0.0, 1.0)
+        return ((x.double() - self.offset) / self.effective_full_scale()).clamp(0.0, 1.0)
 
     @property
     def vth(self) -> int:
@@ -71,9 +104,10 @@ class InputEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
         p = self.normalised(x)
+        hard = p.detach()                              # the spikes themselves: whole-number arithmetic, no gradient
         out = []
         if self.mode == "bias":
-            q = torch.round(p * (2 ** self.bits - 1))      # round half to even, as numpy.rint
+            q = torch.round(hard * (2 ** self.bits - 1))      # round half to even, as numpy.rint
             v = torch.zeros_like(q)
             for _ in range(timesteps):
                 v = v + q
@@ -81,21 +115,25 @@ class InputEncoder(nn.Module):
                 v = v * (1.0 - s)
                 out.append(s)
         else:
-            acc = torch.full_like(p, 0.5)
+            acc = torch.full_like(hard, 0.5)
             for _ in range(timesteps):
-                acc = acc + p
+                acc = acc + hard
                 s = (acc >= 1.0).double()
                 acc = acc - s
                 out.append(s)
-        return torch.stack(out).to(x.dtype if x.is_floating_point() else torch.float32)
+        spikes = torch.stack(out)
+        if p.requires_grad:     # straight-through: exact 0/1 forward, d s_t / d x' = 1 per step backward
+            spikes = spikes + (p - p.detach())       # p - p is exactly 0.0: the values stay 0 and 1
+        return spikes.to(x.dtype if x.is_floating_point() else torch.float32)
 
     def metadata(self) -> dict:
         """What deployment needs to encode the same way (the exported graph's metadata)."""
-        return {"input_mode": self.mode, "input_offset": float(self.offset), "input_full_scale": float(self.full_scale),
-                "input_bits": self.bits}
+        return {"input_mode": self.mode, "input_offset": float(self.offset),
+                "input_full_scale": float(self.effective_full_scale().detach()), "input_bits": self.bits}
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode}, bits={self.bits}, offset={float(self.offset):g}, full_scale={float(self.full_scale):g}"
+        return (f"mode={self.mode}, bits={self.bits}, offset={float(self.offset):g}, "
+                f"full_scale={float(self.effective_full_scale().detach()):g}")
 
 
 __all__ = ["INPUT_MODES", "INPUT_BITS", "InputEncoder"]
