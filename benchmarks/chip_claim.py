@@ -16,7 +16,8 @@ baseline of the same seed and placement (mean ± std over seeds), and the goal: 
 Two more questions it answers:
 
 * ``--input-reg L`` adds the method ``kd-ar-lr+in``: kd-ar-lr with the input layer's own spikes regularised too
-  (``lambda_input = L``, the encoder's full scale learned), in every placement whose input is spikes or bias.
+  (``lambda_input = L``, the encoder's full scale learned), in every placement whose input is spikes or bias and
+  whose methods include kd-ar-lr.
 * The deployable student's accuracy against the graded one: PyTorch test accuracy per method and input mode,
   over the seeds (a placement such as ``loihi1=bias:kd-lr`` trains only the methods after the colon).
 
@@ -109,7 +110,7 @@ def train_all(dataset: str, data_dir: str | None, placements, seeds: list[int], 
                   input_mode=mode, **extra, **knobs)
         print(f"{dataset} ({mode}): trained/read {len(methods) * len(seeds)} runs in {time.perf_counter() - t0:.0f} s",
               flush=True)
-        if input_reg and mode != "graded":
+        if input_reg and mode != "graded" and "kd-ar-lr" in methods:
             run_study(dataset, ["kd-ar-lr"], seeds, study_dir(out, dataset, mode, input_reg), progress=False,
                       log=lambda msg: None, input_mode=mode, lambda_input=input_reg, **extra, **knobs)
             print(f"{dataset} ({mode}, lambda_input {input_reg:g}): trained/read {len(seeds)} runs", flush=True)
@@ -120,7 +121,7 @@ def measure(dataset: str, placements, seeds: list[int], out: Path, samples: int 
     rows = []
     for (chip, mode, methods), placer in ((pl, pr) for pl in placements for pr in placers):
         variants = [(m, study_dir(out, dataset, mode), m) for m in methods]
-        if input_reg and mode != "graded":
+        if input_reg and mode != "graded" and "kd-ar-lr" in methods:
             variants.append((INPUT_REG, study_dir(out, dataset, mode, input_reg), "kd-ar-lr"))
         for seed in seeds:
             for name, folder, method in variants:
