@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from neurokd import api
+from neurokd.config import read_toml
 from neurokd.errors import NeurokdError
 from neurokd.fileio import write_csv as _write_csv, write_json, write_text
 from neurokd.studies import parse_list, run_study
@@ -132,7 +133,7 @@ def measure(dataset: str, placements, seeds: list[int], out: Path, samples: int 
                 m = json.loads((run_dir / "metrics.json").read_text())
                 p = place(run_dir, chip, samples, placer)
                 rows.append({"dataset": dataset, "method": name, "seed": seed, "mode": mode, "epochs": m["epochs"],
-                             "lambda_input": m.get("lambda_input", 0.0),
+                             "lambda_input": read_toml(run_dir / "config.toml").get("lambda_input", 0.0),
                              "input_full_scale": (m.get("input_encoder") or {}).get("input_full_scale"),
                              "torch_accuracy": m["test_accuracy"], "hidden_activity": m["activity"]["total"], **p})
     return rows
