@@ -218,9 +218,10 @@ def markdown(drows: list[dict], notes: dict[str, str], rows: list[dict] | None =
             rs = [d for d in drows if d["dataset"] == ds and d["chip"] == chip and d.get("mode") == mode
                   and d.get("placer", "pack") == placer]
             lines += [f"**{ds} on {chip}, input {mode}, placer {placer}** ({notes.get(ds, '')}; mean ± std over seeds, deltas against "
-                      "the same seed's baseline)", "",
-                      "| method | acc PyTorch % | acc chip % | hidden activity | input spikes/inf | SynOps/inf | cores "
-                      "| latency us | energy uJ | d acc pts | d input spikes % | d SynOps % | d latency % | d energy % "
+                      "the same seed's baseline; input events: the input layer's spikes, or under graded input the "
+                      "host's graded messages)", "",
+                      "| method | acc PyTorch % | acc chip % | hidden activity | input events/inf | SynOps/inf | cores "
+                      "| latency us | energy uJ | d acc pts | d input events % | d SynOps % | d latency % | d energy % "
                       "| bottleneck (bound, share) | d bottleneck SynOps % |",
                       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
             for d in rs:
