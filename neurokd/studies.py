@@ -156,6 +156,8 @@ def summary_rows(results: list[dict]) -> list[dict]:
             f"activity_total_{ACT_UNIT}": act,
             **{f"activity_{name}_{ACT_UNIT}": m["activity"]["per_layer"].get(name) for name in layers},
             "spikes_per_sample": m["spikes_per_sample"],
+            # the input layer's / host encoder's spikes (bias, spikes input), apart from the LIF layers'; None if graded
+            "input_spikes_per_sample": (m.get("input_encoder") or {}).get("spikes_per_sample"),
             "teacher_test_accuracy": m.get("teacher_test_accuracy"),
             "accuracy_change_pts": 100 * (m["test_accuracy"] - b["test_accuracy"]) if b else None,
             "activity_change_pct": (100 * (act / b["activity"]["total"] - 1)
@@ -185,6 +187,7 @@ def summary_mean(rows: list[dict]) -> list[dict]:
         dacc_m, dacc_s = _mean_std([r["accuracy_change_pts"] for r in rs])
         dact_m, dact_s = _mean_std([r["activity_change_pct"] for r in rs])
         sps_m, _ = _mean_std([r["spikes_per_sample"] for r in rs])
+        isps_m, _ = _mean_std([r.get("input_spikes_per_sample") for r in rs])
         ep_m, _ = _mean_std([r["epoch_seconds_median"] for r in rs])
         t_m, _ = _mean_std([None if r["teacher_test_accuracy"] is None else 100 * r["teacher_test_accuracy"]
                             for r in rs])
@@ -194,7 +197,8 @@ def summary_mean(rows: list[dict]) -> list[dict]:
             f"activity_mean_{ACT_UNIT}": act_m, f"activity_std_{ACT_UNIT}": act_s,
             "accuracy_change_mean_pts": dacc_m, "accuracy_change_std_pts": dacc_s,
             "activity_change_mean_pct": dact_m, "activity_change_std_pct": dact_s,
-            "spikes_per_sample_mean": sps_m, "teacher_test_accuracy_mean_pct": t_m,
+            "spikes_per_sample_mean": sps_m, "input_spikes_per_sample_mean": isps_m,
+            "teacher_test_accuracy_mean_pct": t_m,
             "epoch_seconds_median_mean": ep_m,
         })
     base = next((r for r in out if r["method"] == "baseline"), None)

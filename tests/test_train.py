@@ -200,3 +200,21 @@ def test_overwrite_removes_what_exports_made_of_the_old_student(tmp_path, digits
     left = {p.name for p in out.iterdir()}
     assert not left & {"model.nir", "energy_report.md", "MODEL.md", "agreement_fixed.json", "lava", "map", "map.stale"}
     assert {"notes.txt", "student.pt", "metrics.json"} <= left
+
+
+def test_study_summaries_report_the_input_layers_spikes_apart():
+    from neurokd.studies import summary_mean, summary_rows
+
+    def metrics(method, seed, acc, act, inp):
+        m = {"method": method, "seed": seed, "test_accuracy": acc, "spikes_per_sample": 100.0 * act,
+             "activity": {"total": act, "per_layer": {"lif1": act}}}
+        if inp is not None:
+            m["input_encoder"] = {"input_mode": "spikes", "spikes_per_sample": inp}
+        return m
+
+    rows = summary_rows([metrics("baseline", 0, 0.9, 0.3, 80.0), metrics("baseline", 1, 0.9, 0.3, 82.0),
+                         metrics("kd", 0, 0.9, 0.2, None)])
+    assert [r["input_spikes_per_sample"] for r in rows] == [80.0, 82.0, None]
+    mean = {r["method"]: r for r in summary_mean(rows)}
+    assert mean["baseline"]["input_spikes_per_sample_mean"] == 81.0
+    assert mean["kd"]["input_spikes_per_sample_mean"] is None   # graded: no input layer
