@@ -15,8 +15,9 @@ baseline of the same seed and placement (mean ± std over seeds), and the goal: 
 
 Two more questions it answers:
 
-* ``--input-reg L`` adds the method ``kd-ar-lr+in``: kd-ar-lr with the input layer's own spikes regularised too
-  (``lambda_input = L``, the encoder's full scale learned), in every placement whose input is spikes or bias and
+* ``--input-reg L`` adds the method ``kd-ar-lr+inL``: kd-ar-lr with the input layer's own spikes regularised too
+  (``lambda_input = L``, the encoder's full scale learned; ``L/A`` also sets ``lambda_act = A``, e.g. a point of
+  ``neurokd tune``'s front), in every placement whose input is spikes or bias and
   whose methods include kd-ar-lr.
 * The deployable student's accuracy against the graded one: PyTorch test accuracy per method and input mode,
   over the seeds (a placement such as ``loihi1=bias:kd-lr`` trains only the methods after the colon).
@@ -25,7 +26,7 @@ Usage::
 
     python benchmarks/chip_claim.py                                   # digits, 5 methods x 3 seeds
     python benchmarks/chip_claim.py --data-dir /path/to/skws          # and synth-kws
-    python benchmarks/chip_claim.py --placements loihi1=spikes,loihi2=graded,loihi1=bias:kd-lr --input-reg 0.2
+    python benchmarks/chip_claim.py --placements loihi1=spikes,loihi2=graded,loihi1=bias:kd-lr --input-reg 0.2,0.36/0.125
     python benchmarks/chip_claim.py --quick                           # smoke run: 1 seed, 3 epochs
 
 Runs and placements are kept under ``--out`` (default ``runs/bench-chip-claim``), one study folder per dataset
@@ -51,6 +52,23 @@ from neurokd.studies import parse_list, run_study
 METHODS = "baseline,kd,lr,kd-lr,kd-ar-lr"
 PLACEMENTS = "loihi1=spikes,loihi2=graded"
 INPUT_REG = "kd-ar-lr+in"
+
+
+def parse_input_regs(text: str | None) -> list[tuple[float, float | None]]:
+    """``'0.2,0.36/0.125'`` -> ``[(lambda_input, lambda_act or None), ...]`` (``--input-reg``)."""
+    out = []
+    for part in parse_list(text, "input-reg") if text else []:
+        li, _, la = part.partition("/")
+        try:
+            out.append((float(li), float(la) if la else None))
+        except ValueError:
+            raise NeurokdError(f"--input-reg: {part!r} is not LAMBDA_INPUT or LAMBDA_INPUT/LAMBDA_ACT "
+                               "(e.g. 0.2 or 0.36/0.125)") from None
+    return out
+
+
+def variant_name(lambda_input: float, lambda_act: float | None) -> str:
+    return f"{INPUT_REG}{lambda_input:g}" + (f"+act{lambda_act:g}" if lambda_act is not None else "")
 GOAL = {"acc_pts": -0.5, "energy_pct": -40.0, "latency_pct": -20.0}
 
 
@@ -93,12 +111,14 @@ def place(run_dir: Path, chip: str, samples: int | None, placer: str = "pack") -
     return row
 
 
-def study_dir(out: Path, dataset: str, mode: str, lambda_input: float | None = None) -> Path:
-    return out / (f"{dataset}-{mode}" + (f"-in{lambda_input:g}" if lambda_input else ""))
+def study_dir(out: Path, dataset: str, mode: str, lambda_input: float | None = None,
+              lambda_act: float | None = None) -> Path:
+    return out / (f"{dataset}-{mode}" + (f"-in{lambda_input:g}" if lambda_input else "")
+                  + (f"-act{lambda_act:g}" if lambda_act is not None else ""))
 
 
 def train_all(dataset: str, data_dir: str | None, placements, seeds: list[int], out: Path, knobs: dict,
-              input_reg: float | None) -> None:
+              input_regs: list[tuple[float, float | None]]) -> None:
     """Train what the placements need, one study per input mode (and one for the input-regularised variant)."""
     extra = {"data_dir": data_dir} if data_dir else {}
     per_mode: dict[str, list[str]] = {}
@@ -111,19 +131,20 @@ def train_all(dataset: str, data_dir: str | None, placements, seeds: list[int], 
                   input_mode=mode, **extra, **knobs)
         print(f"{dataset} ({mode}): trained/read {len(methods) * len(seeds)} runs in {time.perf_counter() - t0:.0f} s",
               flush=True)
-        if input_reg and mode != "graded" and "kd-ar-lr" in methods:
-            run_study(dataset, ["kd-ar-lr"], seeds, study_dir(out, dataset, mode, input_reg), progress=False,
-                      log=lambda msg: None, input_mode=mode, lambda_input=input_reg, **extra, **knobs)
-            print(f"{dataset} ({mode}, lambda_input {input_reg:g}): trained/read {len(seeds)} runs", flush=True)
+        for li, la in (input_regs if mode != "graded" and "kd-ar-lr" in methods else []):
+            act = {} if la is None else {"lambda_act": la}
+            run_study(dataset, ["kd-ar-lr"], seeds, study_dir(out, dataset, mode, li, la), progress=False,
+                      log=lambda msg: None, input_mode=mode, lambda_input=li, **extra, **{**knobs, **act})
+            print(f"{dataset} ({mode}, {variant_name(li, la)}): trained/read {len(seeds)} runs", flush=True)
 
 
 def measure(dataset: str, placements, seeds: list[int], out: Path, samples: int | None,
-            input_reg: float | None, placers: list[str] = ("pack",)) -> list[dict]:
+            input_regs: list[tuple[float, float | None]], placers: list[str] = ("pack",)) -> list[dict]:
     rows = []
     for (chip, mode, methods), placer in ((pl, pr) for pl in placements for pr in placers):
         variants = [(m, study_dir(out, dataset, mode), m) for m in methods]
-        if input_reg and mode != "graded" and "kd-ar-lr" in methods:
-            variants.append((INPUT_REG, study_dir(out, dataset, mode, input_reg), "kd-ar-lr"))
+        for li, la in (input_regs if mode != "graded" and "kd-ar-lr" in methods else []):
+            variants.append((variant_name(li, la), study_dir(out, dataset, mode, li, la), "kd-ar-lr"))
         for seed in seeds:
             for name, folder, method in variants:
                 run_dir = folder / f"{method}-s{seed}"
@@ -243,7 +264,7 @@ def markdown(drows: list[dict], notes: dict[str, str], rows: list[dict] | None =
     if rows:
         lines.append(accuracy_by_mode(rows))
     for d in drows:
-        if d["method"] in ("kd-ar-lr", INPUT_REG) and d["chip"] == "loihi1" and d["d_energy_pct"] is not None:
+        if d["method"].startswith("kd-ar-lr") and d["chip"] == "loihi1" and d["d_energy_pct"] is not None:
             ok = (d["d_acc_pts"] >= GOAL["acc_pts"], d["d_energy_pct"] <= GOAL["energy_pct"],
                   d["d_latency_pct"] <= GOAL["latency_pct"])
             lines.append(f"goal on {d['dataset']}/loihi1 ({d['method']} vs baseline, input {d.get('mode')}, placer "
@@ -271,8 +292,9 @@ def main(argv=None) -> int:
                         f"trained in (default {PLACEMENTS}; bias or spikes on loihi1, any mode on loihi2)")
     p.add_argument("--placers", default="pack", help="placers, comma-separated: pack (fewest cores) and/or balance "
                    "(busy layers cut over more cores: shorter steps)")
-    p.add_argument("--input-reg", type=float, default=None,
-                   help=f"add {INPUT_REG}: kd-ar-lr with the input layer's spikes regularised (lambda_input)")
+    p.add_argument("--input-reg", default=None,
+                   help=f"add {INPUT_REG}L: kd-ar-lr with the input layer's spikes regularised (lambda_input L), "
+                        "comma-separated; L/A also sets lambda_act A (e.g. 0.2,0.36/0.125)")
     p.add_argument("--epochs", type=int, default=None, help="digits student epochs (default: the dataset's)")
     p.add_argument("--teacher-epochs", type=int, default=None, help="digits teacher epochs (default: the dataset's)")
     p.add_argument("--data-dir", default=None, help="synth-kws folder (`neurokd data synth-kws`); omitted: digits only")
@@ -290,6 +312,7 @@ def main(argv=None) -> int:
         seeds = parse_list(args.seeds, "seeds", int)
         placements = parse_placements(args.placements, methods)
         placers = parse_list(args.placers, "placers")
+        input_regs = parse_input_regs(args.input_reg)
         kseeds = parse_list(args.kws_seeds, "seeds", int) if args.kws_seeds else seeds
     except NeurokdError as exc:
         p.error(str(exc))
@@ -309,8 +332,8 @@ def main(argv=None) -> int:
     for dataset, data_dir, sds, epochs, teacher_epochs, what in jobs:
         knobs = {**({"epochs": epochs} if epochs else {}), **({"teacher_epochs": teacher_epochs} if teacher_epochs else {})}
         if not args.no_train:
-            train_all(dataset, data_dir, placements, sds, out, knobs, args.input_reg)
-        drows = measure(dataset, placements, sds, out, args.samples, args.input_reg, placers)
+            train_all(dataset, data_dir, placements, sds, out, knobs, input_regs)
+        drows = measure(dataset, placements, sds, out, args.samples, input_regs, placers)
         rows += drows
         if drows:
             notes[dataset] = f"{what}, {drows[-1]['epochs']} student epochs, seeds {','.join(map(str, sds))}"

@@ -64,3 +64,13 @@ def test_baselines_pair_within_one_input_mode_and_placer_and_accuracy_compares_m
     # spikes - graded: baseline 95 - 97 = -2 points, kd-ar-lr 95 - 96 = -1 point (balance rows are not counted twice)
     assert "| baseline | 97.00 | 95.00 | -2.00 |" in table
     assert "| kd-ar-lr | 96.00 | 95.00 | -1.00 |" in table
+
+
+def test_input_reg_variants_name_their_weights():
+    b = _bench()
+    regs = b.parse_input_regs("0.2,0.36/0.125")
+    assert regs == [(0.2, None), (0.36, 0.125)]
+    assert [b.variant_name(*r) for r in regs] == ["kd-ar-lr+in0.2", "kd-ar-lr+in0.36+act0.125"]
+    assert b.study_dir(Path("o"), "digits", "spikes", 0.36, 0.125) == Path("o/digits-spikes-in0.36-act0.125")
+    with pytest.raises(b.NeurokdError, match="LAMBDA_INPUT"):
+        b.parse_input_regs("0.2/x")
