@@ -297,6 +297,7 @@ def main(argv=None) -> int:
                         "comma-separated; L/A also sets lambda_act A (e.g. 0.2,0.36/0.125)")
     p.add_argument("--epochs", type=int, default=None, help="digits student epochs (default: the dataset's)")
     p.add_argument("--teacher-epochs", type=int, default=None, help="digits teacher epochs (default: the dataset's)")
+    p.add_argument("--kws-input-reg", default=None, help="synth-kws' --input-reg (default: --input-reg)")
     p.add_argument("--data-dir", default=None, help="synth-kws folder (`neurokd data synth-kws`); omitted: digits only")
     p.add_argument("--kws-seeds", default=None, help="synth-kws seeds (default: --seeds)")
     p.add_argument("--kws-epochs", type=int, default=None, help="synth-kws student epochs (default: the dataset's)")
@@ -313,6 +314,7 @@ def main(argv=None) -> int:
         placements = parse_placements(args.placements, methods)
         placers = parse_list(args.placers, "placers")
         input_regs = parse_input_regs(args.input_reg)
+        kws_input_regs = parse_input_regs(args.kws_input_reg) if args.kws_input_reg else input_regs
         kseeds = parse_list(args.kws_seeds, "seeds", int) if args.kws_seeds else seeds
     except NeurokdError as exc:
         p.error(str(exc))
@@ -324,16 +326,16 @@ def main(argv=None) -> int:
         out = out.with_name(out.name + "-quick")
     jobs = []
     if not args.skip_digits:
-        jobs.append(("digits", None, seeds, args.epochs, args.teacher_epochs, "MLP"))
+        jobs.append(("digits", None, seeds, args.epochs, args.teacher_epochs, "MLP", input_regs))
     if args.data_dir:
         jobs.append(("synth-kws", args.data_dir, kseeds, args.kws_epochs, args.kws_teacher_epochs,
-                     "conv1d, MFCC shifted by the training minimum for spikes and bias"))
+                     "conv1d, MFCC shifted by the training minimum for spikes and bias", kws_input_regs))
     rows, notes = [], {}
-    for dataset, data_dir, sds, epochs, teacher_epochs, what in jobs:
+    for dataset, data_dir, sds, epochs, teacher_epochs, what, regs in jobs:
         knobs = {**({"epochs": epochs} if epochs else {}), **({"teacher_epochs": teacher_epochs} if teacher_epochs else {})}
         if not args.no_train:
-            train_all(dataset, data_dir, placements, sds, out, knobs, input_regs)
-        drows = measure(dataset, placements, sds, out, args.samples, input_regs, placers)
+            train_all(dataset, data_dir, placements, sds, out, knobs, regs)
+        drows = measure(dataset, placements, sds, out, args.samples, regs, placers)
         rows += drows
         if drows:
             notes[dataset] = f"{what}, {drows[-1]['epochs']} student epochs, seeds {','.join(map(str, sds))}"
