@@ -32,18 +32,22 @@ DEVICES = ("auto", "cpu", "cuda")
 #   logits penalty mostly quiets the last hidden layer (-9 % pooled on synth-kws at 0.2), so
 #   there the activation penalty (lambda_act 0.5, kd-ar-lr) does the work.
 METHOD_DEFAULTS: dict[str, Any] = {"temperature": 1.0, "alpha": 0.5, "lambda_act": 0.05, "lambda_logits": 0.2}
+# bias / spikes input of standardised MFCCs: the range from the 5-95 % quantiles and a dithered phase in training
+# (neurokd/models/encoders.py's docstring has the synth-kws measurements); other inputs keep min..max, no dither
+MFCC_INPUT: dict[str, Any] = {"input_clip": 0.05, "input_dither": True}
+INPUT_DEFAULTS: dict[str, Any] = {"input_clip": 0.0, "input_dither": False}
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"model": "mlp", "timesteps": 4, "epochs": 100, "batch_size": 64, "lr": 1e-3,
                "weight_decay": 1e-4, "teacher_epochs": 100, **METHOD_DEFAULTS, "lambda_logits": 0.5},
     "synth-kws": {"model": "conv1d", "timesteps": 4, "epochs": 60, "batch_size": 64, "lr": 2e-3,
-                  "weight_decay": 1e-4, "teacher_epochs": 30, **METHOD_DEFAULTS, "lambda_act": 0.5},
+                  "weight_decay": 1e-4, "teacher_epochs": 30, **METHOD_DEFAULTS, "lambda_act": 0.5, **MFCC_INPUT},
     "gsc": {"model": "conv1d", "timesteps": 4, "epochs": 40, "batch_size": 128, "lr": 1e-3,
-            "weight_decay": 1e-4, "teacher_epochs": 40, **METHOD_DEFAULTS, "lambda_act": 0.5},
+            "weight_decay": 1e-4, "teacher_epochs": 40, **METHOD_DEFAULTS, "lambda_act": 0.5, **MFCC_INPUT},
     "cifar10": {"model": "vgg", "timesteps": 4, "epochs": 100, "batch_size": 128, "lr": 1e-3,
                 "weight_decay": 5e-4, "teacher_epochs": 60, **METHOD_DEFAULTS},
 }
 #: settings added after run folders were first written: the value a config.toml without them was trained with
-ADDED_SETTINGS: dict[str, Any] = {"lambda_input": 0.0}
+ADDED_SETTINGS: dict[str, Any] = {"lambda_input": 0.0, **INPUT_DEFAULTS}
 FALLBACK_DEFAULTS = {"model": "mlp", "timesteps": 4, "epochs": 30, "batch_size": 64, "lr": 1e-3,
                      "weight_decay": 0.0, "teacher_epochs": 30, **METHOD_DEFAULTS}
 
@@ -78,6 +82,8 @@ class TrainConfig:
     learn_threshold: bool = False
     reset: str = "zero"  # LIF reset: "zero" (Loihi's, exportable) or "subtract" (soft reset, training only)
     input_mode: str = "graded"  # how the chip takes the input: graded (Loihi 2 only), bias, spikes (neurokd.models.encoders)
+    input_clip: float | None = None  # bias/spikes: fraction of training values clipped at each end of the input range
+    input_dither: bool | None = None  # bias/spikes: a random encoder phase in training (augmentation; deploy is fixed)
     teacher: str = "auto"  # "auto" (train one), "none" (methods without KD only), or a run folder with teacher.pt
     teacher_epochs: int | None = None
     seed: int = 0
@@ -104,7 +110,9 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with every ``None`` filled from the dataset defaults, the run folder included."""
-        defaults = DATASET_DEFAULTS.get(self.dataset, FALLBACK_DEFAULTS)
+        defaults = {**INPUT_DEFAULTS, **DATASET_DEFAULTS.get(self.dataset, FALLBACK_DEFAULTS)}
+        if self.input_mode == "graded":     # no input layer: the input settings do not apply
+            defaults.update(INPUT_DEFAULTS)
         changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         cfg = self.replace(**changes)
         from neurokd.models.user import canonical, is_user_model
@@ -170,6 +178,14 @@ class TrainConfig:
         if self.lambda_input > 0 and self.input_mode == "graded":
             bad(f"--lambda-input {self.lambda_input:g} regularises the input layer's spikes, and --input-mode graded "
                 "has no input layer: train with --input-mode bias or spikes, or drop --lambda-input")
+        if self.input_clip is not None and not (isinstance(self.input_clip, (int, float))
+                                                and not isinstance(self.input_clip, bool) and 0 <= self.input_clip < 0.5):
+            bad(f"input-clip must be a fraction in [0, 0.5), got {self.input_clip!r}")
+        if self.input_dither is not None and not isinstance(self.input_dither, bool):
+            bad(f"input-dither must be true or false, got {self.input_dither!r}")
+        if self.input_mode == "graded" and (self.input_clip or self.input_dither):
+            bad("--input-clip and --input-dither shape the input layer's spikes, and --input-mode graded has no input "
+                "layer: train with --input-mode bias or spikes, or drop them")
         if self.input_mode != "graded" and is_user_model(self.model):
             bad(f"--input-mode {self.input_mode} builds the input layer into one of neurokd's own students; a --model "
                 "function's student takes its input as it is written: train it with --input-mode graded")

@@ -629,7 +629,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, pr
         _seed_everything(cfg.seed)  # the student starts the same whatever happened to the teacher
         _, student = build_models(cfg, splits.input_shape, splits.num_classes, which="student")
         if getattr(student, "encoder", None) is not None:   # the input layer's range, from the training split
-            student.encoder.set_range(_tensors(splits.train)[0])
+            student.encoder.set_range(_tensors(splits.train)[0], clip=cfg.input_clip)
+            student.encoder.dither = bool(cfg.input_dither)
         student.to(device)
         if is_user_model(cfg.model):
             log(f"neurokd: {student.describe()}")

@@ -58,6 +58,12 @@ _KNOBS = [
     click.option("--lambda-input", type=float, default=None, help="Weight (>= 0, default 0) of the input layer's spike "
                  "rate in the loss, any method; > 0 trains the input gain (the encoder's full scale) so the input "
                  "sends fewer spikes: fewer synaptic ops in the first layer (--input-mode bias or spikes only)."),
+    click.option("--input-clip", type=float, default=None, help="bias/spikes input: the fraction of training values "
+                 "clipped at each end of the encoder's range (its full scale from the clip and 1 - clip quantiles; "
+                 "default 0.05 on synth-kws and gsc, 0 = min..max elsewhere)."),
+    click.option("--input-dither/--no-input-dither", default=None, help="bias/spikes input: start the encoder at a "
+                 "random phase in training (augmentation; evaluation and deployment use the fixed code; default on "
+                 "for synth-kws and gsc)."),
     click.option("--optimizer", default=None, help="adam (default) or sgd."),
     click.option("--schedule", default=None, help="cosine (default), step or none."),
     click.option("--teacher-epochs", type=int, default=None),
