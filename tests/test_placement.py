@@ -653,3 +653,17 @@ def test_sanafe_refuses_a_residual_shortcut_in_one_line():
     with pytest.raises(NeurokdError) as err:
         cross_check(net, res, x, samples=1)
     assert "waits 1 step(s)" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_balance_counts_the_cores_that_fan_out_limits_add_within_its_budget():
+    # with few fan-out axons per core, cutting lif2 finer forces lif1's cores to be cut too: a cut whose load bound
+    # fits the budget before those extra cores may not fit after them, and balance must not pick it
+    net = mlp_net()
+    x = spikes_in(6, 8, net.input_shape, rate=0.5, seed=3)
+    res = run_fast(net, x, precision="float", record_steps=True)
+    for budget in (6, 8, 12):
+        chip = load_chip("loihi1", {"input.spike_input_layer": 0, "core.fan_out_axons": 12,
+                                    "mesh.cores_per_chip": budget})
+        packed = place_and_cost(net, chip, result=res, inputs=x)
+        balanced = place_and_cost(net, chip, result=res, inputs=x, placer="balance")
+        assert packed.placement.n_cores <= balanced.placement.n_cores <= budget

@@ -1058,7 +1058,11 @@ def place(network: Network | None, chip: "Chip | str", placer: str = "pack", geo
             total += len(out[sp.population])
             if total > budget:
                 return None
-        return out
+        try:                                     # finer cuts of a layer's targets raise its fan-out: count those cores too
+            out = _split_for_fanout(splitters, out, chip)
+        except NeurokdError:                     # a neuron's fan-out past the limit at this cut: not a candidate
+            return None
+        return out if sum(len(rs) for rs in out.values()) <= budget else None
 
     by_pop = {sp.population: sp for sp in splitters}
 
