@@ -211,8 +211,8 @@ def study(dataset: str = "digits", methods: Sequence[str] = ("baseline", "kd", "
 # Export and the hardware model
 # --------------------------------------------------------------------------------------------------
 
-def export(run: RunLike, target: str = "lava", precision: str = "float", *, engine: str = "lava",
-           samples: int | None = None, verify: int = 32, dt: float = 1e-4, input_bits: int = 8,
+def export(run: RunLike, target: str = "lava", precision: str = "float", *, engine: str = "auto",
+           samples: int | None = None, verify: int | None = None, dt: float = 1e-4, input_bits: int = 8,
            chunk_samples: int = 64, progress: bool = True, echo: Echo = print,
            model: str | None = None, for_peer: str | None = None, hardware: str | Path | None = None,
            placer: str = "pack", chips: int | None = None, input_mode: str | None = None,
@@ -223,8 +223,9 @@ def export(run: RunLike, target: str = "lava", precision: str = "float", *, engi
     compare with PyTorch spike for spike; energy report), ``netx`` (``model.net`` for lava-dl, checked
     in Lava) or ``onnx`` (teacher + one student step). ``precision``: ``float`` (must reproduce
     PyTorch exactly), ``fixed`` (Loihi's integers) or ``both``. ``engine``: ``lava`` (Lava's CPU
-    simulation) or ``fast`` (neurokd's bit-exact model of it, the whole split in seconds, with
-    ``verify`` random samples re-run in Lava). ``samples``: only the first N test samples. ``model``:
+    simulation), ``fast`` (neurokd's bit-exact model of it, the whole split in seconds, with
+    ``verify`` random samples re-run in Lava, 32 by default where Lava is installed) or ``auto`` (default:
+    ``lava`` where Lava is installed, else ``fast`` with no Lava check, said in one line). ``samples``: only the first N test samples. ``model``:
     the run's ``FILE.py:FUNCTION`` when its student came from user code (snnTorch / SpikingJelly).
     ``for_peer="norse"``: also ``model.norse.nir``, the same network in the units Norse's importer
     assumes (snnTorch and SpikingJelly read ``model.nir`` as it is). ``hardware`` (``loihi1``, ``loihi2``

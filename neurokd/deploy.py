@@ -440,9 +440,22 @@ def export_run(run_dir: str | Path, target: str = "lava", precision: str = "floa
     return export_and_place(run_dir, target=target, precision=precision, **options)[0]
 
 
+ENGINES = ("auto", "lava", "fast")
+
+
+def lava_available() -> bool:
+    """Whether Lava (lava-nc) can be imported here (it needs Python 3.11 and numpy 1; ``make install``)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("lava.magma") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def export_and_place(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
                      dt: float = 1e-4, input_bits: int = 8, chunk_samples: int = 64, progress: bool = True,
-                     echo=print, engine: str = "lava", verify: int = 32, for_peer: str | None = None,
+                     echo=print, engine: str = "auto", verify: int | None = None, for_peer: str | None = None,
                      hardware=None, placer: str = "pack", chips: int | None = None, input_mode: str | None = None,
                      spike_encoding: str = "deterministic"):
     """Export a trained run (module docstring); returns ``({precision: agreement dict}, placement)``: the
@@ -477,8 +490,16 @@ def export_and_place(run_dir: str | Path, target: str = "lava", precision: str =
         raise NeurokdError(f"--precision must be float, fixed or both, got {precision!r}")
     if samples is not None and samples < 1:
         raise NeurokdError(f"--samples must be >= 1, got {samples}")
-    if engine not in ("lava", "fast"):
-        raise NeurokdError(f"--engine must be lava or fast, got {engine!r}")
+    if engine not in ENGINES:
+        raise NeurokdError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "auto":        # Lava where it is installed (Python 3.11, make install); else neurokd's fast model
+        engine = "lava" if lava_available() else "fast"
+        if engine == "fast" and target in ("lava", "netx"):
+            echo("neurokd: Lava (lava-nc) is not installed here: the split runs on neurokd's fast model of it "
+                 "(bit-exact with Lava's fixed point, held to recorded Lava runs by the tests), not checked against "
+                 "Lava in this run; --engine lava needs Lava (make install, Python 3.11)")
+    if verify is None:          # re-run a few samples in Lava when the fast model runs and Lava is here to check it
+        verify = 32 if engine == "fast" and lava_available() else 0
     if verify < 0:
         raise NeurokdError(f"--verify must be >= 0, got {verify}")
     chip = _hardware_chip(hardware, placer, chips, input_mode)

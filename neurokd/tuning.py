@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -343,11 +342,10 @@ def parse_objectives(text: str | Sequence[str]) -> list[Objective]:
 
 
 def lava_available() -> bool:
-    """Whether Lava (lava-nc) can be imported here."""
-    try:
-        return importlib.util.find_spec("lava.magma") is not None
-    except (ImportError, ValueError):
-        return False
+    """Whether Lava (lava-nc) can be imported here (:func:`neurokd.deploy.lava_available`)."""
+    from neurokd.deploy import lava_available as available
+
+    return available()
 
 
 # --------------------------------------------------------------------------------------------------

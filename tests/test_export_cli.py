@@ -228,3 +228,19 @@ def test_export_engine_fast_runs_the_split_and_verifies_a_subset_in_lava(run_dir
     assert cli(["export", str(run), "--precision", "float", "--samples", "20", "--no-progress"]) == 0
     assert not (run / "energy_subset.csv").exists()
     assert "Lava-verified subset" not in (run / "energy_report.md").read_text()
+
+
+def test_export_without_lava_runs_the_fast_model_by_default_and_says_so(run_dir, tmp_path, capsys, monkeypatch):
+    import neurokd.deploy
+
+    monkeypatch.setattr(neurokd.deploy, "lava_available", lambda: False)   # as on Python 3.13 / numpy 2
+    run = tmp_path / "nolava"
+    run.mkdir()
+    for f in run_dir.iterdir():
+        if f.is_file():
+            (run / f.name).write_bytes(f.read_bytes())
+    assert cli(["export", str(run), "--precision", "fixed", "--samples", "16", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Lava (lava-nc) is not installed here: the split runs on neurokd's fast model" in out
+    ag = json.loads((run / "agreement_fixed.json").read_text())
+    assert ag["engine"] == "fast" and ag["samples"] == 16 and "fast_vs_lava" not in ag   # no Lava to check against

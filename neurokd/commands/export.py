@@ -43,11 +43,13 @@ def _hardware_options(command):
 @click.option("--input-bits", type=int, default=8, show_default=True, help="Graded input bits in fixed point.")
 @click.option("--chunk", "chunk_samples", type=int, default=64, show_default=True,
               help="Samples per Lava run call (progress granularity; one compile).")
-@click.option("--engine", type=click.Choice(["lava", "fast"]), default="lava", show_default=True,
+@click.option("--engine", type=click.Choice(["auto", "lava", "fast"]), default="auto", show_default=True,
               help="lava: Lava's CPU simulation; fast: neurokd's vectorised bit-exact model of it (whole splits "
-                   "in seconds), checked against Lava on --verify random samples.")
-@click.option("--verify", type=int, default=32, show_default=True,
-              help="With --engine fast: samples re-run in Lava and compared spike for spike (0: none).")
+                   "in seconds), checked against Lava on --verify random samples; auto: lava where Lava is "
+                   "installed, else fast (said in one line).")
+@click.option("--verify", type=int, default=None,
+              help="With --engine fast: samples re-run in Lava and compared spike for spike (0: none; default 32 "
+                   "where Lava is installed, else 0).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--model", default=None, help="The run's FILE.py:FUNCTION when its student came from your code "
               "(a run folder never runs code by itself).")
