@@ -445,12 +445,9 @@ ENGINES = ("auto", "lava", "fast")
 
 def lava_available() -> bool:
     """Whether Lava (lava-nc) can be imported here (it needs Python 3.11 and numpy 1; ``make install``)."""
-    import importlib.util
+    from neurokd.hardware.lava_compat import missing
 
-    try:
-        return importlib.util.find_spec("lava.magma") is not None
-    except (ImportError, ValueError):
-        return False
+    return missing("lava.magma") is None
 
 
 def export_and_place(run_dir: str | Path, target: str = "lava", precision: str = "float", samples: int | None = None,
