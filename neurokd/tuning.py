@@ -342,10 +342,10 @@ def parse_objectives(text: str | Sequence[str]) -> list[Objective]:
 
 
 def lava_available() -> bool:
-    """Whether Lava (lava-nc) can be imported here (:func:`neurokd.deploy.lava_available`)."""
-    from neurokd.deploy import lava_available as available
+    """Whether Lava (lava-nc) can be imported here (:func:`neurokd.hardware.lava_compat.missing`)."""
+    from neurokd.hardware.lava_compat import missing
 
-    return available()
+    return missing("lava.magma") is None
 
 
 # --------------------------------------------------------------------------------------------------
